@@ -1,0 +1,11 @@
+using System.CommandLine;
+using Warden.Cli.Commands;
+
+var root = new RootCommand("Warden: a secure code-execution server (bubblewrap + seccomp + cgroups).")
+{
+    ServeCommand.Create(),
+    RunCommand.Create(),
+    DoctorCommand.Create(),
+    SelfTestCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,39 @@
+using Warden.Core.Limits;
+
+namespace Warden.Core.Cgroups;
+
+/// <summary>The kernel's accounting of one sandbox, read after it ran.</summary>
+public sealed record CgroupCounters(long OomKills, TimeSpan CpuTime, long PeakMemoryBytes);
+
+/// <summary>One sandbox's cgroup (v1: one directory per controller hierarchy; v2: one directory).</summary>
+internal interface ICgroup
+{
+    string Name { get; }
+
+    /// <summary>The <c>cgroup.procs</c> files a process writes its pid to, to join (one per v1 hierarchy).</summary>
+    IReadOnlyList<string> ProcsFiles { get; }
+
+    /// <summary>Sets memory (no swap), pids and CPU bandwidth. Safe to call while a parked process is inside.</summary>
+    void Apply(ResourceLimits limits);
+
+    /// <summary>Starts a new accounting period: peak memory and CPU usage are measured from here.</summary>
+    CgroupCounters Baseline();
+
+    CgroupCounters Read();
+
+    /// <summary>SIGKILLs every process inside and returns once the cgroup is empty.</summary>
+    Task KillAllAsync(CancellationToken cancellationToken);
+
+    bool IsEmpty();
+
+    void Delete();
+}
+
+/// <summary>The instance's subtree of cgroups, created at start-up and removed at shutdown.</summary>
+internal interface ICgroupTree : IDisposable
+{
+    /// <summary>"v1" or "v2".</summary>
+    string Version { get; }
+
+    ICgroup Create(string name);
+}

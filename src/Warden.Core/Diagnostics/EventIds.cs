@@ -1,0 +1,13 @@
+namespace Warden.Core.Diagnostics;
+
+/// <summary>Every log event id of Warden.Core, unique per assembly (attribute arguments must be constants).</summary>
+internal static class EventIds
+{
+    public const int BackendStarted = 1001;
+    public const int RunningDegraded = 1002;
+    public const int ReapedStale = 1003;
+    public const int SlotRecycleFailed = 1004;
+    public const int ExecutionFinished = 1101;
+    public const int ExecutionRejected = 1102;
+    public const int SandboxFailed = 1103;
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Warden.Core.Languages;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing;
+
+namespace Warden.Core.Execution;
+
+/// <summary>
+/// Runs one request end to end: validate, resolve limits, wait for a slot (bounded), compile if needed, run, classify.
+/// Every API surface and the CLI call this; none of them touches processes or limits itself.
+/// </summary>
+public sealed partial class ExecutionEngine
+{
+    private readonly BackendSelector _backends;
+    private readonly LanguageCatalog _languages;
+    private readonly LimitPolicy _limits;
+    private readonly WardenOptions _options;
+    private readonly ILogger<ExecutionEngine> _logger;
+    private readonly SemaphoreSlim _slots;
+
+    public ExecutionEngine(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
+        ExecutionStats stats, ILogger<ExecutionEngine> logger)
+    {
+        _backends = backends;
+        _languages = languages;
+        _limits = limits;
+        _options = options.Value;
+        _logger = logger;
+        Stats = stats;
+        _slots = new SemaphoreSlim(_options.MaxConcurrent, _options.MaxConcurrent);
+    }
+
+    public ExecutionStats Stats { get; }
+
+    public ISandboxBackend Backend => _backends.Selected;
+
+    public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var language = _languages.Resolve(request.Language);
+        var files = CollectFiles(request, language, out var mainFile);
+        var stdin = Encoding.UTF8.GetBytes(request.Stdin ?? "");
+        if (stdin.Length > _limits.Options.MaxStdinBytes)
+            throw new PayloadTooLargeException($"stdin is {stdin.Length} bytes; the limit is {_limits.Options.MaxStdinBytes}.");
+        var limits = _limits.Resolve(request.Limits, request.Network);
+        var args = request.Args ?? [];
+        if (args.Count > 256 || args.Any(a => a.Length > 4096))
+            throw new InvalidRequestException("args: at most 256 arguments of at most 4096 characters each.", "args");
+
+        var total = Stopwatch.StartNew();
+        await AdmitAsync(cancellationToken).ConfigureAwait(false);
+        Stats.Start();
+        try
+        {
+            await using var sandbox = await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
+            await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
+            var workspace = sandbox.WorkspacePath;
+            var id = Guid.CreateVersion7().ToString("N");
+
+            StageResult? compile = null;
+            if (language.Definition.IsCompiled)
+            {
+                var compileLimits = _limits.ResolveCompile();
+                var compileCommand = new SandboxCommand(language.Expand(language.Definition.Compile!, workspace, mainFile),
+                    Environment(language, compile: true), []);
+                compile = OutcomeClassifier.Classify(
+                    await sandbox.RunAsync(compileCommand, compileLimits, cancellationToken).ConfigureAwait(false), compileLimits, compileStage: true);
+                if (compile.Status != ExecutionStatus.Success)
+                {
+                    var failed = new ExecutionResult
+                    {
+                        ExecutionId = id, Language = language.Name, Compile = compile,
+                        Run = new StageResult { Status = compile.Status, Error = compile.Error ?? "compilation failed" },
+                    };
+                    return Finish(failed, total);
+                }
+            }
+
+            var argv = language.Expand(language.Definition.Run, workspace, mainFile).Concat(args).ToArray();
+            var command = new SandboxCommand(argv, Environment(language, compile: false), stdin);
+            var run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
+            return Finish(new ExecutionResult { ExecutionId = id, Language = language.Name, Compile = compile, Run = run }, total);
+        }
+        finally
+        {
+            Stats.Stop();
+            _slots.Release();
+        }
+    }
+
+    private ExecutionResult Finish(ExecutionResult result, Stopwatch total)
+    {
+        Stats.Record(result, total.ElapsedMilliseconds);
+        Log.Finished(_logger, result.ExecutionId, result.Language, result.Status.ToWireName(), result.Run.ExecutionTimeMs);
+        return result;
+    }
+
+    /// <summary>Waits for a free slot; with <see cref="WardenOptions.MaxQueue"/> already waiting, rejects at once.</summary>
+    private async Task AdmitAsync(CancellationToken cancellationToken)
+    {
+        if (_slots.Wait(0)) return;
+        if (Stats.Queued >= _options.MaxQueue)
+        {
+            Stats.Reject();
+            throw new CapacityExceededException(
+                $"All {_options.MaxConcurrent} sandboxes are busy and {_options.MaxQueue} executions are already waiting.", TimeSpan.FromSeconds(1));
+        }
+        Stats.EnterQueue();
+        try { await _slots.WaitAsync(cancellationToken).ConfigureAwait(false); }
+        finally { Stats.LeaveQueue(); }
+    }
+
+    private List<SourceFile> CollectFiles(ExecutionRequest request, InstalledLanguage language, out string mainFile)
+    {
+        var files = new List<SourceFile>();
+        mainFile = language.Definition.MainFileName;
+        if (request.Files is { Count: > 0 })
+        {
+            if (request.Files.Count > 64) throw new InvalidRequestException("At most 64 files per execution.", "files");
+            foreach (var f in request.Files) WorkspacePaths.Validate(f.Name);
+            if (request.Files.Select(f => f.Name).Distinct(StringComparer.Ordinal).Count() != request.Files.Count)
+                throw new InvalidRequestException("File names must be unique.", "files");
+            var main = request.MainFile ?? request.Files[0].Name;
+            if (request.Files.All(f => f.Name != main)) throw new InvalidRequestException($"main_file '{main}' is not among files.", "main_file");
+            mainFile = main;
+            files.AddRange(request.Files);
+            if (!string.IsNullOrEmpty(request.Code)) throw new InvalidRequestException("Give either code or files, not both.", "code");
+        }
+        else
+        {
+            if (string.IsNullOrWhiteSpace(request.Code)) throw new InvalidRequestException("code is empty.", "code");
+            files.Add(new SourceFile(mainFile, request.Code));
+        }
+        long size = files.Sum(f => (long)Encoding.UTF8.GetByteCount(f.Content));
+        if (size > _limits.Options.MaxCodeBytes)
+            throw new PayloadTooLargeException($"The code is {size} bytes; the limit is {_limits.Options.MaxCodeBytes} (Warden:Limits:MaxCodeBytes).");
+        var mainName = mainFile;
+        if (files.Any(f => string.IsNullOrWhiteSpace(f.Content) && f.Name == mainName))
+            throw new InvalidRequestException("The main file is empty.", "code");
+        return files;
+    }
+
+    private static Dictionary<string, string> Environment(InstalledLanguage language, bool compile)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+            ["HOME"] = "/sandbox",
+            ["USER"] = "sandbox",
+            ["LANG"] = "C.UTF-8",
+            ["LC_ALL"] = "C.UTF-8",
+            ["TMPDIR"] = "/tmp",
+        };
+        foreach (var (k, v) in language.Definition.Env) env[k] = v;
+        if (compile) foreach (var (k, v) in language.Definition.CompileEnv) env[k] = v;
+        return env;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Diagnostics.EventIds.ExecutionFinished, LogLevel.Debug, "Execution {ExecutionId} ({Language}) finished: {Status} in {Milliseconds} ms")]
+        public static partial void Finished(ILogger logger, string executionId, string language, string status, long milliseconds);
+    }
+}

@@ -1,0 +1,34 @@
+namespace Warden.Core.Execution;
+
+/// <summary>The outcome of one stage (compile or run) of an execution.</summary>
+public sealed record StageResult
+{
+    public required ExecutionStatus Status { get; init; }
+    public string Stdout { get; init; } = "";
+    public string Stderr { get; init; } = "";
+    public int? ExitCode { get; init; }
+    public int? Signal { get; init; }
+    public long ExecutionTimeMs { get; init; }
+    public long CpuTimeMs { get; init; }
+    public double MemoryUsedMb { get; init; }
+    public bool StdoutTruncated { get; init; }
+    public bool StderrTruncated { get; init; }
+    /// <summary>Why the stage did not succeed, for humans; null on success.</summary>
+    public string? Error { get; init; }
+}
+
+/// <summary>The outcome of an execution: the run stage, plus the compile stage for compiled languages.</summary>
+public sealed record ExecutionResult
+{
+    public required string ExecutionId { get; init; }
+    public required string Language { get; init; }
+    public required StageResult Run { get; init; }
+    public StageResult? Compile { get; init; }
+
+    /// <summary>Files the program left in its workspace (name and size), when the caller asked to collect them.</summary>
+    public IReadOnlyList<OutputFile> Files { get; init; } = [];
+
+    public ExecutionStatus Status => Run.Status;
+}
+
+public sealed record OutputFile(string Name, long Size, byte[] Content);

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Warden.Core.Execution;
+using Warden.Core.Languages;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing;
+using Warden.Core.Sandboxing.Bubblewrap;
+
+namespace Warden.Core.Hosting;
+
+public static class WardenCoreServiceCollectionExtensions
+{
+    /// <summary>Registers the engine: options (validated at start), languages, limit policy, backends, execution engine.</summary>
+    public static IServiceCollection AddWardenCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<LanguageCatalog>();
+        services.TryAddSingleton<LimitPolicy>();
+        services.TryAddSingleton<ExecutionStats>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
+        services.TryAddSingleton<BackendSelector>();
+        services.TryAddSingleton<ExecutionEngine>();
+        return services;
+    }
+}

@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Options;
+using Warden.Core.Execution;
+
+namespace Warden.Core.Limits;
+
+/// <summary>
+/// The only code that decides effective limits: the request's value, else the default; above the ceiling is an error,
+/// never a silent clamp, so a caller always knows what it got. API surfaces pass requests through; backends enforce the result.
+/// </summary>
+public sealed class LimitPolicy(IOptions<LimitsOptions> options)
+{
+    private readonly LimitsOptions _options = options.Value;
+
+    public LimitsOptions Options => _options;
+
+    public ResourceLimits Resolve(LimitRequest? requested, bool network = false)
+    {
+        requested ??= new LimitRequest();
+        var d = _options.Default;
+        var c = _options.Ceiling;
+
+        double wall = Pick("timeout", requested.TimeoutSeconds, d.TimeoutSeconds, c.TimeoutSeconds);
+        double cpuDefault = d.CpuTimeSeconds > 0 ? d.CpuTimeSeconds : Math.Min(wall, c.CpuTimeSeconds);
+        double cpu = Pick("cpu_time", requested.CpuTimeSeconds, cpuDefault, c.CpuTimeSeconds);
+        int memory = (int)Pick("memory_mb", requested.MemoryMb, d.MemoryMb, c.MemoryMb);
+        int processes = (int)Pick("max_processes", requested.MaxProcesses, d.MaxProcesses, c.MaxProcesses);
+        long output = (long)Pick("max_output_bytes", requested.MaxOutputBytes, d.MaxOutputBytes, c.MaxOutputBytes);
+
+        if (network && !_options.AllowNetwork)
+            throw new InvalidRequestException("Network access is disabled on this server (Warden:Limits:AllowNetwork).", "network");
+
+        return Build(wall, cpu, memory, processes, output, network);
+    }
+
+    /// <summary>The fixed limits of a compile stage.</summary>
+    public ResourceLimits ResolveCompile()
+    {
+        var k = _options.Compile;
+        return Build(k.TimeoutSeconds, k.CpuTimeSeconds > 0 ? k.CpuTimeSeconds : k.TimeoutSeconds, k.MemoryMb,
+            k.MaxProcesses, k.MaxOutputBytes, network: false);
+    }
+
+    private ResourceLimits Build(double wall, double cpu, int memoryMb, int processes, long output, bool network) => new()
+    {
+        WallTime = TimeSpan.FromSeconds(wall),
+        CpuTime = TimeSpan.FromSeconds(cpu),
+        MemoryBytes = (long)memoryMb << 20,
+        MaxProcesses = processes,
+        MaxOutputBytes = output,
+        Cpus = _options.Cpus,
+        MaxFileBytes = (long)_options.MaxFileSizeMb << 20,
+        MaxOpenFiles = _options.MaxOpenFiles,
+        TmpBytes = (long)_options.TmpMb << 20,
+        WorkspaceBytes = (long)_options.WorkspaceMb << 20,
+        Network = network,
+    };
+
+    private static double Pick(string name, double? requested, double fallback, double ceiling)
+    {
+        if (requested is null) return Math.Min(fallback, ceiling);
+        if (double.IsNaN(requested.Value) || requested.Value <= 0)
+            throw new InvalidRequestException($"{name} must be greater than 0 (got {requested.Value}).", name);
+        if (requested.Value > ceiling)
+            throw new LimitAboveCeilingException(name, requested.Value, ceiling);
+        return requested.Value;
+    }
+}

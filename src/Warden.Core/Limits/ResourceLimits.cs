@@ -1,0 +1,18 @@
+namespace Warden.Core.Limits;
+
+/// <summary>The effective limits of one sandboxed stage, after defaults and ceilings. Backends enforce exactly these.</summary>
+public sealed record ResourceLimits
+{
+    public required TimeSpan WallTime { get; init; }
+    public required TimeSpan CpuTime { get; init; }
+    public required long MemoryBytes { get; init; }
+    public required int MaxProcesses { get; init; }
+    public required long MaxOutputBytes { get; init; }
+    /// <summary>CPU bandwidth in cores (cgroup quota / period).</summary>
+    public required double Cpus { get; init; }
+    public required long MaxFileBytes { get; init; }
+    public required int MaxOpenFiles { get; init; }
+    public required long TmpBytes { get; init; }
+    public required long WorkspaceBytes { get; init; }
+    public required bool Network { get; init; }
+}

@@ -1,0 +1,63 @@
+using Warden.Core.Cgroups;
+using Warden.Core.Interop;
+
+namespace Warden.Core.Sandboxing.Bubblewrap;
+
+/// <summary>
+/// One concurrent sandbox's reusable host resources: a host uid no other slot uses, a cgroup, and a size-capped tmpfs
+/// workspace. Between two executions the workspace is replaced by a fresh mount and the cgroup is emptied, so nothing
+/// carries over; only the kernel objects are reused, which keeps their creation cost off the request path.
+/// </summary>
+internal sealed class SandboxSlot(int index, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes)
+{
+    private const ulong MS_NOSUID = 2, MS_NODEV = 4;
+
+    public int Index { get; } = index;
+
+    /// <summary>The host uid the sandbox runs as; null when the service is not root and cannot switch.</summary>
+    public int? Uid { get; } = uid;
+
+    public ICgroup? Cgroup { get; } = cgroup;
+
+    public string HostWorkspace { get; } = hostWorkspace;
+
+    public ParkedHelper? Parked { get; set; }
+
+    private bool UseMount => Uid is not null;
+
+    /// <summary>Gives the slot an empty workspace: a new tmpfs (the old one, with whatever the program left, is detached).</summary>
+    public void ResetWorkspace()
+    {
+        if (UseMount)
+        {
+            Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
+            Directory.CreateDirectory(HostWorkspace);
+            var options = $"size={workspaceBytes},mode=0700,uid={Uid},gid={Uid}";
+            if (Libc.mount("tmpfs", HostWorkspace, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0)
+                throw new IOException($"mount tmpfs on {HostWorkspace}: {Libc.ErrorText(Libc.LastError)}");
+        }
+        else
+        {
+            if (Directory.Exists(HostWorkspace)) Directory.Delete(HostWorkspace, recursive: true);
+            Directory.CreateDirectory(HostWorkspace);
+        }
+    }
+
+    public async Task DestroyAsync()
+    {
+        if (Parked is { } parked)
+        {
+            Parked = null;
+            await parked.DisposeAsync().ConfigureAwait(false);
+        }
+        if (Cgroup is not null)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await Cgroup.KillAllAsync(timeout.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
+            Cgroup.Delete();
+        }
+        if (UseMount) Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
+        try { Directory.Delete(HostWorkspace, recursive: !UseMount); } catch (IOException) { }
+        uidLease?.Dispose();
+    }
+}

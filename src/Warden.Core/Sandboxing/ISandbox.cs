@@ -1,0 +1,48 @@
+using Warden.Core.Execution;
+using Warden.Core.Limits;
+
+namespace Warden.Core.Sandboxing;
+
+/// <summary>
+/// A sandbox with a private workspace. Commands run in it one after another (compile, then run) and see the same
+/// workspace; disposing kills whatever is left and removes the workspace, the cgroup state and any processes.
+/// </summary>
+public interface ISandbox : IAsyncDisposable
+{
+    /// <summary>The workspace's path as the sandboxed program sees it.</summary>
+    string WorkspacePath { get; }
+
+    /// <summary>Places files in the workspace (owned by the sandbox user).</summary>
+    ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken);
+
+    /// <summary>Runs one command under <paramref name="limits"/> and reports what the kernel saw.</summary>
+    Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);
+}
+
+/// <summary>A command to run inside a sandbox. The environment is exactly <see cref="Environment"/>: nothing is inherited.</summary>
+public sealed record SandboxCommand(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Environment, byte[] Stdin);
+
+/// <summary>Raw facts about one sandboxed process; <see cref="Execution.OutcomeClassifier"/> turns them into a status.</summary>
+public sealed record ProcessOutcome
+{
+    /// <summary>The program was started inside the sandbox (false: the sandbox itself failed to come up).</summary>
+    public required bool Started { get; init; }
+    public int? ExitCode { get; init; }
+    public int? Signal { get; init; }
+    public required TimeSpan WallTime { get; init; }
+    public TimeSpan CpuTime { get; init; }
+    public long PeakMemoryBytes { get; init; }
+    public long OomKills { get; init; }
+    /// <summary>Our wall clock fired and we killed the sandbox.</summary>
+    public bool WallTimeExceeded { get; init; }
+    /// <summary>A stream reached the output cap and we killed the sandbox.</summary>
+    public bool OutputLimitExceeded { get; init; }
+    /// <summary>The caller cancelled (client went away, shutdown) and we killed the sandbox.</summary>
+    public bool Cancelled { get; init; }
+    public required byte[] Stdout { get; init; }
+    public required byte[] Stderr { get; init; }
+    public bool StdoutTruncated { get; init; }
+    public bool StderrTruncated { get; init; }
+    /// <summary>Why the sandbox could not run the program, when <see cref="Started"/> is false.</summary>
+    public string? SandboxError { get; init; }
+}

@@ -1,0 +1,32 @@
+namespace Warden.Core.Sandboxing;
+
+/// <summary>
+/// Exclusive use of one host uid for sandboxes, across every Warden process on the host: an flock on a file per uid.
+/// The kernel drops the lock when the process dies, so a crashed instance never strands its uids.
+/// </summary>
+internal sealed class UidLease : IDisposable
+{
+    private readonly FileStream _lock;
+
+    private UidLease(int uid, FileStream @lock)
+    {
+        Uid = uid;
+        _lock = @lock;
+    }
+
+    public int Uid { get; }
+
+    public static UidLease Acquire(string lockDirectory, int first, int count)
+    {
+        Directory.CreateDirectory(lockDirectory);
+        for (int uid = first; uid < first + count; uid++)
+        {
+            // FileShare.None makes .NET take flock(LOCK_EX|LOCK_NB) and throw when another process holds it.
+            try { return new UidLease(uid, new FileStream(Path.Combine(lockDirectory, $"{uid}.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+            catch (IOException) { }
+        }
+        throw new InvalidOperationException($"No free sandbox uid in {first}..{first + count - 1} (Warden:SandboxUidBase/SandboxUidCount).");
+    }
+
+    public void Dispose() => _lock.Dispose();
+}

@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Execution;
+
+namespace Warden.Server.Hosting;
+
+/// <summary>The one place where Core's refusals become HTTP problems (RFC 7807). Anything else is a 500 we log.</summary>
+internal sealed partial class WardenExceptionHandler(IProblemDetailsService problems, ILogger<WardenExceptionHandler> logger) : IExceptionHandler
+{
+    public const string TypeBase = "https://warden.dev/problems/";
+
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; the sandbox was killed by the same token. Nobody is listening for an answer.
+            context.Response.StatusCode = 499;
+            return true;
+        }
+        var (status, kind, title) = exception switch
+        {
+            UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
+            PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
+            CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+            UnknownLanguageException e => (400, e.Kind, "Unknown language"),
+            LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
+            WardenException e => (400, e.Kind, "Invalid request"),
+            BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
+            _ => (500, "internal", "Internal error"),
+        };
+        if (status == 500) Log.Unhandled(logger, context.Request.Path, exception);
+        if (exception is CapacityExceededException capacity)
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(capacity.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.StatusCode = status;
+        var details = new ProblemDetails
+        {
+            Status = status,
+            Type = TypeBase + kind,
+            Title = title,
+            Detail = status == 500 ? "An unexpected error occurred; it has been logged." : exception.Message,
+            Instance = context.Request.Path,
+        };
+        if (exception is UnknownLanguageException unknown) details.Extensions["language"] = unknown.Language;
+        if (exception is LimitAboveCeilingException ceiling) details.Extensions["limit"] = ceiling.Limit;
+        if (exception is InvalidRequestException { Parameter: { } p }) details.Extensions["parameter"] = p;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details, Exception = exception });
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2001, LogLevel.Error, "Unhandled error on {Path}")]
+        public static partial void Unhandled(ILogger logger, string path, Exception exception);
+    }
+}

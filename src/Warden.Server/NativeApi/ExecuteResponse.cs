@@ -1,0 +1,63 @@
+using Warden.Core.Execution;
+
+namespace Warden.Server.NativeApi;
+
+/// <summary>Result of an execution: seed 004's shape, extended with signal, cpu time, truncation and the compile stage.</summary>
+public sealed record ExecuteResponse
+{
+    public required string ExecutionId { get; init; }
+    public required string Language { get; init; }
+    public required string Status { get; init; }
+    public required string Stdout { get; init; }
+    public required string Stderr { get; init; }
+    public int? ExitCode { get; init; }
+    public int? Signal { get; init; }
+    public long ExecutionTimeMs { get; init; }
+    public long CpuTimeMs { get; init; }
+    public double MemoryUsedMb { get; init; }
+    public bool StdoutTruncated { get; init; }
+    public bool StderrTruncated { get; init; }
+    public StageResponse? Compile { get; init; }
+    public string? Error { get; init; }
+
+    public static ExecuteResponse From(ExecutionResult result) => new()
+    {
+        ExecutionId = result.ExecutionId,
+        Language = result.Language,
+        Status = result.Run.Status.ToWireName(),
+        Stdout = result.Run.Stdout,
+        Stderr = result.Run.Stderr,
+        ExitCode = result.Run.ExitCode,
+        Signal = result.Run.Signal,
+        ExecutionTimeMs = result.Run.ExecutionTimeMs,
+        CpuTimeMs = result.Run.CpuTimeMs,
+        MemoryUsedMb = result.Run.MemoryUsedMb,
+        StdoutTruncated = result.Run.StdoutTruncated,
+        StderrTruncated = result.Run.StderrTruncated,
+        Compile = result.Compile is { } c ? StageResponse.From(c) : null,
+        Error = result.Run.Error,
+    };
+}
+
+/// <summary>The compile stage of a compiled language, same fields as the run.</summary>
+public sealed record StageResponse
+{
+    public required string Status { get; init; }
+    public required string Stdout { get; init; }
+    public required string Stderr { get; init; }
+    public int? ExitCode { get; init; }
+    public int? Signal { get; init; }
+    public long ExecutionTimeMs { get; init; }
+    public long CpuTimeMs { get; init; }
+    public double MemoryUsedMb { get; init; }
+    public bool StdoutTruncated { get; init; }
+    public bool StderrTruncated { get; init; }
+    public string? Error { get; init; }
+
+    public static StageResponse From(StageResult s) => new()
+    {
+        Status = s.Status.ToWireName(), Stdout = s.Stdout, Stderr = s.Stderr, ExitCode = s.ExitCode, Signal = s.Signal,
+        ExecutionTimeMs = s.ExecutionTimeMs, CpuTimeMs = s.CpuTimeMs, MemoryUsedMb = s.MemoryUsedMb,
+        StdoutTruncated = s.StdoutTruncated, StderrTruncated = s.StderrTruncated, Error = s.Error,
+    };
+}

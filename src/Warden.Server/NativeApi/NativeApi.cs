@@ -1,0 +1,83 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using Warden.Core;
+using Warden.Core.Execution;
+using Warden.Core.Languages;
+using Warden.Core.Limits;
+using Warden.Server.Hosting;
+
+namespace Warden.Server.NativeApi;
+
+/// <summary>The native REST API under <c>/api/v1</c>: wire format ↔ Core, nothing more.</summary>
+public static class NativeApi
+{
+    public static IEndpointRouteBuilder MapNativeApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithTags("native");
+        api.MapPost("/execute", ExecuteAsync).WithName("execute").WithSummary("Run code once in a fresh sandbox")
+            .Accepts<ExecuteRequest>("application/json").Produces<ExecuteResponse>()
+            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(503);
+        api.MapGet("/runtimes", GetRuntimes).WithName("list_runtimes").WithSummary("Installed languages and versions");
+        api.MapGet("/health", GetHealth).WithName("get_health").WithSummary("Service and backend health").AllowAnonymous();
+        api.MapGet("/config", GetConfig).WithName("get_config").WithSummary("Effective defaults, ceilings and languages (no secrets)");
+        api.MapGet("/stats", GetStats).WithName("get_stats").WithSummary("Execution counters and latency percentiles");
+        return app;
+    }
+
+    private static async Task<Ok<ExecuteResponse>> ExecuteAsync(HttpRequest request, ExecutionEngine engine, CancellationToken cancellationToken)
+    {
+        var body = await RequestBody.ReadJsonAsync<ExecuteRequest>(request, NativeJson.Options, cancellationToken);
+        var result = await engine.ExecuteAsync(body.ToCore(), cancellationToken);
+        return TypedResults.Ok(ExecuteResponse.From(result));
+    }
+
+    private static Ok<List<RuntimeDto>> GetRuntimes(LanguageCatalog catalog) =>
+        TypedResults.Ok(catalog.Installed.Select(l => new RuntimeDto(l.Name, catalog.GetVersion(l), l.Definition.Aliases, l.Definition.IsCompiled)).ToList());
+
+    private static Ok<HealthDto> GetHealth(ExecutionEngine engine)
+    {
+        var facts = engine.Backend.Describe();
+        bool degraded = facts.TryGetValue("degraded", out var d) && d == "true";
+        return TypedResults.Ok(new HealthDto(degraded ? "degraded" : "ok", engine.Backend.Name, degraded, facts,
+            WardenVersion.Current, (long)(DateTimeOffset.UtcNow - WardenVersion.StartedAt).TotalSeconds, engine.Stats.Active, engine.Stats.Queued));
+    }
+
+    private static Ok<ConfigDto> GetConfig(IOptions<LimitsOptions> limits, IOptions<WardenOptions> options, LanguageCatalog catalog, ExecutionEngine engine)
+    {
+        var l = limits.Value;
+        return TypedResults.Ok(new ConfigDto(
+            engine.Backend.Name, engine.Backend.Describe(), LimitsDto.From(l.Default), LimitsDto.From(l.Ceiling), LimitsDto.From(l.Compile),
+            l.Cpus, l.TmpMb, l.WorkspaceMb, l.MaxFileSizeMb, l.MaxOpenFiles, l.AllowNetwork, l.MaxCodeBytes, l.MaxStdinBytes,
+            options.Value.MaxConcurrent, options.Value.MaxQueue, catalog.Installed.Select(x => x.Name).ToList()));
+    }
+
+    private static Ok<StatsDto> GetStats(ExecutionEngine engine)
+    {
+        var s = engine.Stats;
+        return TypedResults.Ok(new StatsDto(s.Total, s.ByStatus.ToDictionary(kv => kv.Key.ToWireName(), kv => kv.Value),
+            s.ByLanguage.ToDictionary(), new PercentilesDto(s.Percentile(0.5), s.Percentile(0.95)), s.Active, s.Queued, s.Rejected));
+    }
+}
+
+public sealed record RuntimeDto(string Language, string Version, IReadOnlyList<string> Aliases, bool Compiled);
+
+public sealed record HealthDto(string Status, string Backend, bool Degraded, IReadOnlyDictionary<string, string> BackendInfo,
+    string Version, long UptimeSeconds, int Active, int Queued);
+
+public sealed record LimitsDto(double Timeout, double CpuTime, int MemoryMb, int MaxProcesses, long MaxOutputBytes)
+{
+    public static LimitsDto From(LimitValues v) => new(v.TimeoutSeconds, v.CpuTimeSeconds, v.MemoryMb, v.MaxProcesses, v.MaxOutputBytes);
+}
+
+public sealed record ConfigDto(string Backend, IReadOnlyDictionary<string, string> BackendInfo, LimitsDto Defaults, LimitsDto Ceilings,
+    LimitsDto Compile, double Cpus, int TmpMb, int WorkspaceMb, int MaxFileSizeMb, int MaxOpenFiles, bool AllowNetwork, long MaxCodeBytes,
+    long MaxStdinBytes, int MaxConcurrent, int MaxQueue, IReadOnlyList<string> Languages);
+
+public sealed record PercentilesDto(double P50, double P95);
+
+public sealed record StatsDto(long Total, Dictionary<string, long> ByStatus, Dictionary<string, long> ByLanguage, PercentilesDto DurationMs,
+    int Active, int Queued, long Rejected);

@@ -1,0 +1,71 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Warden.Core.Configuration;
+using Warden.Core.Hosting;
+using Warden.Core.Limits;
+using Warden.Server.Hosting;
+using Warden.Server.NativeApi;
+
+namespace Warden.Server;
+
+/// <summary>What <c>warden serve</c> (or a test) passes to start the server.</summary>
+public sealed record ServerStartOptions
+{
+    public string? ConfigFile { get; init; }
+    public IReadOnlyDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
+    /// <summary>Environment variables to read WARDEN_* settings from; null = the process environment.</summary>
+    public IDictionary<string, string?>? Environment { get; init; }
+}
+
+/// <summary>Composition of the HTTP host. Reads like a table of contents; each surface maps itself.</summary>
+public static class WardenServer
+{
+    public const string DefaultUrls = "http://127.0.0.1:8090";
+
+    public static WebApplication Build(ServerStartOptions start)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddWardenSources(start.ConfigFile, start.Overrides, start.Environment);
+        var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
+        var apiKey = builder.Configuration["Warden:ApiKey"];
+        BindGuard.Check(urls, apiKey, builder.Configuration.GetValue<bool>("Warden:AllowUnauthenticatedRemote"));
+        builder.WebHost.UseUrls(urls.Split(';', ',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var limits = context.Configuration.GetSection(LimitsOptions.Section).Get<LimitsOptions>() ?? new LimitsOptions();
+            // JSON escaping can grow code up to 6x (\uXXXX); beyond that the request cannot be valid anyway.
+            kestrel.Limits.MaxRequestBodySize = 6 * (limits.MaxCodeBytes + limits.MaxStdinBytes) + 65536;
+            kestrel.AddServerHeader = false;
+        });
+
+        builder.Services.AddWardenCore(builder.Configuration);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<WardenExceptionHandler>();
+        builder.Services.ConfigureHttpJsonOptions(o => NativeJson.Configure(o.SerializerOptions));
+        builder.Services.AddOpenApi("v1", o =>
+        {
+            o.OpenApiVersion = Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_0;
+            o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Warden";
+                document.Info.Description = "Secure code execution: native API.";
+                return Task.CompletedTask;
+            });
+        });
+        builder.Services.AddHostedService<BackendLifetime>();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        if (!string.IsNullOrEmpty(apiKey)) app.UseMiddleware<ApiKeyMiddleware>(apiKey);
+        app.MapOpenApi("/openapi.json");
+        app.MapNativeApi();
+        return app;
+    }
+}
