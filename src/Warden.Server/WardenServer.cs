@@ -45,7 +45,7 @@ public static class WardenServer
         });
 
         builder.Services.AddWardenCore(builder.Configuration);
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();
         builder.Services.ConfigureHttpJsonOptions(o => NativeJson.Configure(o.SerializerOptions));
         builder.Services.AddOpenApi("v1", o =>

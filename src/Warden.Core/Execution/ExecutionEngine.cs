@@ -82,7 +82,18 @@ public sealed partial class ExecutionEngine
             var argv = language.Expand(language.Definition.Run, workspace, mainFile).Concat(args).ToArray();
             var command = new SandboxCommand(argv, Environment(language, compile: false), stdin);
             var run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
-            return Finish(new ExecutionResult { ExecutionId = id, Language = language.Name, Compile = compile, Run = run }, total);
+            IReadOnlyList<OutputFile> produced = [];
+            bool truncated = false;
+            if (request.CollectFiles)
+            {
+                var inputs = files.ToDictionary(f => f.Name, f => f.Content, StringComparer.Ordinal);
+                (produced, truncated) = await sandbox.CollectFilesAsync(inputs, _limits.Options.MaxOutputFiles, _limits.Options.MaxOutputFilesBytes,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            return Finish(new ExecutionResult
+            {
+                ExecutionId = id, Language = language.Name, Compile = compile, Run = run, Files = produced, FilesTruncated = truncated,
+            }, total);
         }
         finally
         {

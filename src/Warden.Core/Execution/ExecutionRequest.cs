@@ -24,6 +24,9 @@ public sealed record ExecutionRequest
 
     /// <summary>The caller asks for network access; granted only when the server allows it.</summary>
     public bool Network { get; init; }
+
+    /// <summary>Return the files the program created or changed in its workspace (bounded by the output-file limits).</summary>
+    public bool CollectFiles { get; init; }
 }
 
 /// <summary>A file placed in the sandbox's workspace before the program starts.</summary>

@@ -25,10 +25,14 @@ public sealed record ExecutionResult
     public required StageResult Run { get; init; }
     public StageResult? Compile { get; init; }
 
-    /// <summary>Files the program left in its workspace (name and size), when the caller asked to collect them.</summary>
+    /// <summary>Files the program created or changed in its workspace, when the caller asked to collect them.</summary>
     public IReadOnlyList<OutputFile> Files { get; init; } = [];
+
+    /// <summary>More files existed than the output-file limits allow; the rest were left out.</summary>
+    public bool FilesTruncated { get; init; }
 
     public ExecutionStatus Status => Run.Status;
 }
 
+/// <summary>A file the program produced. Path is relative to the workspace.</summary>
 public sealed record OutputFile(string Name, long Size, byte[] Content);

@@ -56,6 +56,12 @@ public sealed class LimitsOptions
     /// <summary>Largest accepted source (code or all files together).</summary>
     [Range(1, 1L << 30)] public long MaxCodeBytes { get; set; } = 1 << 20;
 
+    /// <summary>Most files returned when a request asks to collect the files its program wrote.</summary>
+    [Range(0, 10000)] public int MaxOutputFiles { get; set; } = 16;
+
+    /// <summary>Most bytes (all collected files together) returned to the caller.</summary>
+    [Range(0, 1L << 30)] public long MaxOutputFilesBytes { get; set; } = 8 << 20;
+
     /// <summary>Largest accepted stdin.</summary>
     [Range(0, 1L << 30)] public long MaxStdinBytes { get; set; } = 1 << 20;
 }

@@ -15,6 +15,13 @@ public interface ISandbox : IAsyncDisposable
     /// <summary>Places files in the workspace (owned by the sandbox user).</summary>
     ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reads back regular files the program created or changed (never following symlinks), at most
+    /// <paramref name="maxFiles"/> files and <paramref name="maxBytes"/> bytes in all. Call only after the last run.
+    /// </summary>
+    ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs, int maxFiles,
+        long maxBytes, CancellationToken cancellationToken);
+
     /// <summary>Runs one command under <paramref name="limits"/> and reports what the kernel saw.</summary>
     Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);
 }

@@ -24,6 +24,8 @@ public sealed record ExecuteRequest
     public long? MaxOutputBytes { get; init; }
     /// <summary>Ask for network access; granted only if the server allows it.</summary>
     public bool? Network { get; init; }
+    /// <summary>Return the files the program created or changed in its workspace (base64).</summary>
+    public bool? CollectFiles { get; init; }
 
     public ExecutionRequest ToCore() => new()
     {
@@ -34,6 +36,7 @@ public sealed record ExecuteRequest
         Stdin = Stdin,
         Args = Args,
         Network = Network ?? false,
+        CollectFiles = CollectFiles ?? false,
         Limits = new LimitRequest
         {
             TimeoutSeconds = Timeout, CpuTimeSeconds = CpuTime, MemoryMb = MemoryMb, MaxProcesses = MaxProcesses, MaxOutputBytes = MaxOutputBytes,

@@ -19,8 +19,11 @@ public sealed record ExecuteResponse
     public bool StderrTruncated { get; init; }
     public StageResponse? Compile { get; init; }
     public string? Error { get; init; }
+    /// <summary>Files the program produced; present when the request set collect_files.</summary>
+    public List<FileResponse>? Files { get; init; }
+    public bool? FilesTruncated { get; init; }
 
-    public static ExecuteResponse From(ExecutionResult result) => new()
+    public static ExecuteResponse From(ExecutionResult result, bool collected = false) => new()
     {
         ExecutionId = result.ExecutionId,
         Language = result.Language,
@@ -36,7 +39,16 @@ public sealed record ExecuteResponse
         StderrTruncated = result.Run.StderrTruncated,
         Compile = result.Compile is { } c ? StageResponse.From(c) : null,
         Error = result.Run.Error,
+        Files = collected ? result.Files.Select(FileResponse.From).ToList() : null,
+        FilesTruncated = collected ? result.FilesTruncated : null,
     };
+}
+
+/// <summary>A produced file. mime_type is guessed from the extension.</summary>
+public sealed record FileResponse(string Name, long Size, string MimeType, string ContentBase64)
+{
+    public static FileResponse From(Warden.Core.Execution.OutputFile f) =>
+        new(f.Name, f.Size, MimeTypes.Guess(f.Name), Convert.ToBase64String(f.Content));
 }
 
 /// <summary>The compile stage of a compiled language, same fields as the run.</summary>

@@ -32,7 +32,7 @@ public static class NativeApi
     {
         var body = await RequestBody.ReadJsonAsync<ExecuteRequest>(request, NativeJson.Options, cancellationToken);
         var result = await engine.ExecuteAsync(body.ToCore(), cancellationToken);
-        return TypedResults.Ok(ExecuteResponse.From(result));
+        return TypedResults.Ok(ExecuteResponse.From(result, collected: body.CollectFiles == true));
     }
 
     private static Ok<List<RuntimeDto>> GetRuntimes(LanguageCatalog catalog) =>

@@ -33,6 +33,10 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SandboxSlot slot) 
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs,
+        int maxFiles, long maxBytes, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(WorkspaceFiles.Collect(slot.HostWorkspace, inputs, maxFiles, maxBytes));
+
     private void Own(string path)
     {
         if (slot.Uid is int uid) Interop.Libc.lchown(path, uid, uid);

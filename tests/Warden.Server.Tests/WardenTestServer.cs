@@ -1,0 +1,74 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Warden.Core.Sandboxing;
+
+namespace Warden.Server.Tests;
+
+/// <summary>A real Warden server on a free loopback port with a real sandbox backend.</summary>
+public sealed class WardenTestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private WardenTestServer(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public Uri Address { get; }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<WardenTestServer> StartAsync(Dictionary<string, string?>? overrides = null, string? apiKey = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Warden:Urls"] = "http://127.0.0.1:0",
+            ["Warden:MaxConcurrent"] = "2",
+        };
+        if (apiKey is not null) settings["Warden:ApiKey"] = apiKey;
+        foreach (var (k, v) in overrides ?? []) settings[k] = v;
+        // Only the test's own settings: the machine's WARDEN_* variables must not change what is tested.
+        var app = WardenServer.Build(new ServerStartOptions { Overrides = settings, Environment = new Dictionary<string, string?>() });
+        RequireSandbox(app.Services);
+        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var server = new WardenTestServer(app, new Uri(address));
+        if (apiKey is not null) server.Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return server;
+    }
+
+    /// <summary>Skips when this host cannot sandbox, except under CI where that is a failure.</summary>
+    private static void RequireSandbox(IServiceProvider services)
+    {
+        var probe = services.GetRequiredService<BackendSelector>().Selected.Probe();
+        if (probe.CanRun) return;
+        var reason = string.Join("; ", probe.Checks.Where(c => !c.Ok && c.Required).Select(c => $"{c.Name}: {c.Detail}"));
+        if (Environment.GetEnvironmentVariable("CI") == "true" || Environment.GetEnvironmentVariable("WARDEN_REQUIRE_SANDBOX") == "1")
+            Assert.Fail($"The sandbox backend cannot run here, and sandbox tests must not be skipped: {reason}");
+        Assert.Skip($"The sandbox backend cannot run here: {reason}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>One server shared by the tests of a class (start-up parks sandbox helpers: worth sharing).</summary>
+public sealed class SharedServer : IAsyncLifetime
+{
+    public WardenTestServer Server { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Server = await WardenTestServer.StartAsync();
+
+    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+}
