@@ -30,7 +30,7 @@ internal static class BubblewrapProbe
                 : new("user namespaces", true, $"user.max_user_namespaces = {maxUserNs ?? "?"}"));
         if (apparmorRestrict is "1")
             checks.Add(new("AppArmor userns restriction", false, "kernel.apparmor_restrict_unprivileged_userns = 1 (Ubuntu 23.10+)",
-                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile granting 'userns' to /usr/bin/bwrap (see deploy/apparmor/bwrap)"));
+                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or install an AppArmor profile granting 'userns' to /usr/bin/bwrap (abi <abi/4.0>, profile bwrap /usr/bin/bwrap flags=(unconfined) { userns, } in /etc/apparmor.d/bwrap)"));
         else
             checks.Add(new("AppArmor userns restriction", true, apparmorRestrict is null ? "not present on this kernel" : "off"));
 
