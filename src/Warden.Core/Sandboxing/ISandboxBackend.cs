@@ -29,4 +29,13 @@ public sealed record BackendProbe(string Backend, IReadOnlyList<ProbeCheck> Chec
 
     /// <summary>True when the backend can run but without some protection (e.g. no cgroups).</summary>
     public bool Degraded => Checks.Any(c => !c.Ok && !c.Required);
+
+    /// <summary>Fails start-up with every failed check and its fix.</summary>
+    public static void ThrowUnlessRunnable(BackendProbe probe)
+    {
+        if (probe.CanRun) return;
+        throw new InvalidOperationException($"The {probe.Backend} backend cannot run on this host: " +
+            string.Join("; ", probe.Checks.Where(c => !c.Ok && c.Required).Select(c => $"{c.Name}: {c.Detail}. Fix: {c.Fix}")) +
+            " (run `warden doctor` for details)");
+    }
 }

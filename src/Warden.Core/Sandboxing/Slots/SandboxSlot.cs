@@ -1,7 +1,7 @@
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
 
-namespace Warden.Core.Sandboxing.Bubblewrap;
+namespace Warden.Core.Sandboxing.Slots;
 
 /// <summary>
 /// One concurrent sandbox's reusable host resources: a host uid no other slot uses, a cgroup, and a size-capped tmpfs

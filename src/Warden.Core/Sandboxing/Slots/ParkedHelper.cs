@@ -1,7 +1,7 @@
 using System.Globalization;
 using Warden.Core.Processes;
 
-namespace Warden.Core.Sandboxing.Bubblewrap;
+namespace Warden.Core.Sandboxing.Slots;
 
 /// <summary>
 /// A started <c>warden-exec</c> that has already joined its slot's cgroups (the slow part) and now waits on its control

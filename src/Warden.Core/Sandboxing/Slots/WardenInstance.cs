@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Warden.Core.Sandboxing;
+namespace Warden.Core.Sandboxing.Slots;
 
 /// <summary>
 /// Names this engine instance in shared host resources (cgroups, slot mounts) as <c>{pid}-{start}-{seq}</c>, so

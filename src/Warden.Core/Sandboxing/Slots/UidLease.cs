@@ -1,4 +1,4 @@
-namespace Warden.Core.Sandboxing;
+namespace Warden.Core.Sandboxing.Slots;
 
 /// <summary>
 /// Exclusive use of one host uid for sandboxes, across every Warden process on the host: an flock on a file per uid.

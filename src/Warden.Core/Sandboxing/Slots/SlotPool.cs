@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Cgroups;
+using Warden.Core.Interop;
+
+namespace Warden.Core.Sandboxing.Slots;
+
+/// <summary>How a backend wants its slots.</summary>
+internal sealed record SlotPoolSettings(
+    string StateDirectory,
+    int Slots,
+    int UidBase,
+    int UidCount,
+    bool AllowDegraded,
+    string HelperPath,
+    long WorkspaceBytes,
+    /// <summary>The helper drops to the slot uid before exec (bwrap). False when the exec'd tool must start as root and
+    /// switches users itself (runsc: the sandboxed process runs as the slot uid inside gVisor).</summary>
+    bool HelperDropsPrivileges);
+
+/// <summary>
+/// The slots of one backend instance: created at start-up (uid lease, cgroup, tmpfs workspace, parked helper), handed
+/// out one execution at a time, and recycled clean in the background. Everything slow about a sandbox happens here,
+/// off the request path.
+/// </summary>
+internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger) : IAsyncDisposable
+{
+    private readonly Channel<SandboxSlot> _free = Channel.CreateUnbounded<SandboxSlot>();
+    private readonly List<SandboxSlot> _slots = [];
+    private ICgroupTree? _cgroups;
+
+    public string Instance { get; } = WardenInstance.NewName();
+
+    public string RunDirectory { get; private set; } = "";
+
+    public CgroupSupport? CgroupSupport { get; private set; }
+
+    public string CgroupVersion => _cgroups?.Version ?? "none";
+
+    public bool Degraded => _cgroups is null;
+
+    public int Count => _slots.Count;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        bool root = Libc.geteuid() == 0;
+        RunDirectory = Path.Combine(settings.StateDirectory, "run", Instance);
+        Directory.CreateDirectory(RunDirectory);
+        StaleInstances.Reap(settings.StateDirectory, logger);
+
+        CgroupSupport = CgroupHost.Probe();
+        if (CgroupSupport.Usable) _cgroups = CgroupHost.Open(CgroupSupport, Instance);
+        else if (!settings.AllowDegraded)
+            throw new InvalidOperationException($"Cgroups cannot be used ({CgroupSupport.Detail}), so memory, process and CPU limits " +
+                "cannot be enforced. Fix the host (see `warden doctor`) or set Warden:AllowDegraded=true (WARDEN_ALLOW_DEGRADED=true) to run without them.");
+        else Log.RunningDegraded(logger, CgroupSupport.Detail);
+
+        var starts = new List<Task>();
+        for (int i = 0; i < settings.Slots; i++)
+        {
+            var lease = root ? UidLease.Acquire(Path.Combine(settings.StateDirectory, "uids"), settings.UidBase, settings.UidCount) : null;
+            var slot = new SandboxSlot(i, lease?.Uid, lease, _cgroups?.Create($"slot-{i}"),
+                Path.Combine(RunDirectory, $"ws-{i}"), settings.WorkspaceBytes);
+            _slots.Add(slot);
+            starts.Add(Task.Run(async () =>
+            {
+                slot.ResetWorkspace();
+                slot.Parked = await ParkAsync(slot).ConfigureAwait(false);
+                _free.Writer.TryWrite(slot);
+            }, cancellationToken));
+        }
+        await Task.WhenAll(starts).ConfigureAwait(false);
+        Log.Started(logger, Instance, _slots.Count, CgroupVersion, root);
+    }
+
+    public ValueTask<SandboxSlot> AcquireAsync(CancellationToken cancellationToken) => _free.Reader.ReadAsync(cancellationToken);
+
+    public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
+        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
+
+    /// <summary>Returns a slot to the pool, clean: no process, an empty workspace, a helper parked for the next run.</summary>
+    public async Task ReleaseAsync(SandboxSlot slot)
+    {
+        try
+        {
+            if (slot.Parked is { } unused)
+            {
+                slot.Parked = null;
+                await unused.DisposeAsync().ConfigureAwait(false);
+            }
+            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+            slot.ResetWorkspace();
+            slot.Parked = await ParkAsync(slot).ConfigureAwait(false);
+            _free.Writer.TryWrite(slot);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            Log.SlotRecycleFailed(logger, slot.Index, e);
+            _ = RetryReleaseAsync(slot);
+        }
+    }
+
+    private async Task RetryReleaseAsync(SandboxSlot slot)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        await ReleaseAsync(slot).ConfigureAwait(false);
+    }
+
+    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
+    {
+        ["cgroup_version"] = _cgroups?.Version ?? CgroupSupport?.Version ?? "unknown",
+        ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
+        ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
+        ["instance"] = Instance,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var slot in _slots) await slot.DestroyAsync().ConfigureAwait(false);
+        _slots.Clear();
+        _cgroups?.Dispose();
+        try { if (RunDirectory.Length > 0) Directory.Delete(RunDirectory, recursive: true); } catch (IOException) { }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Diagnostics.EventIds.BackendStarted, LogLevel.Information, "Sandbox slots of instance {Instance} ready: {Slots} slots, cgroups {CgroupVersion}, root {Root}")]
+        public static partial void Started(ILogger logger, string instance, int slots, string cgroupVersion, bool root);
+
+        [LoggerMessage(Diagnostics.EventIds.RunningDegraded, LogLevel.Warning, "Running DEGRADED without cgroup limits: {Reason}")]
+        public static partial void RunningDegraded(ILogger logger, string reason);
+
+        [LoggerMessage(Diagnostics.EventIds.SlotRecycleFailed, LogLevel.Error, "Recycling sandbox slot {Slot} failed; retrying")]
+        public static partial void SlotRecycleFailed(ILogger logger, int slot, Exception exception);
+    }
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Text;
+using Warden.Core.Cgroups;
+using Warden.Core.Execution;
+using Warden.Core.Limits;
+using Warden.Core.Processes;
+
+namespace Warden.Core.Sandboxing.Slots;
+
+/// <summary>What the isolation tool reported about the program, read after the run.</summary>
+internal readonly record struct StartEvidence(bool Started, int? ExitCode);
+
+/// <summary>
+/// One run of a parked helper, common to every slot-based backend: write the limits to the cgroup, send the control
+/// block, feed stdin, drain capped output, enforce the wall clock, kill the whole cgroup when needed, read the counters.
+/// The backend supplies the control block and how to tell that the program really started.
+/// </summary>
+internal static class SlotRun
+{
+    public static async Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
+        byte[] stdin, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
+        CancellationToken cancellationToken)
+    {
+        var cgroup = slot.Cgroup;
+        cgroup?.Apply(cgroupLimits);
+        cgroup?.Baseline();
+
+        var stopwatch = Stopwatch.StartNew();
+        using var wall = new CancellationTokenSource(limits.WallTime);
+        using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
+        int outputHit = 0;
+        void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
+        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+
+        var exit = helper.Process.WaitForExitAsync();
+        var started = evidence(helper);
+        var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
+
+        await SendControlAsync(helper, control).ConfigureAwait(false);
+        var feed = FeedStdinAsync(helper.Stdin, stdin);
+
+        bool killed = false;
+        using (kill.Token.Register(helper.Process.Kill))
+        {
+            try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { killed = true; }
+        }
+        if (killed && cgroup is not null) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+        int waitStatus = await exit.ConfigureAwait(false);
+        stopwatch.Stop();
+
+        // The tool's death takes every process of the sandbox with it, so the pipes close right after; the bound only
+        // matters if something outlived it, which the cgroup sweep removes.
+        if (cgroup is not null && !cgroup.IsEmpty()) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+        await Task.WhenAny(drains, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+        await feed.ConfigureAwait(false);
+        var (childStarted, childExit) = await started.ConfigureAwait(false);
+        var counters = cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
+
+        int? exitCode = null, signal = null;
+        int code = childExit ?? (WaitStatus.Exited(waitStatus) ? WaitStatus.ExitCode(waitStatus) : 128 + WaitStatus.TermSignal(waitStatus));
+        if (childStarted && !killed)
+        {
+            // Isolation tools report a child killed by signal N as 128+N, as shells do.
+            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
+        }
+        else if (childStarted)
+        {
+            signal = 9;
+        }
+
+        var stderrBytes = stderr.ToArray();
+        return new ProcessOutcome
+        {
+            Started = childStarted,
+            ExitCode = exitCode,
+            Signal = signal,
+            WallTime = stopwatch.Elapsed,
+            CpuTime = counters.CpuTime,
+            PeakMemoryBytes = counters.PeakMemoryBytes,
+            OomKills = counters.OomKills,
+            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && !cancellationToken.IsCancellationRequested,
+            OutputLimitExceeded = outputHit != 0,
+            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0,
+            Stdout = stdout.ToArray(),
+            Stderr = stderrBytes,
+            StdoutTruncated = stdout.Truncated,
+            StderrTruncated = stderr.Truncated,
+            SandboxError = !childStarted && !killed ? "the sandbox failed to start: " + Encoding.UTF8.GetString(stderrBytes).Trim() : null,
+        };
+    }
+
+    private static async Task SendControlAsync(ParkedHelper helper, IReadOnlyList<string> fields)
+    {
+        var block = new StringBuilder();
+        foreach (var field in fields)
+        {
+            if (field.Contains('\0')) throw new InvalidRequestException("Arguments and environment must not contain NUL characters.");
+            block.Append(field).Append('\0');
+        }
+        try
+        {
+            await helper.Control.WriteAsync(Encoding.UTF8.GetBytes(block.ToString())).ConfigureAwait(false);
+        }
+        finally
+        {
+            await helper.Control.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task FeedStdinAsync(Stream stdin, byte[] data)
+    {
+        try
+        {
+            if (data.Length > 0) await stdin.WriteAsync(data).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The program exited or closed stdin without reading it all: not an error.
+        }
+        finally
+        {
+            try { await stdin.DisposeAsync().ConfigureAwait(false); } catch (IOException) { }
+        }
+    }
+}
