@@ -308,13 +308,6 @@ class GeneratedFile:
             return None
         return text
 
-    def human_size(self) -> str:
-        if self.size < 1024:
-            return f"{self.size} bytes"
-        if self.size < 1024 * 1024:
-            return f"{self.size / 1024:.1f} KiB"
-        return f"{self.size / 1024 / 1024:.1f} MiB"
-
 
 def _files_from(result: dict[str, Any]) -> list[GeneratedFile]:
     files = []
@@ -447,9 +440,6 @@ class Events:
 
     async def images(self, files: list[dict[str, Any]]) -> None:
         await self.send("files", {"files": files})
-
-    async def message(self, content: str) -> None:
-        await self.send("message", {"content": content})
 
     async def notify(self, level: str, content: str) -> None:
         await self.send("notification", {"type": level, "content": content})
@@ -664,6 +654,14 @@ def choose_code(markdown: str, index: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
 def _fence(text: str, tag: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
@@ -685,13 +683,13 @@ def _output_markdown(outcome: Outcome, valves: WardenValves) -> str:
         for f in outcome.files:
             text = f.inline_text()
             if f.is_image:
-                lines.append(f"* \U0001f5bc `{f.name}` ({f.human_size()}), shown with this message")
+                lines.append(f"* \U0001f5bc `{f.name}` ({_human_size(f.size)}), shown with this message")
             elif text is not None:
-                lines.append(f"* \U0001f4c4 `{f.name}` ({f.human_size()}):\n{_fence(text, '')}")
+                lines.append(f"* \U0001f4c4 `{f.name}` ({_human_size(f.size)}):\n{_fence(text, '')}")
             elif f.data is not None:
-                lines.append(f"* \U0001f4be `{f.name}` ({f.human_size()}), download it from the code-execution card")
+                lines.append(f"* \U0001f4be `{f.name}` ({_human_size(f.size)}), download it from the code-execution card")
             else:
-                lines.append(f"* \U0001f4be `{f.name}` ({f.human_size()}), too large to show here")
+                lines.append(f"* \U0001f4be `{f.name}` ({_human_size(f.size)}), too large to show here")
         if outcome.files_dropped:
             lines.append(f"* … and {outcome.files_dropped} more not shown (MAX_FILES_PER_EXECUTION)")
         parts.append("\n".join(lines))
@@ -734,7 +732,7 @@ async def run_action(
     language, code = chosen
     outcome = await run_on_warden(valves, language, code, events, user, chat_id)
     if outcome.ran:
-        await events.message(_output_markdown(outcome, valves))
+        await events.send("message", {"content": _output_markdown(outcome, valves)})
     return {"status": outcome.status, "message": outcome.summary, "stdout": outcome.stdout, "stderr": outcome.stderr}
 
 

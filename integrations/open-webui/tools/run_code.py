@@ -307,13 +307,6 @@ class GeneratedFile:
             return None
         return text
 
-    def human_size(self) -> str:
-        if self.size < 1024:
-            return f"{self.size} bytes"
-        if self.size < 1024 * 1024:
-            return f"{self.size / 1024:.1f} KiB"
-        return f"{self.size / 1024 / 1024:.1f} MiB"
-
 
 def _files_from(result: dict[str, Any]) -> list[GeneratedFile]:
     files = []
@@ -446,9 +439,6 @@ class Events:
 
     async def images(self, files: list[dict[str, Any]]) -> None:
         await self.send("files", {"files": files})
-
-    async def message(self, content: str) -> None:
-        await self.send("message", {"content": content})
 
     async def notify(self, level: str, content: str) -> None:
         await self.send("notification", {"type": level, "content": content})
