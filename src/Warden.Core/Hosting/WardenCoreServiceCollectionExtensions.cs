@@ -6,6 +6,7 @@ using Warden.Core.Languages;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
+using Warden.Core.Sandboxing.Gvisor;
 
 namespace Warden.Core.Hosting;
 
@@ -18,12 +19,15 @@ public static class WardenCoreServiceCollectionExtensions
         services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
+        services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
+        services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<LanguageCatalog>();
         services.TryAddSingleton<LimitPolicy>();
         services.TryAddSingleton<ExecutionStats>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddSingleton<BackendSelector>();
         services.TryAddSingleton<ExecutionEngine>();
         return services;

@@ -14,16 +14,18 @@ public sealed class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly BubblewrapOptions _bwrap;
+    private readonly SandboxFilesystemOptions _filesystem;
     private readonly SlotPool _pool;
     private readonly SemaphoreSlim _startLock = new(1, 1);
     private string _seccompNoNet = "", _seccompNet = "";
     private bool _started;
 
-    public BubblewrapBackend(IOptions<WardenOptions> options, IOptions<BubblewrapOptions> bwrap, IOptions<Limits.LimitsOptions> limits,
-        ILogger<BubblewrapBackend> logger)
+    public BubblewrapBackend(IOptions<WardenOptions> options, IOptions<BubblewrapOptions> bwrap, IOptions<SandboxFilesystemOptions> filesystem,
+        IOptions<Limits.LimitsOptions> limits, ILogger<BubblewrapBackend> logger)
     {
         _options = options.Value;
         _bwrap = bwrap.Value;
+        _filesystem = filesystem.Value;
         HelperPath = ExecHelper.Locate(_options);
         _pool = new SlotPool(new SlotPoolSettings(_options.StateDirectory, _options.MaxConcurrent, _options.SandboxUidBase,
             _options.SandboxUidCount, _options.AllowDegraded, HelperPath, (long)limits.Value.WorkspaceMb << 20, HelperDropsPrivileges: true), logger);
@@ -81,16 +83,9 @@ public sealed class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
         var group = Path.Combine(runDirectory, "group");
         var hosts = Path.Combine(runDirectory, "hosts");
         SandboxIdentity.WriteFiles(passwd, group, hosts, BwrapArguments.SandboxUid, BwrapArguments.Workspace);
-        var dirs = new List<string>(_bwrap.ReadOnlyDirectories);
-        var links = new List<(string, string)>();
         // Merged-/usr hosts have /bin -> usr/bin etc.: recreate the links; older layouts get read-only binds.
-        foreach (var top in new[] { "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32" })
-        {
-            var info = new FileInfo(top);
-            if (info.LinkTarget is { } target) links.Add((target, top));
-            else if (Directory.Exists(top)) dirs.Add(top);
-        }
-        return new BwrapLayout(passwd, group, hosts, dirs, links, _bwrap.ReadOnlyPathsIfPresent.ToList());
+        var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
+        return new BwrapLayout(passwd, group, hosts, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, _filesystem.ReadOnlyPathsIfPresent.ToList());
     }
 
     public ValueTask DisposeAsync() => _pool.DisposeAsync();

@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing.Seccomp;
+
+namespace Warden.Core.Sandboxing.Gvisor;
+
+/// <summary>Builds the OCI runtime spec (<c>config.json</c>) of one gVisor run. Pure, so tests can read every decision.</summary>
+internal static class OciSpec
+{
+    public const string Workspace = "/sandbox";
+
+    public static JsonObject Build(GvisorLayout layout, string hostWorkspace, int uid, ResourceLimits limits, SandboxCommand command)
+    {
+        var mounts = new JsonArray
+        {
+            Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+            Mount("/dev", "tmpfs", "tmpfs", "nosuid", "mode=755", "size=65536k"),
+            Mount("/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=1777", $"size={limits.TmpBytes / 1024}k"),
+        };
+        foreach (var path in layout.ReadOnlyBinds) mounts.Add(Mount(path, "bind", path, "rbind", "ro", "nosuid", "nodev"));
+        foreach (var (source, destination) in layout.Files) mounts.Add(Mount(destination, "bind", source, "bind", "ro"));
+        mounts.Add(Mount(Workspace, "bind", hostWorkspace, "rbind", "rw", "nosuid", "nodev"));
+
+        var namespaces = new JsonArray { Ns("pid"), Ns("ipc"), Ns("uts"), Ns("mount") };
+        if (!limits.Network) namespaces.Add(Ns("network"));
+
+        long cpu = Math.Max(1, (long)Math.Ceiling(limits.CpuTime.TotalSeconds));
+        return new JsonObject
+        {
+            ["ociVersion"] = "1.0.2",
+            ["process"] = new JsonObject
+            {
+                ["terminal"] = false,
+                ["user"] = new JsonObject { ["uid"] = uid, ["gid"] = uid },
+                ["args"] = new JsonArray([.. command.Argv.Select(a => (JsonNode)a)]),
+                ["env"] = new JsonArray([.. command.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (JsonNode)$"{kv.Key}={kv.Value}")]),
+                ["cwd"] = Workspace,
+                ["capabilities"] = new JsonObject
+                {
+                    ["bounding"] = new JsonArray(), ["effective"] = new JsonArray(), ["inheritable"] = new JsonArray(),
+                    ["permitted"] = new JsonArray(), ["ambient"] = new JsonArray(),
+                },
+                ["rlimits"] = new JsonArray
+                {
+                    Rlimit("RLIMIT_NOFILE", limits.MaxOpenFiles, limits.MaxOpenFiles),
+                    Rlimit("RLIMIT_CORE", 0, 0),
+                    Rlimit("RLIMIT_FSIZE", limits.MaxFileBytes, limits.MaxFileBytes),
+                    Rlimit("RLIMIT_CPU", cpu, cpu + 1),
+                    // The host pids cgroup sees gVisor's threads, not the program's processes: limit those inside.
+                    Rlimit("RLIMIT_NPROC", limits.MaxProcesses, limits.MaxProcesses),
+                },
+                ["noNewPrivileges"] = true,
+            },
+            ["root"] = new JsonObject { ["path"] = layout.RootFs, ["readonly"] = true },
+            ["hostname"] = "sandbox",
+            ["mounts"] = mounts,
+            ["linux"] = new JsonObject
+            {
+                ["namespaces"] = namespaces,
+                ["maskedPaths"] = new JsonArray("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"),
+                ["readonlyPaths"] = new JsonArray("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"),
+                ["seccomp"] = Seccomp(limits.Network),
+            },
+        };
+    }
+
+    /// <summary>The same deny-list as the bwrap filter, applied inside gVisor (--oci-seccomp), so both backends refuse the same calls.</summary>
+    private static JsonObject Seccomp(bool network)
+    {
+        var rules = new JsonArray
+        {
+            new JsonObject
+            {
+                // syslog stays allowed: inside gVisor it reads the Sentry's own boot log, never the host's (and proves gVisor is in effect).
+                ["names"] = new JsonArray([.. SeccompPolicy.Denied.Where(n => n != "syslog").Select(n => (JsonNode)n)]),
+                ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1,
+            },
+            new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 38 },
+        };
+        foreach (var flag in SeccompPolicy.NamespaceCloneFlags)
+            rules.Add(new JsonObject
+            {
+                ["names"] = new JsonArray("clone"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1,
+                ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }),
+            });
+        var families = network ? new[] { SeccompPolicy.AF_UNIX, SeccompPolicy.AF_INET, SeccompPolicy.AF_INET6 } : [SeccompPolicy.AF_UNIX];
+        foreach (var family in Enumerable.Range(0, 46).Where(f => !families.Contains(f)))
+            rules.Add(new JsonObject
+            {
+                ["names"] = new JsonArray("socket"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 13,
+                ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = family, ["op"] = "SCMP_CMP_EQ" }),
+            });
+        return new JsonObject { ["defaultAction"] = "SCMP_ACT_ALLOW", ["architectures"] = new JsonArray("SCMP_ARCH_X86_64"), ["syscalls"] = rules };
+    }
+
+    private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()
+    {
+        ["destination"] = destination, ["type"] = type, ["source"] = source,
+        ["options"] = new JsonArray([.. options.Select(o => (JsonNode)o)]),
+    };
+
+    private static JsonObject Ns(string type) => new() { ["type"] = type };
+
+    private static JsonObject Rlimit(string type, long soft, long hard) => new() { ["type"] = type, ["soft"] = soft, ["hard"] = hard };
+}
