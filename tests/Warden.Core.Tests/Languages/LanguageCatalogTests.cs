@@ -55,6 +55,16 @@ public sealed class LanguageCatalogTests : IDisposable
         Assert.Equal("main.py", all.Single(l => l.Name == "python").MainFileName);
     }
 
+    [Fact]
+    public void LoadDefinitions_Python_KeepsScriptDirectoryImportable()
+    {
+        // -I implies -P (3.11+), which drops the script's directory from sys.path: files[] helpers could not be imported.
+        var python = LanguageCatalog.LoadDefinitions(null).Single(l => l.Name == "python");
+
+        Assert.DoesNotContain("-I", python.Run);
+        Assert.DoesNotContain("-P", python.Run);
+    }
+
     [Theory]
     [InlineData("PY")]
     [InlineData("Python3")]
