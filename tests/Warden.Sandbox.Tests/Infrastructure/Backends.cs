@@ -1,0 +1,23 @@
+namespace Warden.Sandbox.Tests.Infrastructure;
+
+/// <summary>
+/// The backends every sandbox test runs against, from <c>WARDEN_TEST_BACKENDS</c> (comma list, default <c>bwrap</c>).
+/// Tests take the backend name as their first theory argument, so a new backend runs the same suite unchanged.
+/// </summary>
+public static class Backends
+{
+    public static IReadOnlyList<string> Names { get; } =
+        (Environment.GetEnvironmentVariable("WARDEN_TEST_BACKENDS") is { Length: > 0 } list ? list : "bwrap")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public static TheoryData<string> All => new(Names);
+
+    /// <summary>Every backend crossed with each of <paramref name="values"/>.</summary>
+    public static TheoryData<string, string> Cross(IEnumerable<string> values)
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var backend in Names)
+            foreach (var value in values) data.Add(backend, value);
+        return data;
+    }
+}

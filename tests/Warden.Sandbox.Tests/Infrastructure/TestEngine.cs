@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Warden.Core;
+using Warden.Core.Configuration;
+using Warden.Core.Execution;
+using Warden.Core.Hosting;
+using Warden.Core.Limits;
+
+namespace Warden.Sandbox.Tests.Infrastructure;
+
+/// <summary>
+/// One engine for one backend, built the way the CLI and server build it (configuration sources + AddWardenCore), with
+/// the backend started up front so a broken host shows up once, not in every test. Disposing the provider disposes the
+/// backend, which must take every cgroup, mount and process of the instance with it.
+/// </summary>
+public sealed class TestEngine : IAsyncDisposable
+{
+    private readonly ServiceProvider? _provider;
+    private readonly ExecutionEngine? _engine;
+
+    private TestEngine(string backend, ServiceProvider? provider, ExecutionEngine? engine, string? unavailable, string? instance)
+    {
+        Backend = backend;
+        _provider = provider;
+        _engine = engine;
+        UnavailableReason = unavailable;
+        Instance = instance;
+    }
+
+    public string Backend { get; }
+
+    /// <summary>Why the backend cannot run on this host (probe failed, backend unknown), or null.</summary>
+    public string? UnavailableReason { get; }
+
+    /// <summary>The instance name the backend uses in host resources (cgroups, mounts), when it reports one.</summary>
+    public string? Instance { get; }
+
+    /// <summary>The engine; skips (locally) or fails (CI) the calling test when the backend cannot run here.</summary>
+    public ExecutionEngine Engine => _engine ?? throw SandboxRequirement.Unavailable(Backend, UnavailableReason ?? "unknown");
+
+    public static async Task<TestEngine> CreateAsync(string backend, IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Warden:Backend"] = backend,
+            ["Warden:MaxConcurrent"] = "4",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) overrides[key] = value;
+
+        var configuration = new ConfigurationBuilder().AddWardenSources(null, overrides).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddWardenCore(configuration);
+        var provider = services.BuildServiceProvider();
+
+        ExecutionEngine engine;
+        try
+        {
+            // Resolving the options runs their validators, as the hosts do at start-up.
+            _ = provider.GetRequiredService<IOptions<WardenOptions>>().Value;
+            _ = provider.GetRequiredService<IOptions<LimitsOptions>>().Value;
+            engine = provider.GetRequiredService<ExecutionEngine>();
+        }
+        catch (OptionsValidationException e)
+        {
+            await provider.DisposeAsync();
+            return new TestEngine(backend, null, null, e.Message, null);
+        }
+
+        var probe = engine.Backend.Probe();
+        if (!probe.CanRun)
+        {
+            await provider.DisposeAsync();
+            var failed = probe.Checks.Where(c => c.Required && !c.Ok).Select(c => $"{c.Name}: {c.Detail}");
+            return new TestEngine(backend, null, null, string.Join("; ", failed), null);
+        }
+
+        // The probe says it can run: from here on a failure is a real failure, not a reason to skip.
+        await engine.Backend.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        engine.Backend.Describe().TryGetValue("instance", out var instance);
+        return new TestEngine(backend, provider, engine, null, instance);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_provider is not null) await _provider.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60));
+    }
+}
