@@ -19,7 +19,13 @@
  *               seccomp=PATH            opened and placed on fd 3 for bwrap's --seccomp 3
  *               --                      then the argv to exec (argv[0] is an absolute path)
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
- * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:").
+ * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
+ * exit code, or 128+N when it was killed by signal N.
+ *
+ * Once the request arrives it does not exec the tool directly: it becomes a child subreaper, forks the tool and reaps
+ * every process of the sandbox that gets orphaned (bwrap's pid-namespace init outlives the outer bwrap by a moment).
+ * Without this they would be re-parented to the host's pid 1 - and when Warden itself is pid 1 in a container, nobody
+ * would ever reap them. It exits when nothing is left to reap.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +39,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FAIL_CODE 125
@@ -154,8 +161,29 @@ int main(int argc, char **argv) {
         if (parent != 0 && getppid() != parent) die_msg("parent already gone");
     }
 
-    char *empty_env[] = {NULL};
-    execve(command[0], command, empty_env);
-    die(command[0]);
-    return FAIL_CODE;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(CHILD_SUBREAPER)");
+    pid_t tool = fork();
+    if (tool < 0) die("fork");
+    if (tool == 0) {
+        /* The tool's death signal is tied to us: if we are killed, the sandbox goes with us. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl(PDEATHSIG)");
+        char *empty_env[] = {NULL};
+        execve(command[0], command, empty_env);
+        die(command[0]);
+    }
+    /* Keep no copy of the program's pipes: the service must see end-of-file when the sandbox is gone, not when we are. */
+    int devnull = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd <= 4; fd++) {
+        if (devnull >= 0 && fd <= 2) dup2(devnull, fd); else close(fd);
+    }
+    int tool_status = 0;
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR) continue;
+        if (pid < 0) break; /* ECHILD: everything is reaped */
+        if (pid == tool) tool_status = status;
+    }
+    if (WIFEXITED(tool_status)) _exit(WEXITSTATUS(tool_status));
+    _exit(128 + WTERMSIG(tool_status));
 }

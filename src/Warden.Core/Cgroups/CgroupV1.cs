@@ -98,18 +98,9 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
         return new CgroupCounters(oom, TimeSpan.FromTicks(cpuNs / 100), peak);
     }
 
-    public async Task KillAllAsync(CancellationToken cancellationToken)
-    {
-        var procs = Path.Combine(pids, "cgroup.procs");
-        // pids.max bounds how fast a fork bomb can replace what we kill, so this converges in a few rounds.
-        for (int round = 0; ; round++)
-        {
-            var alive = CgroupFiles.ReadPids(procs);
-            if (alive.Count == 0 && CgroupFiles.ReadPids(Path.Combine(memory, "cgroup.procs")).Count == 0) return;
-            foreach (var pid in alive) Libc.kill(pid, Libc.SIGKILL);
-            await Task.Delay(round < 10 ? 1 : 10, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task KillAllAsync(CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor: null, cancellationToken);
+
+    public Task KillAllButAsync(int survivor, CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor, cancellationToken);
 
     public bool IsEmpty() => ProcsFiles.All(f => CgroupFiles.ReadPids(f).Count == 0);
 

@@ -85,15 +85,14 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
         return new CgroupCounters(oom, TimeSpan.FromMicroseconds(cpuUs), peak);
     }
 
-    public async Task KillAllAsync(CancellationToken cancellationToken)
+    public Task KillAllAsync(CancellationToken cancellationToken)
     {
+        // cgroup.kill (5.14+) kills everything at once, fork bombs included; the loop covers older kernels.
         CgroupFiles.TryWrite(Path.Combine(path, "cgroup.kill"), "1");
-        while (!IsEmpty())
-        {
-            foreach (var pid in CgroupFiles.ReadPids(ProcsFiles[0])) Interop.Libc.kill(pid, Interop.Libc.SIGKILL);
-            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
-        }
+        return CgroupFiles.KillLoopAsync(ProcsFiles, survivor: null, cancellationToken);
     }
+
+    public Task KillAllButAsync(int survivor, CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor, cancellationToken);
 
     public bool IsEmpty() => CgroupFiles.ReadPids(ProcsFiles[0]).Count == 0;
 

@@ -24,6 +24,12 @@ internal interface ICgroup
     /// <summary>SIGKILLs every process inside and returns once the cgroup is empty.</summary>
     Task KillAllAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// SIGKILLs every process inside but <paramref name="survivor"/> (the exec helper, which reaps the rest and then exits)
+    /// and returns once only the survivor, if anything, is left.
+    /// </summary>
+    Task KillAllButAsync(int survivor, CancellationToken cancellationToken);
+
     bool IsEmpty();
 
     void Delete();

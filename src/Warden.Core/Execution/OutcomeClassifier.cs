@@ -38,13 +38,13 @@ public static class OutcomeClassifier
             return (ExecutionStatus.SandboxError, o.SandboxError ?? "the sandbox failed to start");
         if (o.OomKills > 0)
             return (ExecutionStatus.MemoryLimit, $"The {stage} exceeded its memory limit of {limits.MemoryBytes >> 20} MB and was killed by the kernel's OOM killer.");
-        if (o.WallTimeExceeded)
+        if (o.WallTimeExceeded && !o.CpuTimeExceeded)
             return (ExecutionStatus.Timeout, $"The {stage} did not finish within {limits.WallTime.TotalSeconds:0.###} s and was killed.");
         if (o.OutputLimitExceeded)
             return (ExecutionStatus.OutputLimit, $"The {stage} wrote more than {limits.MaxOutputBytes} bytes to an output stream and was killed.");
         if (o.Cancelled)
             return (ExecutionStatus.Killed, "The execution was cancelled by the caller.");
-        if (o.Signal == SIGXCPU || (o.Signal == SIGKILL && o.CpuTime >= limits.CpuTime))
+        if (o.CpuTimeExceeded || o.Signal == SIGXCPU || (o.Signal == SIGKILL && o.CpuTime >= limits.CpuTime))
             return (ExecutionStatus.Killed, $"The {stage} used its CPU time limit of {limits.CpuTime.TotalSeconds:0.###} s and was killed.");
         if (o.Signal == SIGXFSZ)
             return (compileStage ? ExecutionStatus.CompileError : ExecutionStatus.Error, $"The {stage} exceeded the file size limit of {limits.MaxFileBytes >> 20} MB.");

@@ -42,6 +42,8 @@ public sealed record ProcessOutcome
     public long OomKills { get; init; }
     /// <summary>Our wall clock fired and we killed the sandbox.</summary>
     public bool WallTimeExceeded { get; init; }
+    /// <summary>The cgroup's CPU time reached the CPU limit and we killed the sandbox (backends without RLIMIT_CPU).</summary>
+    public bool CpuTimeExceeded { get; init; }
     /// <summary>A stream reached the output cap and we killed the sandbox.</summary>
     public bool OutputLimitExceeded { get; init; }
     /// <summary>The caller cancelled (client went away, shutdown) and we killed the sandbox.</summary>

@@ -40,8 +40,9 @@ internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, Sandbo
         };
         try
         {
-            return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, cgroupLimits, h => StartedAsync(h, pidFile), cancellationToken)
-                .ConfigureAwait(false);
+            // gVisor does not enforce RLIMIT_CPU: watch the cgroup's CPU time instead.
+            return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, cgroupLimits, h => StartedAsync(h, pidFile), cancellationToken,
+                watchCpuTime: true).ConfigureAwait(false);
         }
         finally
         {

@@ -64,7 +64,12 @@ internal static class OciSpec
         };
     }
 
-    /// <summary>The same deny-list as the bwrap filter, applied inside gVisor (--oci-seccomp), so both backends refuse the same calls.</summary>
+    /// <summary>
+    /// The bwrap filter's deny-list, applied inside gVisor (--oci-seccomp), so both backends refuse the same calls.
+    /// Two differences, both forced by gVisor: it ignores <c>errnoRet</c> (every denial is EPERM, sockets included), so
+    /// there is no clone3 → ENOSYS rule (glibc would not fall back to clone on EPERM and no thread could start; the
+    /// Sentry implements clone3's namespaces itself, never the host's); and syslog is allowed (it reads the Sentry's log).
+    /// </summary>
     private static JsonObject Seccomp(bool network)
     {
         var rules = new JsonArray
@@ -75,7 +80,6 @@ internal static class OciSpec
                 ["names"] = new JsonArray([.. SeccompPolicy.Denied.Where(n => n != "syslog").Select(n => (JsonNode)n)]),
                 ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1,
             },
-            new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 38 },
         };
         foreach (var flag in SeccompPolicy.NamespaceCloneFlags)
             rules.Add(new JsonObject

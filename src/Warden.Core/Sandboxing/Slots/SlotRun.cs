@@ -19,7 +19,7 @@ internal static class SlotRun
 {
     public static async Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
         byte[] stdin, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool watchCpuTime = false)
     {
         var cgroup = slot.Cgroup;
         cgroup?.Apply(cgroupLimits);
@@ -34,6 +34,11 @@ internal static class SlotRun
         var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
 
         var exit = helper.Process.WaitForExitAsync();
+        int cpuHit = 0;
+        using var watchdogStop = new CancellationTokenSource();
+        var watchdog = watchCpuTime && cgroup is not null
+            ? WatchCpuTimeAsync(cgroup!, limits.CpuTime, () => { Interlocked.Exchange(ref cpuHit, 1); kill.Cancel(); }, watchdogStop.Token)
+            : Task.CompletedTask;
         var started = evidence(helper);
         var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
 
@@ -41,13 +46,12 @@ internal static class SlotRun
         var feed = FeedStdinAsync(helper.Stdin, stdin);
 
         bool killed = false;
-        using (kill.Token.Register(helper.Process.Kill))
-        {
-            try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { killed = true; }
-        }
-        if (killed && cgroup is not null) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+        try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { killed = true; }
+        if (killed) await KillAsync(helper, cgroup).ConfigureAwait(false);
         int waitStatus = await exit.ConfigureAwait(false);
+        await watchdogStop.CancelAsync().ConfigureAwait(false);
+        await watchdog.ConfigureAwait(false);
         stopwatch.Stop();
 
         // The tool's death takes every process of the sandbox with it, so the pipes close right after; the bound only
@@ -80,15 +84,54 @@ internal static class SlotRun
             CpuTime = counters.CpuTime,
             PeakMemoryBytes = counters.PeakMemoryBytes,
             OomKills = counters.OomKills,
-            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && !cancellationToken.IsCancellationRequested,
+            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && cpuHit == 0 && !cancellationToken.IsCancellationRequested,
+            CpuTimeExceeded = cpuHit != 0,
             OutputLimitExceeded = outputHit != 0,
-            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0,
+            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0 && cpuHit == 0,
             Stdout = stdout.ToArray(),
             Stderr = stderrBytes,
             StdoutTruncated = stdout.Truncated,
             StderrTruncated = stderr.Truncated,
             SandboxError = !childStarted && !killed ? "the sandbox failed to start: " + Encoding.UTF8.GetString(stderrBytes).Trim() : null,
         };
+    }
+
+    /// <summary>
+    /// For backends whose sandbox ignores RLIMIT_CPU (gVisor): the kernel's CPU accounting of the whole cgroup, checked
+    /// every 50 ms; reaching the limit kills the sandbox. It counts the isolation layer's own work for the program too.
+    /// </summary>
+    private static async Task WatchCpuTimeAsync(ICgroup cgroup, TimeSpan limit, Action onLimit, CancellationToken stop)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (cgroup.Read().CpuTime < limit) continue;
+                onLimit();
+                return;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Kills the sandbox but not the helper: it is the subreaper of the sandbox's processes and reaps them, so none
+    /// is left as a zombie for the host's init. Without a cgroup (degraded mode) the helper goes, and bwrap's
+    /// --die-with-parent takes the sandbox with it.
+    /// </summary>
+    private static async Task KillAsync(ParkedHelper helper, ICgroup? cgroup)
+    {
+        if (cgroup is null)
+        {
+            helper.Process.Kill();
+            return;
+        }
+        await cgroup.KillAllButAsync(helper.Process.Pid, CancellationToken.None).ConfigureAwait(false);
+        try { await helper.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
+        catch (TimeoutException) { helper.Process.Kill(); }
     }
 
     private static async Task SendControlAsync(ParkedHelper helper, IReadOnlyList<string> fields)

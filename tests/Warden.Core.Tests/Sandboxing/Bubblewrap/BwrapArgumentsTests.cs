@@ -11,7 +11,7 @@ public sealed class BwrapArgumentsTests
     private static readonly BwrapLayout Layout = new(
         "/var/lib/warden/run/test/passwd", "/var/lib/warden/run/test/group", "/var/lib/warden/run/test/hosts",
         ["/usr"], [("usr/bin", "/bin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64")],
-        new BubblewrapOptions().ReadOnlyPathsIfPresent);
+        new SandboxFilesystemOptions().ReadOnlyPathsIfPresent);
 
     private static readonly SandboxCommand Command = new(
         ["/usr/bin/python3", "/sandbox/main.py", "--bind", "/", "/host"],
