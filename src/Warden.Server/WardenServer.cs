@@ -66,6 +66,7 @@ public static class WardenServer
         if (!string.IsNullOrEmpty(apiKey)) app.UseMiddleware<ApiKeyMiddleware>(apiKey);
         app.MapOpenApi("/openapi.json");
         app.MapNativeApi();
+        app.MapSessionsApi();
         return app;
     }
 }

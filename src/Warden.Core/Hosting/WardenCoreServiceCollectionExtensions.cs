@@ -6,6 +6,7 @@ using Warden.Core.Languages;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
+using Warden.Core.Sessions;
 
 namespace Warden.Core.Hosting;
 
@@ -17,6 +18,7 @@ public static class WardenCoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
@@ -26,6 +28,8 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
         services.TryAddSingleton<BackendSelector>();
         services.TryAddSingleton<ExecutionEngine>();
+        services.TryAddSingleton<KernelCatalog>();
+        services.TryAddSingleton<SessionManager>();
         return services;
     }
 }

@@ -86,9 +86,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
             var starts = new List<Task>();
             for (int i = 0; i < _options.MaxConcurrent; i++)
             {
-                UidLease? lease = root ? UidLease.Acquire(Path.Combine(state, "uids"), _options.SandboxUidBase, _options.SandboxUidCount) : null;
-                var slot = new SandboxSlot(i, lease?.Uid, lease, _cgroups?.Create($"slot-{i}"),
-                    Path.Combine(_runDirectory, $"ws-{i}"), (long)_limits.WorkspaceMb << 20);
+                var slot = CreateSlot($"slot-{i}");
                 _slots.Add(slot);
                 starts.Add(Task.Run(async () =>
                 {
@@ -114,8 +112,41 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
         return new BwrapSandbox(this, slot);
     }
 
+    /// <summary>A slot's host resources: its own uid (when root), cgroup and workspace path. The caller owns it.</summary>
+    internal SandboxSlot CreateSlot(string name)
+    {
+        UidLease? lease = Libc.geteuid() == 0
+            ? UidLease.Acquire(Path.Combine(_options.StateDirectory, "uids"), _options.SandboxUidBase, _options.SandboxUidCount)
+            : null;
+        try
+        {
+            return new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), Path.Combine(_runDirectory, "ws-" + name),
+                (long)_limits.WorkspaceMb << 20);
+        }
+        catch
+        {
+            lease?.Dispose();
+            throw;
+        }
+    }
+
     internal Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
         ParkedHelper.StartAsync(HelperPath, slot.Uid, slot.Cgroup?.ProcsFiles ?? []);
+
+    /// <summary>The NUL-separated control block that turns a parked helper into bwrap running <paramref name="command"/>.</summary>
+    internal byte[] ControlBlock(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds)
+    {
+        var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
+        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds));
+        var block = new System.Text.StringBuilder();
+        foreach (var field in fields)
+        {
+            if (field.Contains('\0')) throw new Execution.InvalidRequestException("Arguments and environment must not contain NUL characters.");
+            block.Append(field).Append('\0');
+        }
+        return System.Text.Encoding.UTF8.GetBytes(block.ToString());
+    }
 
     /// <summary>Returns a slot to the pool, clean: no process, an empty workspace, a helper parked for the next run.</summary>
     internal async Task ReleaseAsync(SandboxSlot slot)
@@ -134,7 +165,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
-            Log.SlotRecycleFailed(_logger, slot.Index, e);
+            Log.SlotRecycleFailed(_logger, slot.Name, e);
             _ = RetryReleaseAsync(slot);
         }
     }
@@ -209,6 +240,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
 
     public async ValueTask DisposeAsync()
     {
+        await DisposeSessionsAsync().ConfigureAwait(false);
         foreach (var slot in _slots) await slot.DestroyAsync().ConfigureAwait(false);
         _slots.Clear();
         _cgroups?.Dispose();
@@ -227,6 +259,6 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
         public static partial void ReapedStale(ILogger logger, int cgroups, int mounts, int directories);
 
         [LoggerMessage(Diagnostics.EventIds.SlotRecycleFailed, LogLevel.Error, "Recycling sandbox slot {Slot} failed; retrying")]
-        public static partial void SlotRecycleFailed(ILogger logger, int slot, Exception exception);
+        public static partial void SlotRecycleFailed(ILogger logger, string slot, Exception exception);
     }
 }

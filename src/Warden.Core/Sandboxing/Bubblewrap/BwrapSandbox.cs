@@ -120,25 +120,8 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SandboxSlot slot) 
         };
     }
 
-    private async Task SendControlAsync(ParkedHelper helper, ResourceLimits limits, SandboxCommand command)
-    {
-        var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + backend.SeccompProgram(limits.Network), "--", backend.BwrapPath };
-        fields.AddRange(BwrapArguments.Build(backend.Layout, slot.HostWorkspace, limits, command));
-        var block = new StringBuilder();
-        foreach (var field in fields)
-        {
-            if (field.Contains('\0')) throw new InvalidRequestException("Arguments and environment must not contain NUL characters.");
-            block.Append(field).Append('\0');
-        }
-        try
-        {
-            await helper.Control.WriteAsync(Encoding.UTF8.GetBytes(block.ToString())).ConfigureAwait(false);
-        }
-        finally
-        {
-            await helper.Control.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+    private Task SendControlAsync(ParkedHelper helper, ResourceLimits limits, SandboxCommand command) =>
+        helper.LaunchAsync(backend.ControlBlock(slot, limits, command, readOnlyBinds: null));
 
     private static async Task FeedStdinAsync(Stream stdin, byte[] data)
     {
