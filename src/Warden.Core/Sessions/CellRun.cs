@@ -49,7 +49,10 @@ internal sealed class CellRun(int executionCount, long maxOutputBytes, Func<Cell
 
     private async ValueTask EmitAsync(CellOutput output)
     {
-        _outputs.Add(output);
+        // The result keeps consecutive writes to one stream as one output; listeners still see each as it came.
+        if (output is StreamOutput stream && _outputs.Count > 0 && _outputs[^1] is StreamOutput previous && previous.Name == stream.Name)
+            _outputs[^1] = previous with { Text = previous.Text + stream.Text };
+        else _outputs.Add(output);
         if (sink is null || _sinkBroken) return;
         try
         {

@@ -62,7 +62,7 @@ public sealed class KernelCatalog
                     Language = "python", KernelName = "python3", Aliases = ["py", "python3", "ipython"], DisplayName = "Python 3 (Warden)",
                     FileExtension = ".py", Mimetype = "text/x-python", PygmentsLexer = "ipython3", CodeMirrorMode = "python",
                     Version = Version(),
-                    Argv = [language.Binary, "-u", "-I", "-B", "-c",
+                    Argv = [language.Binary, "-I", "-B", "-c",
                         $"import sys; sys.path.insert(0, '{dir}'); import warden_kernel; warden_kernel.main()"],
                     Environment = env,
                     SupportFiles = Resources("warden_kernel.py", "warden_mpl.py"),

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
 using Warden.Core.Sessions;
@@ -42,8 +43,15 @@ public sealed record SessionDto(string Id, string Language, string User, string 
 }
 
 /// <summary>One output, Jupyter-shaped: <c>output_type</c> is stream, display_data, execute_result or error.</summary>
-public sealed record CellOutputDto(string OutputType, string? Name = null, string? Text = null, JsonElement? Data = null,
-    JsonElement? Metadata = null, int? ExecutionCount = null, string? Ename = null, string? Evalue = null, IReadOnlyList<string>? Traceback = null)
+public sealed record CellOutputDto(string OutputType,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Name = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Text = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Data = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Metadata = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? ExecutionCount = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Ename = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Evalue = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? Traceback = null)
 {
     public static CellOutputDto From(CellOutput output) => output switch
     {

@@ -14,6 +14,6 @@ public sealed class BubblewrapOptions
     public List<string> ReadOnlyPathsIfPresent { get; set; } =
     [
         "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
-        "/etc/java-17-openjdk", "/etc/matplotlibrc", "/etc/mime.types", "/etc/nsswitch.conf",
+        "/etc/java-17-openjdk", "/etc/matplotlibrc", "/etc/mime.types", "/etc/nsswitch.conf", "/etc/fonts",
     ];
 }

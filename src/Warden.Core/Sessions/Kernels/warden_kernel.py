@@ -128,15 +128,14 @@ def flush_figures():
     pyplot.close("all")
 
 
-def report_error(error, driver_frames):
-    tb = error.__traceback__
-    for _ in range(driver_frames):
-        if tb is not None:
-            tb = tb.tb_next
+def report_error(error):
+    """Sends the exception with a traceback of the user's frames only (the driver's own frames are left out)."""
     if isinstance(error, SyntaxError):
         lines = traceback.format_exception_only(type(error), error)
     else:
-        lines = traceback.format_exception(type(error), error, tb)
+        report = traceback.TracebackException(type(error), error, error.__traceback__)
+        report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename != __file__])
+        lines = list(report.format())
     send({"type": "error", "id": _cell_id, "ename": type(error).__name__, "evalue": str(error),
           "traceback": [line.rstrip("\n") for line in lines]})
 
@@ -148,7 +147,7 @@ def run_cell(code, namespace, number, capture):
     try:
         tree = ast.parse(code, filename, "exec")
     except SyntaxError as error:
-        report_error(error, 0)
+        report_error(error)
         return "error"
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -170,7 +169,7 @@ def run_cell(code, namespace, number, capture):
     except BaseException as error:  # KeyboardInterrupt and SystemExit included: the kernel lives on
         _executing = False
         capture.flush()
-        report_error(error, 1)
+        report_error(error)
         status = "error"
     try:
         flush_figures()
@@ -194,6 +193,9 @@ def main():
     os.dup2(null, 0)
     os.close(null)
     capture = Capture()
+    # Line-buffered text streams: a print() reaches the pipe as one write, and output still streams line by line.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
     signal.signal(signal.SIGINT, on_sigint)
     main_module = types.ModuleType("__main__", doc="Automatically created module for the Warden kernel")
     main_module.__builtins__ = __builtins__
