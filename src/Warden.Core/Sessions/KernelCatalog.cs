@@ -67,6 +67,29 @@ public sealed class KernelCatalog
                     Environment = env,
                     SupportFiles = Resources("warden_kernel.py", "warden_mpl.py"),
                 };
+            case "javascript":
+                // sh moves the protocol to fds 3/4 and fd 1 onto fd 2 before node starts (see warden_kernel.js).
+                return new KernelDefinition
+                {
+                    Language = "javascript", KernelName = "javascript", Aliases = ["js", "node", "nodejs"], DisplayName = "JavaScript (Node.js, Warden)",
+                    FileExtension = ".js", Mimetype = "application/javascript", PygmentsLexer = "javascript", CodeMirrorMode = "javascript",
+                    Version = Version(),
+                    Argv = ["/bin/sh", "-c", $"exec \"$0\" {dir}/warden_kernel.js 3<&0 4>&1 0</dev/null 1>&2", language.Binary],
+                    Environment = env,
+                    SupportFiles = Resources("warden_kernel.js"),
+                };
+            case "bash":
+                // The bash driver is a small Python program (it shares the Python driver's protocol code).
+                if (languages.Installed.FirstOrDefault(l => l.Name == "python") is not { } python) return null;
+                return new KernelDefinition
+                {
+                    Language = "bash", KernelName = "bash", Aliases = ["shell"], DisplayName = "Bash (Warden)",
+                    FileExtension = ".sh", Mimetype = "text/x-sh", PygmentsLexer = "bash", CodeMirrorMode = "shell",
+                    Version = Version(),
+                    Argv = [python.Binary, "-I", "-B", $"{dir}/warden_bash.py"],
+                    Environment = env,
+                    SupportFiles = Resources("warden_kernel.py", "warden_bash.py"),
+                };
             default:
                 return null;
         }
