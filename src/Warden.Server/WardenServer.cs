@@ -10,6 +10,7 @@ using Warden.Core.Configuration;
 using Warden.Core.Hosting;
 using Warden.Core.Limits;
 using Warden.Server.Hosting;
+using Warden.Server.JupyterApi;
 using Warden.Server.NativeApi;
 
 namespace Warden.Server;
@@ -59,6 +60,7 @@ public static class WardenServer
             });
         });
         builder.Services.AddHostedService<BackendLifetime>();
+        builder.Services.AddJupyterApi();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -66,6 +68,8 @@ public static class WardenServer
         if (!string.IsNullOrEmpty(apiKey)) app.UseMiddleware<ApiKeyMiddleware>(apiKey);
         app.MapOpenApi("/openapi.json");
         app.MapNativeApi();
+        app.MapSessionsApi();
+        app.MapJupyterApi();
         return app;
     }
 }

@@ -43,5 +43,13 @@ public static class SettingsCatalog
         new("Warden:Limits:AllowNetwork", "WARDEN_ALLOW_NETWORK", "false", "Whether a request may ask for network access."),
         new("Warden:Limits:MaxCodeBytes", "WARDEN_MAX_CODE_BYTES", "1048576", "Largest accepted source; more gets 413."),
         new("Warden:Limits:MaxStdinBytes", "WARDEN_MAX_STDIN_BYTES", "1048576", "Largest accepted stdin; more gets 413."),
+        new("Warden:Sessions:MaxSessions", "WARDEN_MAX_SESSIONS", "64", "Sessions (Jupyter kernels) alive at once; more get 503."),
+        new("Warden:Sessions:MaxSessionsPerUser", "WARDEN_MAX_SESSIONS_PER_USER", "16", "Sessions one user may hold; Jupyter kernels all count as user 'jupyter'."),
+        new("Warden:Sessions:IdleTimeoutSeconds", "WARDEN_SESSION_IDLE_TIMEOUT", "600", "A session unused this long is deleted."),
+        new("Warden:Sessions:Default:CellTimeoutSeconds", "WARDEN_CELL_TIMEOUT", "60", "Wall-clock limit of one cell; it is interrupted, then the kernel killed."),
+        new("Warden:Sessions:Ceiling:CellTimeoutSeconds", "WARDEN_MAX_CELL_TIMEOUT", "600", "Largest cell timeout a request may ask for."),
+        new("Warden:Sessions:Default:MemoryMb", "WARDEN_SESSION_MEMORY_MB", "512", "Memory of one session (cgroup)."),
+        new("Warden:Sessions:Default:MaxOutputBytes", "WARDEN_CELL_OUTPUT_BYTES", "1048576", "Output one cell may produce; the rest is dropped and the cell interrupted."),
+        new("Warden:Jupyter:Password", "WARDEN_JUPYTER_PASSWORD", "(none)", "Enables Jupyter password login (/login + _xsrf) for the Jupyter API."),
     ];
 }

@@ -10,4 +10,9 @@ internal static class EventIds
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;
+    public const int SessionCreated = 1201;
+    public const int SessionDeleted = 1202;
+    public const int SessionReaped = 1203;
+    public const int CellFinished = 1204;
+    public const int KernelKilled = 1205;
 }

@@ -44,3 +44,17 @@ public sealed class CapacityExceededException(string message, TimeSpan retryAfte
     public TimeSpan RetryAfter { get; } = retryAfter;
     public override string Kind => "capacity-exceeded";
 }
+
+/// <summary>No session (or kernel) has this id: it never existed, was deleted or was reaped when idle (maps to 404).</summary>
+public sealed class SessionNotFoundException(string sessionId)
+    : WardenException($"No session with id '{sessionId}' (it may have been deleted or reaped after being idle).")
+{
+    public string SessionId { get; } = sessionId;
+    public override string Kind => "session-not-found";
+}
+
+/// <summary>A session's kernel could not be started (maps to 500 with the kernel's own error text).</summary>
+public sealed class KernelStartException(string message) : WardenException(message)
+{
+    public override string Kind => "kernel-start-failed";
+}

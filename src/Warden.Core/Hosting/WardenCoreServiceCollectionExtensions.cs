@@ -7,6 +7,7 @@ using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
 using Warden.Core.Sandboxing.Gvisor;
+using Warden.Core.Sessions;
 
 namespace Warden.Core.Hosting;
 
@@ -18,6 +19,7 @@ public static class WardenCoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
         services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
         services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
@@ -30,6 +32,8 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddSingleton<BackendSelector>();
         services.TryAddSingleton<ExecutionEngine>();
+        services.TryAddSingleton<KernelCatalog>();
+        services.TryAddSingleton<SessionManager>();
         return services;
     }
 }

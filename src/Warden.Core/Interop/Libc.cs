@@ -9,6 +9,7 @@ internal static partial class Libc
 
     public const int O_CLOEXEC = 0x80000;
     public const int SIGKILL = 9;
+    public const int SIGINT = 2;
     public const int EINTR = 4;
     public const int ECHILD = 10;
     public const int ESRCH = 3;

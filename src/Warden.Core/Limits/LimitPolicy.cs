@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
+using Warden.Core.Sessions;
 
 namespace Warden.Core.Limits;
 
@@ -30,6 +31,39 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
             throw new InvalidRequestException("Network access is disabled on this server (Warden:Limits:AllowNetwork).", "network");
 
         return Build(wall, cpu, memory, processes, output, network);
+    }
+
+    /// <summary>
+    /// A session's limits: per-cell timeout and output cap (defaults for its cells), memory and processes for the whole
+    /// session. The sandbox has no wall clock or CPU-time rlimit of its own: cells are timed one by one.
+    /// </summary>
+    public SessionLimits ResolveSession(LimitRequest? requested, SessionOptions sessions)
+    {
+        ArgumentNullException.ThrowIfNull(sessions);
+        requested ??= new LimitRequest();
+        if (requested.CpuTimeSeconds is not null)
+            throw new InvalidRequestException("cpu_time cannot be set for a session: cells are limited by their timeout.", "cpu_time");
+        var d = sessions.Default;
+        var c = sessions.Ceiling;
+        double cell = Pick("timeout", requested.TimeoutSeconds, d.CellTimeoutSeconds, c.CellTimeoutSeconds);
+        long output = (long)Pick("max_output_bytes", requested.MaxOutputBytes, d.MaxOutputBytes, c.MaxOutputBytes);
+        int memory = (int)Pick("memory_mb", requested.MemoryMb, d.MemoryMb, c.MemoryMb);
+        int processes = (int)Pick("max_processes", requested.MaxProcesses, d.MaxProcesses, c.MaxProcesses);
+        // RLIMIT_CPU counts a process's whole life, which for a kernel spans every cell: only an unreachable value fits.
+        var sandbox = Build(wall: 0, cpu: 0, memory, processes, output, network: false) with
+        {
+            WallTime = Timeout.InfiniteTimeSpan,
+            CpuTime = TimeSpan.FromDays(365),
+        };
+        return new SessionLimits { CellTimeout = TimeSpan.FromSeconds(cell), MaxOutputBytes = output, Sandbox = sandbox };
+    }
+
+    /// <summary>One cell's timeout: the request's, else the session's default; above the sessions' ceiling is an error.</summary>
+    public TimeSpan ResolveCellTimeout(double? requestedSeconds, SessionLimits session, SessionOptions sessions)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(sessions);
+        return TimeSpan.FromSeconds(Pick("timeout", requestedSeconds, session.CellTimeout.TotalSeconds, sessions.Ceiling.CellTimeoutSeconds));
     }
 
     /// <summary>The fixed limits of a compile stage.</summary>

@@ -15,6 +15,13 @@ public interface ISandboxBackend
     /// <summary>Takes a fresh sandbox with an empty workspace. Dispose it to destroy everything it held.</summary>
     ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Starts a long-lived sandbox on a dedicated slot for a session (not from the execution pool). Backends that cannot
+    /// keep a sandbox alive between requests throw <see cref="NotSupportedException"/>.
+    /// </summary>
+    ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"The {Name} backend does not support sessions.");
+
     /// <summary>Facts for /health and /config: mode, cgroup version, degraded or not.</summary>
     IReadOnlyDictionary<string, string> Describe();
 }

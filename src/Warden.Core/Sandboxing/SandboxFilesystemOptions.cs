@@ -15,7 +15,7 @@ public sealed class SandboxFilesystemOptions
     public List<string> ReadOnlyPathsIfPresent { get; set; } =
     [
         "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
-        "/etc/java-17-openjdk", "/etc/matplotlibrc", "/etc/mime.types", "/etc/nsswitch.conf",
+        "/etc/java-17-openjdk", "/etc/matplotlibrc", "/etc/mime.types", "/etc/nsswitch.conf", "/etc/fonts",
     ];
 
     /// <summary>The top-level links (/bin → usr/bin on merged-/usr hosts) or, on older layouts, directories to bind.</summary>

@@ -7,7 +7,8 @@ namespace Warden.Server.Hosting;
 
 /// <summary>
 /// When <c>Warden:ApiKey</c> is set, every request except liveness/health and the OpenAPI document must carry
-/// <c>Authorization: Bearer KEY</c>. The comparison is constant-time over SHA-256 digests.
+/// <c>Authorization: Bearer KEY</c>. The comparison is constant-time over SHA-256 digests. Endpoints marked
+/// <see cref="OwnAuthentication"/> (the Jupyter API) check credentials themselves, in the forms their clients send.
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, string apiKey)
 {
@@ -16,7 +17,8 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, string apiKey)
     public async Task InvokeAsync(HttpContext context, IProblemDetailsService problems)
     {
         var path = context.Request.Path;
-        if (path.StartsWithSegments("/api/v1/health") || path.StartsWithSegments("/openapi.json") || Matches(context.Request.Headers.Authorization))
+        if (path.StartsWithSegments("/api/v1/health") || path.StartsWithSegments("/openapi.json") || Matches(context.Request.Headers.Authorization)
+            || context.GetEndpoint()?.Metadata.GetMetadata<OwnAuthentication>() is not null)
         {
             await next(context);
             return;

@@ -24,6 +24,8 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
             PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
             CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+            SessionNotFoundException e => (404, e.Kind, "Session not found"),
+            KernelStartException e => (500, e.Kind, "Kernel start failed"),
             UnknownLanguageException e => (400, e.Kind, "Unknown language"),
             LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
             WardenException e => (400, e.Kind, "Invalid request"),
@@ -39,7 +41,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             Status = status,
             Type = TypeBase + kind,
             Title = title,
-            Detail = status == 500 ? "An unexpected error occurred; it has been logged." : exception.Message,
+            Detail = status == 500 && exception is not WardenException ? "An unexpected error occurred; it has been logged." : exception.Message,
             Instance = context.Request.Path,
         };
         if (exception is UnknownLanguageException unknown) details.Extensions["language"] = unknown.Language;

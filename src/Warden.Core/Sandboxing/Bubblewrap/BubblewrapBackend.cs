@@ -10,7 +10,7 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 /// The embedded default: bubblewrap namespaces + a seccomp filter + cgroups + rlimits, no daemon. Sandboxes come from a
 /// <see cref="SlotPool"/> whose helpers drop to the slot's host uid before they exec bwrap.
 /// </summary>
-public sealed class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
+public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly BubblewrapOptions _bwrap;
@@ -71,6 +71,15 @@ public sealed class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
         return new BwrapSandbox(this, _pool, slot);
     }
 
+    /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>
+    internal List<string> ControlFields(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds)
+    {
+        var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
+        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds));
+        return fields;
+    }
+
     public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>(_pool.Describe())
     {
         ["backend"] = Name,
@@ -88,5 +97,9 @@ public sealed class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
         return new BwrapLayout(passwd, group, hosts, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, _filesystem.ReadOnlyPathsIfPresent.ToList());
     }
 
-    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeSessionsAsync().ConfigureAwait(false);
+        await _pool.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -20,7 +20,9 @@ internal static class BwrapArguments
     public const int SeccompFd = 3;
     public const int StatusFd = 4;
 
-    public static List<string> Build(BwrapLayout layout, string hostWorkspace, ResourceLimits limits, SandboxCommand command)
+    /// <param name="readOnlyBinds">Extra host paths bound read-only (a session's kernel driver), as (host, sandbox) pairs.</param>
+    public static List<string> Build(BwrapLayout layout, string hostWorkspace, ResourceLimits limits, SandboxCommand command,
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds = null)
     {
         var a = new List<string>(96)
         {
@@ -40,6 +42,7 @@ internal static class BwrapArguments
             "--ro-bind", layout.GroupFile, "/etc/group",
             "--ro-bind", layout.HostsFile, "/etc/hosts"]);
         foreach (var path in layout.ReadOnlyPathsIfPresent) a.AddRange(["--ro-bind-try", path, path]);
+        foreach (var (source, target) in readOnlyBinds ?? []) a.AddRange(["--ro-bind", source, target]);
         a.AddRange([
             "--proc", "/proc", "--dev", "/dev",
             "--size", Str(limits.TmpBytes), "--tmpfs", "/tmp",

@@ -14,8 +14,7 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, San
     public override async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
         var helper = await TakeHelperAsync().ConfigureAwait(false);
-        var control = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + backend.SeccompProgram(limits.Network), "--", backend.BwrapPath };
-        control.AddRange(BwrapArguments.Build(backend.Layout, Slot.HostWorkspace, limits, command));
+        var control = backend.ControlFields(Slot, limits, command, readOnlyBinds: null);
         return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, limits, h => ReadStatusAsync(h.Status), cancellationToken)
             .ConfigureAwait(false);
     }

@@ -77,10 +77,10 @@ public sealed class GvisorBackend : ISandboxBackend, IAsyncDisposable
         return new GvisorSandbox(this, _pool, slot);
     }
 
-    internal string NextContainerId(int slot) =>
+    internal string NextContainerId(string slot) =>
         $"warden-{_pool.Instance}-{slot}-{Interlocked.Increment(ref _runs).ToString(CultureInfo.InvariantCulture)}";
 
-    internal string BundleDirectory(int slot) => Path.Combine(_pool.RunDirectory, $"bundle-{slot}");
+    internal string BundleDirectory(string slot) => Path.Combine(_pool.RunDirectory, $"bundle-{slot}");
 
     public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>(_pool.Describe())
     {

@@ -14,13 +14,13 @@ internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, Sandbo
     {
         var helper = await TakeHelperAsync().ConfigureAwait(false);
         var uid = Slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
-        var bundle = backend.BundleDirectory(Slot.Index);
+        var bundle = backend.BundleDirectory(Slot.Name);
         Directory.CreateDirectory(bundle);
         var spec = OciSpec.Build(backend.Layout, Slot.HostWorkspace, uid, limits, command);
         await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
         var pidFile = Path.Combine(bundle, "pid");
         File.Delete(pidFile);
-        var id = backend.NextContainerId(Slot.Index);
+        var id = backend.NextContainerId(Slot.Name);
 
         var control = new List<string>
         {

@@ -45,6 +45,19 @@ internal sealed class ParkedHelper : IAsyncDisposable
         return new ParkedHelper(process, stdin.TakeWriter(), stdout.TakeReader(), stderr.TakeReader(), control.TakeWriter(), status.TakeReader());
     }
 
+    /// <summary>Sends the control block (see <c>native/warden-exec.c</c>) and closes the pipe: the helper then execs bwrap.</summary>
+    public async Task LaunchAsync(byte[] controlBlock)
+    {
+        try
+        {
+            await Control.WriteAsync(controlBlock).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Control.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Process.Kill();

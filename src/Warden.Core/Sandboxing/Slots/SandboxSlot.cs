@@ -8,11 +8,12 @@ namespace Warden.Core.Sandboxing.Slots;
 /// workspace. Between two executions the workspace is replaced by a fresh mount and the cgroup is emptied, so nothing
 /// carries over; only the kernel objects are reused, which keeps their creation cost off the request path.
 /// </summary>
-internal sealed class SandboxSlot(int index, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes)
+internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes)
 {
     private const ulong MS_NOSUID = 2, MS_NODEV = 4;
 
-    public int Index { get; } = index;
+    /// <summary>"slot-N" for the execution pool, "session-ID" for a session's dedicated slot.</summary>
+    public string Name { get; } = name;
 
     /// <summary>The host uid the sandbox runs as; null when the service is not root and cannot switch.</summary>
     public int? Uid { get; } = uid;

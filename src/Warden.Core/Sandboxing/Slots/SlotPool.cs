@@ -59,9 +59,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         var starts = new List<Task>();
         for (int i = 0; i < settings.Slots; i++)
         {
-            var lease = root ? UidLease.Acquire(Path.Combine(settings.StateDirectory, "uids"), settings.UidBase, settings.UidCount) : null;
-            var slot = new SandboxSlot(i, lease?.Uid, lease, _cgroups?.Create($"slot-{i}"),
-                Path.Combine(RunDirectory, $"ws-{i}"), settings.WorkspaceBytes);
+            var slot = CreateSlot($"slot-{i}");
             _slots.Add(slot);
             starts.Add(Task.Run(async () =>
             {
@@ -72,6 +70,24 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         }
         await Task.WhenAll(starts).ConfigureAwait(false);
         Log.Started(logger, Instance, _slots.Count, CgroupVersion, root);
+    }
+
+    /// <summary>
+    /// A slot's host resources: its own uid (when root), cgroup and workspace path. Used for the pool itself and for
+    /// dedicated slots (a session's); the caller owns a dedicated slot and destroys it.
+    /// </summary>
+    public SandboxSlot CreateSlot(string name)
+    {
+        var lease = Libc.geteuid() == 0 ? UidLease.Acquire(Path.Combine(settings.StateDirectory, "uids"), settings.UidBase, settings.UidCount) : null;
+        try
+        {
+            return new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), Path.Combine(RunDirectory, "ws-" + name), settings.WorkspaceBytes);
+        }
+        catch
+        {
+            lease?.Dispose();
+            throw;
+        }
     }
 
     public ValueTask<SandboxSlot> AcquireAsync(CancellationToken cancellationToken) => _free.Reader.ReadAsync(cancellationToken);
@@ -96,7 +112,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
-            Log.SlotRecycleFailed(logger, slot.Index, e);
+            Log.SlotRecycleFailed(logger, slot.Name, e);
             _ = RetryReleaseAsync(slot);
         }
     }
@@ -132,6 +148,6 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         public static partial void RunningDegraded(ILogger logger, string reason);
 
         [LoggerMessage(Diagnostics.EventIds.SlotRecycleFailed, LogLevel.Error, "Recycling sandbox slot {Slot} failed; retrying")]
-        public static partial void SlotRecycleFailed(ILogger logger, int slot, Exception exception);
+        public static partial void SlotRecycleFailed(ILogger logger, string slot, Exception exception);
     }
 }

@@ -134,7 +134,10 @@ internal static class SlotRun
         catch (TimeoutException) { helper.Process.Kill(); }
     }
 
-    private static async Task SendControlAsync(ParkedHelper helper, IReadOnlyList<string> fields)
+    private static Task SendControlAsync(ParkedHelper helper, IReadOnlyList<string> fields) => helper.LaunchAsync(Encode(fields));
+
+    /// <summary>The control block: NUL-terminated fields (see native/warden-exec.c).</summary>
+    public static byte[] Encode(IReadOnlyList<string> fields)
     {
         var block = new StringBuilder();
         foreach (var field in fields)
@@ -142,14 +145,7 @@ internal static class SlotRun
             if (field.Contains('\0')) throw new InvalidRequestException("Arguments and environment must not contain NUL characters.");
             block.Append(field).Append('\0');
         }
-        try
-        {
-            await helper.Control.WriteAsync(Encoding.UTF8.GetBytes(block.ToString())).ConfigureAwait(false);
-        }
-        finally
-        {
-            await helper.Control.DisposeAsync().ConfigureAwait(false);
-        }
+        return Encoding.UTF8.GetBytes(block.ToString());
     }
 
     private static async Task FeedStdinAsync(Stream stdin, byte[] data)

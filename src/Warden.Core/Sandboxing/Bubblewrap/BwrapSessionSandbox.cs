@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Warden.Core.Cgroups;
+using Warden.Core.Interop;
+using Warden.Core.Sandboxing.Slots;
+
+namespace Warden.Core.Sandboxing.Bubblewrap;
+
+/// <summary>
+/// A session's bwrap sandbox on its own slot. Process tree on the host: the helper (the subreaper), its child bwrap,
+/// bwrap's child the pid-1 init inside the new pid namespace (reported on the JSON status fd), and everything below
+/// that init is the program: only those get interrupts.
+/// </summary>
+internal sealed class BwrapSessionSandbox : ISessionSandbox
+{
+    private const int ErrorTailBytes = 8192;
+    private readonly BubblewrapBackend _backend;
+    private readonly SandboxSlot _slot;
+    private readonly ParkedHelper _helper;
+    private readonly TaskCompletionSource<int> _initPid = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly StringBuilder _errors = new();
+    private readonly Task _statusReader, _errorReader;
+    private int _disposed;
+
+    public BwrapSessionSandbox(BubblewrapBackend backend, SandboxSlot slot, ParkedHelper helper)
+    {
+        _backend = backend;
+        _slot = slot;
+        _helper = helper;
+        Exited = helper.Process.WaitForExitAsync();
+        _statusReader = ReadStatusAsync(helper.Status);
+        _errorReader = ReadErrorsAsync(helper.Stderr);
+    }
+
+    public Stream Input => _helper.Stdin;
+
+    public Stream Output => _helper.Stdout;
+
+    public Task Exited { get; }
+
+    public string RecentErrors
+    {
+        get { lock (_errors) return _errors.ToString(); }
+    }
+
+    public ValueTask InterruptAsync(CancellationToken cancellationToken)
+    {
+        if (!_initPid.Task.IsCompletedSuccessfully || Exited.IsCompleted) return ValueTask.CompletedTask;
+        int init = _initPid.Task.Result;
+        // Never the helper or bwrap: SIGINT would end the whole session, not the cell.
+        var spared = new HashSet<int>(Children(_helper.Process.Pid)) { init, _helper.Process.Pid };
+        var targets = _slot.Cgroup is { } cgroup
+            ? CgroupFiles.ReadPids(cgroup.ProcsFiles[0]).Where(p => !spared.Contains(p))
+            : Descendants(init);
+        foreach (var pid in targets) Libc.kill(pid, Libc.SIGINT);
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask KillAsync(CancellationToken cancellationToken)
+    {
+        if (_slot.Cgroup is not { } cgroup)
+        {
+            _helper.Process.Kill();
+            return;
+        }
+        // Spare the helper: it reaps the sandbox's processes (no zombies for the host's init), then exits by itself.
+        await cgroup.KillAllButAsync(_helper.Process.Pid, cancellationToken).ConfigureAwait(false);
+        try { await _helper.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false); }
+        catch (TimeoutException) { _helper.Process.Kill(); }
+        await cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static IEnumerable<int> Children(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                .Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToList();
+        }
+        catch (IOException) { return []; }
+    }
+
+    public void ResetCounters() => _slot.Cgroup?.Baseline();
+
+    public CgroupCounters ReadCounters() => _slot.Cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
+
+    /// <summary>Every process below bwrap's init, for hosts without cgroups (degraded mode).</summary>
+    private static List<int> Descendants(int root)
+    {
+        var found = new List<int>();
+        var pending = new Stack<int>([root]);
+        while (pending.Count > 0)
+        {
+            int pid = pending.Pop();
+            string text;
+            try { text = File.ReadAllText($"/proc/{pid}/task/{pid}/children"); } catch (IOException) { continue; }
+            foreach (var child in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                int c = int.Parse(child, CultureInfo.InvariantCulture);
+                found.Add(c);
+                pending.Push(c);
+            }
+        }
+        return found;
+    }
+
+    /// <summary>bwrap's --json-status-fd: <c>{"child-pid": N}</c> once the namespaces exist.</summary>
+    private async Task ReadStatusAsync(Stream status)
+    {
+        try
+        {
+            using var reader = new StreamReader(status, Encoding.UTF8, leaveOpen: true);
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                foreach (var doc in line.Replace("}{", "}\n{", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    using var json = JsonDocument.Parse(doc);
+                    if (json.RootElement.TryGetProperty("child-pid", out var pid)) _initPid.TrySetResult(pid.GetInt32());
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or JsonException or ObjectDisposedException)
+        {
+        }
+        _initPid.TrySetCanceled();
+    }
+
+    private async Task ReadErrorsAsync(Stream stderr)
+    {
+        var buffer = new byte[4096];
+        var decoder = Encoding.UTF8.GetDecoder();
+        var chars = new char[Encoding.UTF8.GetMaxCharCount(buffer.Length)];
+        try
+        {
+            int n;
+            while ((n = await stderr.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                int count = decoder.GetChars(buffer, 0, n, chars, 0);
+                lock (_errors)
+                {
+                    _errors.Append(chars, 0, count);
+                    if (_errors.Length > ErrorTailBytes) _errors.Remove(0, _errors.Length - ErrorTailBytes);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _backend.ForgetSession(this);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try { await KillAsync(timeout.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
+        await _helper.DisposeAsync().ConfigureAwait(false);
+        await Task.WhenAll(_statusReader, _errorReader).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await _slot.DestroyAsync().ConfigureAwait(false);
+    }
+}

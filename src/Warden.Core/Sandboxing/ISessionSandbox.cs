@@ -1,0 +1,47 @@
+using Warden.Core.Cgroups;
+using Warden.Core.Limits;
+
+namespace Warden.Core.Sandboxing;
+
+/// <summary>
+/// What a long-lived sandbox runs: one command (a kernel driver) under session-wide limits, plus read-only support
+/// files (the driver itself) placed at <see cref="SupportDirectory"/> inside the sandbox.
+/// </summary>
+public sealed record SessionSpec(
+    string Name,
+    SandboxCommand Command,
+    ResourceLimits Limits,
+    IReadOnlyDictionary<string, byte[]> SupportFiles,
+    string SupportDirectory = "/opt/warden");
+
+/// <summary>
+/// A running long-lived sandbox on its own slot (host uid, cgroup, workspace), not taken from the execution pool.
+/// The program talks over its stdin (<see cref="Input"/>) and stdout (<see cref="Output"/>); what it writes to
+/// stderr is kept (bounded) for diagnostics. Disposing kills every process and removes every host resource.
+/// </summary>
+public interface ISessionSandbox : IAsyncDisposable
+{
+    /// <summary>The program's stdin.</summary>
+    Stream Input { get; }
+
+    /// <summary>The program's stdout.</summary>
+    Stream Output { get; }
+
+    /// <summary>Completes when the sandbox's program has exited (by itself, killed, or OOM).</summary>
+    Task Exited { get; }
+
+    /// <summary>The last few KB the program wrote to stderr (start-up failures, driver crashes).</summary>
+    string RecentErrors { get; }
+
+    /// <summary>SIGINT to every process of the program (the kernel and its children), never to the isolation tool.</summary>
+    ValueTask InterruptAsync(CancellationToken cancellationToken);
+
+    /// <summary>SIGKILL to everything in the sandbox; the slot stays until disposed.</summary>
+    ValueTask KillAsync(CancellationToken cancellationToken);
+
+    /// <summary>Starts a new accounting period for CPU time, peak memory and OOM kills (per cell).</summary>
+    void ResetCounters();
+
+    /// <summary>CPU time, peak memory and OOM kills since <see cref="ResetCounters"/>; zeros without cgroups.</summary>
+    CgroupCounters ReadCounters();
+}

@@ -1,0 +1,198 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Warden.Core.Execution;
+using Warden.Core.Sessions;
+using Warden.Server.Hosting;
+
+namespace Warden.Server.JupyterApi;
+
+/// <summary>
+/// The subset of jupyter_server that kernel clients use (Open WebUI's code interpreter, @jupyterlab/services): kernels
+/// over REST and the kernel WebSocket. A kernel is a Warden session; this folder only translates the wire format.
+/// </summary>
+public static class JupyterApi
+{
+    public static IServiceCollection AddJupyterApi(this IServiceCollection services)
+    {
+        services.AddOptions<JupyterOptions>().BindConfiguration(JupyterOptions.Section);
+        services.AddSingleton<JupyterAuth>();
+        services.AddSingleton<KernelConnections>();
+        return services;
+    }
+
+    public static WebApplication MapJupyterApi(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseWebSockets();
+        var login = app.MapGroup("").WithTags("jupyter").WithMetadata(OwnAuthentication.Instance).ExcludeFromDescription();
+        login.MapGet("/login", GetLogin);
+        login.MapPost("/login", PostLoginAsync).DisableAntiforgery();
+
+        var api = app.MapGroup("/api").WithTags("jupyter").WithMetadata(OwnAuthentication.Instance).AddEndpointFilter(RequireJupyterAuth);
+        api.MapGet("", () => TypedResults.Json(new { version = "2.14.2" })).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
+        api.MapGet("/status", GetStatus).WithName("jupyter_status").WithSummary("Jupyter server status");
+        api.MapGet("/kernelspecs", GetKernelSpecs).WithName("jupyter_kernelspecs").WithSummary("Kernels this server offers");
+        api.MapGet("/kernels", ListKernels).WithName("jupyter_list_kernels").WithSummary("Running kernels");
+        api.MapPost("/kernels", StartKernelAsync).WithName("jupyter_start_kernel").WithSummary("Start a kernel (a Warden session)");
+        api.MapGet("/kernels/{id}", GetKernel).WithName("jupyter_get_kernel").WithSummary("One kernel");
+        api.MapDelete("/kernels/{id}", DeleteKernelAsync).WithName("jupyter_delete_kernel").WithSummary("Shut a kernel down");
+        api.MapPost("/kernels/{id}/interrupt", InterruptAsync).WithName("jupyter_interrupt_kernel").WithSummary("Interrupt (SIGINT)");
+        api.MapPost("/kernels/{id}/restart", RestartAsync).WithName("jupyter_restart_kernel").WithSummary("Restart with a fresh state");
+        api.Map("/kernels/{id}/channels", ChannelsAsync).WithName("jupyter_kernel_channels").WithSummary("Kernel WebSocket (protocol 5.3)");
+        return app;
+    }
+
+    private static async ValueTask<object?> RequireJupyterAuth(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        if (http.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorized(http)) return await next(context);
+        return TypedResults.Problem(new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden, Type = WardenExceptionHandler.TypeBase + "forbidden", Title = "Forbidden",
+            Detail = "Jupyter API: pass the API key as ?token=, Authorization: token <key> (or Bearer), or log in at /login " +
+                "(cookie requests that change state must send X-XSRFToken).",
+            Instance = http.Request.Path,
+        });
+    }
+
+    private static ContentHttpResult GetLogin(HttpContext context)
+    {
+        // Open WebUI reads the _xsrf cookie from this very response, so it is always (re)issued.
+        var xsrf = context.Request.Cookies[JupyterAuth.XsrfCookie] is { Length: > 0 } existing ? existing : JupyterAuth.NewXsrfToken();
+        context.Response.Cookies.Append(JupyterAuth.XsrfCookie, xsrf, new CookieOptions { Path = "/", SameSite = SameSiteMode.Lax });
+        var next = WebUtility.HtmlEncode(SafeNext(context.Request.Query["next"]));
+        return TypedResults.Content($"""
+            <!doctype html><html><head><title>Warden: log in</title></head><body>
+            <form method="post" action="/login?next={next}">
+            <input type="hidden" name="_xsrf" value="{WebUtility.HtmlEncode(xsrf)}">
+            <label>Password <input type="password" name="password" autofocus></label> <button type="submit">Log in</button>
+            </form></body></html>
+            """, "text/html; charset=utf-8");
+    }
+
+    private static async Task<IResult> PostLoginAsync(HttpContext context, JupyterAuth auth, CancellationToken cancellationToken)
+    {
+        if (!context.Request.HasFormContentType)
+            return Problem(StatusCodes.Status400BadRequest, "bad-request", "POST /login takes a form: _xsrf and password.", context);
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var cookie = context.Request.Cookies[JupyterAuth.XsrfCookie];
+        string presented = form["_xsrf"].ToString() is { Length: > 0 } f ? f : context.Request.Headers["X-XSRFToken"].ToString();
+        if (string.IsNullOrEmpty(cookie) || cookie != presented)
+            return Problem(StatusCodes.Status403Forbidden, "xsrf", "The _xsrf form field must match the _xsrf cookie (GET /login first).", context);
+        if (!auth.CheckPassword(form["password"]))
+            return Problem(StatusCodes.Status401Unauthorized, "unauthorized",
+                auth.PasswordEnabled ? "Wrong password." : "Password login is disabled (set WARDEN_JUPYTER_PASSWORD).", context);
+        context.Response.Cookies.Append(JupyterAuth.LoginCookie, auth.IssueLogin(),
+            new CookieOptions { Path = "/", HttpOnly = true, SameSite = SameSiteMode.Lax });
+        return Results.Redirect(SafeNext(context.Request.Query["next"]));
+    }
+
+    /// <summary>Only a local path: never redirect a login to another site.</summary>
+    private static string SafeNext(string? next) =>
+        next is { Length: > 0 } && next.StartsWith('/') && !next.StartsWith("//", StringComparison.Ordinal) && !next.Contains('\\') ? next : "/";
+
+    private static IResult Problem(int status, string kind, string detail, HttpContext context) => TypedResults.Problem(new ProblemDetails
+    {
+        Status = status, Type = WardenExceptionHandler.TypeBase + kind, Title = ReasonPhrases.GetReasonPhrase(status), Detail = detail,
+        Instance = context.Request.Path,
+    });
+
+    private static JsonHttpResult<object> GetStatus(SessionManager sessions, KernelConnections connections) =>
+        TypedResults.Json<object>(new
+        {
+            started = WardenVersion.StartedAt, last_activity = DateTimeOffset.UtcNow, kernels = sessions.Count,
+            connections = sessions.List().Sum(s => connections.Count(s.Id)),
+        });
+
+    private static JsonHttpResult<KernelSpecsModel> GetKernelSpecs(SessionManager sessions)
+    {
+        var kernels = sessions.Kernels;
+        return TypedResults.Json(new KernelSpecsModel(kernels.Default?.KernelName ?? "",
+            kernels.All.ToDictionary(k => k.KernelName, KernelSpecModel.From)), JupyterJson.Options);
+    }
+
+    private static JsonHttpResult<List<KernelModel>> ListKernels(SessionManager sessions, KernelConnections connections, IOptions<JupyterOptions> options) =>
+        TypedResults.Json(sessions.List(options.Value.User).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterJson.Options);
+
+    private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, IOptions<JupyterOptions> options,
+        CancellationToken cancellationToken)
+    {
+        // Open WebUI posts no body at all; JupyterLab posts {"name": "python3"}.
+        string? name = null;
+        using (var reader = new StreamReader(request.Body))
+        {
+            var body = await reader.ReadToEndAsync(cancellationToken);
+            if (body.Length > 65536) throw new PayloadTooLargeException("The kernel start request is too large.");
+            if (!string.IsNullOrWhiteSpace(body))
+            {
+                try
+                {
+                    using var json = JsonDocument.Parse(body);
+                    if (json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String)
+                        name = n.GetString();
+                }
+                catch (JsonException e)
+                {
+                    throw new InvalidRequestException("Malformed JSON: " + e.Message.Split(" Path:")[0]);
+                }
+            }
+        }
+        var session = await sessions.CreateAsync(new SessionRequest(name, options.Value.User), cancellationToken);
+        request.HttpContext.Response.Headers.Location = $"/api/kernels/{session.Id}";
+        return TypedResults.Json(KernelModel.From(session, 0), JupyterJson.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static JsonHttpResult<KernelModel> GetKernel(string id, SessionManager sessions, KernelConnections connections) =>
+        TypedResults.Json(KernelModel.From(sessions.Get(id), connections.Count(id)), JupyterJson.Options);
+
+    private static async Task<NoContent> DeleteKernelAsync(string id, SessionManager sessions, KernelConnections connections,
+        CancellationToken cancellationToken)
+    {
+        await sessions.DeleteAsync(id, cancellationToken);
+        await connections.CloseAllAsync(id);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<NoContent> InterruptAsync(string id, SessionManager sessions, CancellationToken cancellationToken)
+    {
+        await sessions.Get(id).InterruptAsync(cancellationToken);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<JsonHttpResult<KernelModel>> RestartAsync(string id, SessionManager sessions, KernelConnections connections,
+        CancellationToken cancellationToken)
+    {
+        var session = sessions.Get(id);
+        await session.RestartAsync(cancellationToken);
+        return TypedResults.Json(KernelModel.From(session, connections.Count(id)), JupyterJson.Options);
+    }
+
+    private static async Task ChannelsAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,
+        ILoggerFactory loggers)
+    {
+        var session = sessions.Get(id);
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("This endpoint is a WebSocket (kernel channels).", context.RequestAborted);
+            return;
+        }
+        bool binary = context.WebSockets.WebSocketRequestedProtocols.Contains(JupyterWire.V1Protocol);
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = binary ? JupyterWire.V1Protocol : null, KeepAliveInterval = TimeSpan.FromSeconds(30),
+        });
+        var connection = new KernelConnection(socket, session, binary, connections, sessions, loggers.CreateLogger("Warden.Server.JupyterApi.KernelConnection"));
+        await connection.RunAsync(context.RequestAborted);
+    }
+}

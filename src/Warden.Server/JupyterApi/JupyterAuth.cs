@@ -1,0 +1,84 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Warden.Server.JupyterApi;
+
+/// <summary>
+/// Jupyter's ways of authenticating, accepted on the Jupyter routes only: the API key as a token
+/// (<c>?token=</c>, <c>Authorization: token …</c> or <c>Bearer …</c>), or a password login cookie. Cookie-authenticated
+/// requests that change state must echo the <c>_xsrf</c> cookie in <c>X-XSRFToken</c> (as Jupyter requires).
+/// With neither an API key nor a password configured, the Jupyter routes are open (the server then only binds loopback).
+/// </summary>
+internal sealed class JupyterAuth
+{
+    public const string XsrfCookie = "_xsrf";
+    public const string LoginCookie = "warden-jupyter-login";
+    private readonly byte[]? _apiKeyHash;
+    private readonly byte[]? _passwordHash;
+    private readonly byte[] _signingKey = RandomNumberGenerator.GetBytes(32);
+    private readonly TimeSpan _loginLifetime;
+
+    public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options)
+    {
+        var apiKey = configuration["Warden:ApiKey"];
+        if (!string.IsNullOrEmpty(apiKey)) _apiKeyHash = Hash(apiKey);
+        if (!string.IsNullOrEmpty(options.Value.Password)) _passwordHash = Hash(options.Value.Password);
+        _loginLifetime = TimeSpan.FromHours(options.Value.LoginHours);
+    }
+
+    public bool Enabled => _apiKeyHash is not null || _passwordHash is not null;
+
+    public bool PasswordEnabled => _passwordHash is not null;
+
+    public bool IsAuthorized(HttpContext context)
+    {
+        if (!Enabled) return true;
+        var request = context.Request;
+        if (_apiKeyHash is not null && PresentedToken(request) is { } token && Matches(token, _apiKeyHash)) return true;
+        if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return false;
+        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return true;
+        var cookie = request.Cookies[XsrfCookie];
+        var echoed = request.Headers["X-XSRFToken"].ToString();
+        if (string.IsNullOrEmpty(echoed)) echoed = request.Headers["X-CSRFToken"].ToString();
+        return !string.IsNullOrEmpty(cookie) && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(cookie), Encoding.UTF8.GetBytes(echoed));
+    }
+
+    public bool CheckPassword(string? password) => _passwordHash is not null && password is not null && Matches(password, _passwordHash);
+
+    /// <summary>A login cookie value: expiry (unix seconds) and its HMAC under a key that lives as long as the process.</summary>
+    public string IssueLogin()
+    {
+        var expires = DateTimeOffset.UtcNow.Add(_loginLifetime).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return expires + "." + Sign(expires);
+    }
+
+    public static string NewXsrfToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    private bool ValidLogin(string? cookie)
+    {
+        if (string.IsNullOrEmpty(cookie)) return false;
+        var dot = cookie.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0) return false;
+        var expires = cookie[..dot];
+        if (!long.TryParse(expires, out var unix) || DateTimeOffset.FromUnixTimeSeconds(unix) < DateTimeOffset.UtcNow) return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(expires)), Encoding.ASCII.GetBytes(cookie[(dot + 1)..]));
+    }
+
+    private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_signingKey, Encoding.UTF8.GetBytes(value)));
+
+    private static string? PresentedToken(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        foreach (var scheme in new[] { "token ", "Bearer " })
+            if (header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return header[scheme.Length..].Trim();
+        var query = request.Query["token"].ToString();
+        return query.Length > 0 ? query : null;
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    private static bool Matches(string presented, byte[] expectedHash) => CryptographicOperations.FixedTimeEquals(Hash(presented), expectedHash);
+}

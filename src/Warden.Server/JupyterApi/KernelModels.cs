@@ -1,0 +1,41 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Warden.Core.Sessions;
+
+namespace Warden.Server.JupyterApi;
+
+/// <summary>jupyter_server's REST shapes (snake_case), as clients such as @jupyterlab/services validate them.</summary>
+internal static class JupyterJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}
+
+internal sealed record KernelModel(string Id, string Name, DateTimeOffset LastActivity, string ExecutionState, int Connections)
+{
+    public static KernelModel From(Session session, int connections) => new(session.Id, session.Kernel.KernelName, session.LastActivity,
+        session.State switch
+        {
+            SessionState.Busy => "busy",
+            SessionState.Starting => "starting",
+            SessionState.Restarting => "restarting",
+            SessionState.Dead or SessionState.Closed => "dead",
+            _ => "idle",
+        }, connections);
+}
+
+internal sealed record KernelSpecFile(IReadOnlyList<string> Argv, string DisplayName, string Language, string InterruptMode,
+    IReadOnlyDictionary<string, string> Env, IReadOnlyDictionary<string, object> Metadata);
+
+internal sealed record KernelSpecModel(string Name, KernelSpecFile Spec, IReadOnlyDictionary<string, string> Resources)
+{
+    public static KernelSpecModel From(KernelDefinition kernel) => new(kernel.KernelName,
+        new KernelSpecFile(["warden-kernel", kernel.Language], kernel.DisplayName, kernel.Language, "signal", new Dictionary<string, string>(),
+            new Dictionary<string, object>()),
+        new Dictionary<string, string>());
+}
+
+internal sealed record KernelSpecsModel(string Default, IReadOnlyDictionary<string, KernelSpecModel> Kernelspecs);
