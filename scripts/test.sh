@@ -70,6 +70,19 @@ if [ -x integrations/open-webui/tests/run.sh ]; then
   passed=$((passed + ran - bad - skip)); failed=$((failed + bad)); skipped=$((skipped + skip))
 fi
 
+# --- Jupyter client suite (node:test with @jupyterlab/services against a real server) --------------------------
+if [ -x tests/jupyter-client/run.sh ]; then
+  echo "test.sh: jupyter client (node)"
+  WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" tests/jupyter-client/run.sh > "$log_dir/jupyter-client.log" 2>&1
+  rc=$?
+  grep -E '^# (pass|fail|skipped) ' "$log_dir/jupyter-client.log" || tail -20 "$log_dir/jupyter-client.log"
+  p=$(awk '/^# pass /{print $3}' "$log_dir/jupyter-client.log"); f=$(awk '/^# fail /{print $3}' "$log_dir/jupyter-client.log")
+  s=$(awk '/^# skipped /{print $3}' "$log_dir/jupyter-client.log")
+  if [ -z "$p" ]; then p=0; f=1; s=0; fi
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi
 if [ "${CI:-}" = "true" ] && [ "$skipped" -gt 0 ]; then
