@@ -6,7 +6,7 @@ using Warden.Core.Interop;
 
 namespace Warden.Benchmarks;
 
-internal sealed record MemoryReading(double VmRssMb, double RssAnonMb, double RssFileMb, double PssMb, int Helpers, double HelpersRssMb,
+internal sealed record MemoryReading(double VmRssMb, double RssAnonMb, double RssFileMb, double RssShmemMb, double PssMb, int Helpers, double HelpersRssMb,
     IReadOnlyList<(string Mapping, double RssMb)> Largest);
 
 internal sealed record IdleMemoryResult(double StartupSeconds, MemoryReading Idle, MemoryReading AfterLoad, int LoadExecutions, int MaxConcurrent);
@@ -18,7 +18,7 @@ internal sealed record IdleMemoryResult(double StartupSeconds, MemoryReading Idl
 /// </summary>
 internal static class IdleMemory
 {
-    public static async Task<IdleMemoryResult> MeasureAsync(string wardenBinary, int loadExecutions)
+    public static async Task<IdleMemoryResult> MeasureAsync(string wardenBinary, int loadExecutions, IReadOnlyDictionary<string, string>? environment = null)
     {
         int port = HttpRunner.FreePort();
         var start = new ProcessStartInfo(wardenBinary)
@@ -30,6 +30,7 @@ internal static class IdleMemory
         };
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("WARDEN_", StringComparison.Ordinal)).ToList()) start.Environment.Remove(key);
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
 
         var clock = Stopwatch.StartNew();
         using var server = Process.Start(start) ?? throw new InvalidOperationException($"could not start {wardenBinary}");
@@ -92,7 +93,7 @@ internal static class IdleMemory
     {
         var status = Status(pid);
         var helpers = Children(pid).Select(Status).Where(s => s.Count > 0).ToList();
-        return new MemoryReading(Mb(status, "VmRSS"), Mb(status, "RssAnon"), Mb(status, "RssFile"), Rollup(pid, "Pss"),
+        return new MemoryReading(Mb(status, "VmRSS"), Mb(status, "RssAnon"), Mb(status, "RssFile"), Mb(status, "RssShmem"), Rollup(pid, "Pss"),
             helpers.Count, helpers.Sum(h => Mb(h, "VmRSS")), LargestMappings(pid, 8));
     }
 

@@ -103,6 +103,8 @@ if (options.WardenBinary is { } warden)
     // After the in-process engines are gone, so their slots and helpers do not compete with the server starting up.
     Progress($"idle memory of {warden} serve");
     results.Memory = await IdleMemory.MeasureAsync(warden, options.Quick ? 10 : 50);
+    // What one runtime setting would change: W^X keeps a second (writable) mapping of all JIT-compiled code.
+    results.MemoryWithoutWx = await IdleMemory.MeasureAsync(warden, 0, new Dictionary<string, string> { ["DOTNET_EnableWriteXorExecute"] = "0" });
 }
 
 results.FinishedUtc = DateTime.UtcNow;

@@ -24,6 +24,7 @@ internal sealed class Results
     public Samples[] ReleaseSteps { get; set; } = [];
     public Dictionary<(string Variant, int Concurrency), Samples> Throughput { get; set; } = [];
     public IdleMemoryResult? Memory { get; set; }
+    public IdleMemoryResult? MemoryWithoutWx { get; set; }
 }
 
 /// <summary>Writes <c>bench/RESULTS.md</c>: machine, targets, tables, and what each row includes.</summary>
@@ -68,8 +69,8 @@ internal static class Report
 
         md.AppendLine("## Targets").AppendLine();
         md.AppendLine("| Target | Measured | Result |").AppendLine("|---|---|---|");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| Overhead over the bare interpreter, p50, via Core ≤ {CoreOverheadTargetMs} ms (python) | {Signed(coreOverhead)} ms ({F(python["core"].Median)} vs {F(bare)}; paired per-round median {Signed(python["core"].PairedMedianDelta(python["bare"]))}) | {Mark(coreOverhead <= CoreOverheadTargetMs)} |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| Overhead over the bare interpreter, p50, via HTTP ≤ {HttpOverheadTargetMs} ms (python) | {Signed(httpOverhead)} ms ({F(python["http"].Median)} vs {F(bare)}; paired {Signed(python["http"].PairedMedianDelta(python["bare"]))}) | {Mark(httpOverhead <= HttpOverheadTargetMs)} |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Overhead over the bare interpreter, p50, via Core ≤ {CoreOverheadTargetMs} ms (python) | {Signed(coreOverhead)} ms ({F(python["core"].Median)} vs {F(bare)}; paired per-round median {Paired(python["core"], python["bare"])}) | {Mark(coreOverhead <= CoreOverheadTargetMs)} |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Overhead over the bare interpreter, p50, via HTTP ≤ {HttpOverheadTargetMs} ms (python) | {Signed(httpOverhead)} ms ({F(python["http"].Median)} vs {F(bare)}; paired {Paired(python["http"], python["bare"])}) | {Mark(httpOverhead <= HttpOverheadTargetMs)} |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| Throughput at concurrency 4 ≥ {ThroughputTargetRatio:P0} of bare spawning, Core | {coreRatio4:P0} ({F(Tput(r, "core", 4), 1)} vs {F(Tput(r, "bare", 4), 1)} executions/s) | {Mark(coreRatio4 >= ThroughputTargetRatio)} |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| Throughput at concurrency 4 ≥ {ThroughputTargetRatio:P0} of bare spawning, HTTP | {httpRatio4:P0} ({F(Tput(r, "http", 4), 1)} vs {F(Tput(r, "bare", 4), 1)} executions/s) | {Mark(httpRatio4 >= ThroughputTargetRatio)} |");
         if (r.Memory is { } m)
@@ -87,7 +88,7 @@ internal static class Report
 
         md.AppendLine("## Latency: hello world, interleaved").AppendLine();
         md.AppendLine("Milliseconds, spawn to exit with all output read. All rows of all three languages ran once per round, in a new random order every round. " +
-            "*Δ bare* is the difference of medians; *paired Δ* is the median of the per-round differences (the same noise hits both halves of a pair). " +
+            "*Δ bare* is the difference of medians; *paired Δ* is the median of the per-round differences (the same noise hits both halves of a pair) with its 95 % bootstrap interval: an interval containing 0 means no difference could be shown in this run. " +
             "*ratio* = median / bare median.").AppendLine();
         foreach (var (language, rows) in r.Latency)
         {
@@ -98,7 +99,7 @@ internal static class Report
             {
                 var s = rows[row.Key];
                 bool isBase = row.Key == "bare";
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {row.Label} | {s.Count} | {F(s.Median)} | {F(s.P95)} | {F(s.P10)} | {(isBase ? "–" : Signed(s.Median - baseline.Median))} | {(isBase ? "–" : Signed(s.PairedMedianDelta(baseline)))} | {(isBase ? "1.00" : F(s.Median / baseline.Median))} |");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {row.Label} | {s.Count} | {F(s.Median)} | {F(s.P95)} | {F(s.P10)} | {(isBase ? "–" : Signed(s.Median - baseline.Median))} | {(isBase ? "–" : Paired(s, baseline))} | {(isBase ? "1.00" : F(s.Median / baseline.Median))} |");
             }
             md.AppendLine();
         }
@@ -113,6 +114,8 @@ internal static class Report
         md.AppendLine("## Method and noise").AppendLine();
         md.AppendLine("* Every process (bare, bwrap, Warden's helpers) is started with `posix_spawn` from Warden's spawner thread and reaped with `waitpid`, so spawning costs the same on both sides of a comparison.");
         md.AppendLine("* Latency rows are interleaved round-robin (random order per round, fixed seed) after warm-up rounds that are not recorded; the breakdown steps ran inside the same rounds. Throughput cells are interleaved the same way per concurrency level.");
+        if (r.Cpu.OthersPercent > 50)
+            md.AppendLine(CultureInfo.InvariantCulture, $"* **This run shared the VM with other work using {F(r.Cpu.OthersPercent, 0)} % of all CPU time** (load average {r.LoadAtEnd}). Every process hand-off (spawn, exec, bwrap's parent/child/pid-1 chain, pipe wake-ups) then waits for a CPU, so the sandbox rows, which have more hand-offs than a bare interpreter, are inflated far more than the bare rows: read the overheads as upper bounds for a quiet machine.");
         md.AppendLine("* The VM is shared and noisy (see *other work on the VM* and *stolen* above): compare overheads and ratios from the same run, not absolute times across runs. p95 mostly measures the neighbours.");
         md.AppendLine("* The HTTP server runs in the benchmark's process (same GC settings as `warden serve`: workstation, non-concurrent), so its client and server share the thread pool; the idle-memory figure comes from a separate `warden serve` process.");
         md.AppendLine("* Bare and bwrap rows run the `-c`/`-e` one-liner the issue names; Warden runs the same code as a file. The python *file form* row shows what that difference is worth.");
@@ -128,20 +131,20 @@ internal static class Report
         md.AppendLine("| Part | median | p95 | note |").AppendLine("|---|---:|---:|---|");
         md.AppendLine(CultureInfo.InvariantCulture, $"| bare interpreter | {F(python["bare"].Median)} | {F(python["bare"].P95)} | the floor |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| bare bwrap, Warden's isolation | {F(python["bwrap"].Median)} | {F(python["bwrap"].P95)} | sandbox cost alone: {Signed(python["bwrap"].Median - python["bare"].Median)} over bare (namespaces, mounts, seccomp, setpriv exec) |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"|    of which the network namespace | {Signed(python["bwrap"].Median - python["bwrap-no-netns"].Median)} | | `bwrap` minus `bwrap without --unshare-net`; paired {Signed(python["bwrap"].PairedMedianDelta(python["bwrap-no-netns"]))} |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| cgroup join on the request path | {Signed(python["bwrap-sh-join"].Median - python["bwrap-sh"].Median)} | | `sh + join` minus `sh` rows; paired {Signed(python["bwrap-sh-join"].PairedMedianDelta(python["bwrap-sh"]))}. Warden avoids it by parking helpers that joined beforehand |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| Warden Core, one `ExecuteAsync` | {F(python["core"].Median)} | {F(python["core"].P95)} | |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"|    of which the network namespace | {Signed(python["bwrap"].Median - python["bwrap-no-netns"].Median)} | | `bwrap` minus `bwrap without --unshare-net`; paired {Paired(python["bwrap"], python["bwrap-no-netns"])} |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| cgroup join on the request path | {Signed(python["bwrap-sh-join"].Median - python["bwrap-sh"].Median)} | | `sh + join` minus `sh` rows; paired {Paired(python["bwrap-sh-join"], python["bwrap-sh"])}. Warden avoids it by parking helpers that joined beforehand |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Warden Core, one `ExecuteAsync` | {F(python["core"].Median)} | {F(python["core"].P95)} | {Signed(python["core"].Median - python["bwrap"].Median)} over bare bwrap, paired {Paired(python["core"], python["bwrap"])}: the engine's own cost |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| Core step by step, total | {F(p[4].Median)} | {F(p[4].P95)} | should match the row above |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| 1. acquire a slot | {F(p[0].Median, 3)} | {F(p[0].P95, 3)} | a free slot is waiting in a channel |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| 2. write main.py | {F(p[1].Median, 3)} | {F(p[1].P95, 3)} | file on the slot's tmpfs + chown |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| 3. run (`BwrapSandbox.RunAsync`) | {F(p[2].Median)} | {F(p[2].P95)} | {Signed(p[2].Median - python["bwrap"].Median)} vs bare bwrap: control block, helper rlimits + uid drop + exec, cgroup files, status fd, reaper thread (but no setpriv exec) |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| 3. run (`BwrapSandbox.RunAsync`) | {F(p[2].Median)} | {F(p[2].P95)} | {Signed(p[2].Median - python["bwrap"].Median)} vs bare bwrap (paired {Paired(p[2], python["bwrap"])}): control block, helper rlimits + uid drop + exec, cgroup files, status fd, reaper thread (but no setpriv exec) |");
         md.AppendLine(CultureInfo.InvariantCulture, $"|    of which cgroup file writes/reads | {F(r.CgroupFiles.Median, 3)} | {F(r.CgroupFiles.P95, 3)} | `Apply` + `Baseline` + `Read` on a v1 slot cgroup |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| 4. release the slot (`DisposeAsync`) | {F(p[3].Median)} | {F(p[3].P95)} | awaited inside `ExecuteAsync`, so on the request path |");
         md.AppendLine(CultureInfo.InvariantCulture, $"|    of which cgroup sweep | {F(r.ReleaseSteps[0].Median, 3)} | {F(r.ReleaseSteps[0].P95, 3)} | `KillAllAsync` on an empty cgroup (reads `cgroup.procs`) |");
         md.AppendLine(CultureInfo.InvariantCulture, $"|    of which fresh workspace tmpfs | {F(r.ReleaseSteps[1].Median, 3)} | {F(r.ReleaseSteps[1].P95, 3)} | `umount2(MNT_DETACH)` + `mount tmpfs` |");
         md.AppendLine(CultureInfo.InvariantCulture, $"|    of which next helper spawned | {F(r.ReleaseSteps[2].Median, 3)} | {F(r.ReleaseSteps[2].P95, 3)} | pipes + `posix_spawn` of `warden-exec` (its cgroup join happens later, in the helper) |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| engine bookkeeping | {Signed(python["core"].PairedMedianDelta(p[4]))} | | `ExecuteAsync` minus the steps (paired per round): validation, admission, result classification |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| HTTP on top of Core | {Signed(python["http"].Median - python["core"].Median)} | | Kestrel, routing, JSON, loopback TCP, client; paired {Signed(python["http"].PairedMedianDelta(python["core"]))} |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| engine bookkeeping | {Paired(python["core"], p[4])} | | `ExecuteAsync` minus the steps (paired per round): validation, admission, result classification. Negative means the step-by-step path was the slower one: no bookkeeping cost is measurable |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| HTTP on top of Core | {Signed(python["http"].Median - python["core"].Median)} | | Kestrel, routing, JSON, loopback TCP, client; paired {Paired(python["http"], python["core"])} |");
         md.AppendLine();
     }
 
@@ -169,12 +172,15 @@ internal static class Report
             return;
         }
         md.AppendLine(CultureInfo.InvariantCulture, $"`warden serve --urls http://127.0.0.1:PORT` started as its own process with default settings ({m.MaxConcurrent} slots); ready (health answered) after {F(m.StartupSeconds, 2)} s. Read from `/proc/PID/status` 2 s after the health check answered, and again 2 s after {m.LoadExecutions} sequential python executions over HTTP.").AppendLine();
-        md.AppendLine("| | VmRSS | RssAnon | RssFile | PSS | parked helpers (separate processes) |").AppendLine("|---|---:|---:|---:|---:|---|");
-        foreach (var (name, x) in new[] { ("idle after start", m.Idle), ($"idle after {m.LoadExecutions} executions", m.AfterLoad) })
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {F(x.VmRssMb, 1)} MB | {F(x.RssAnonMb, 1)} MB | {F(x.RssFileMb, 1)} MB | {F(x.PssMb, 1)} MB | {x.Helpers} using {F(x.HelpersRssMb, 1)} MB together |");
+        md.AppendLine("| | VmRSS | RssAnon | RssFile | RssShmem | PSS | parked helpers (separate processes) |").AppendLine("|---|---:|---:|---:|---:|---:|---|");
+        var readings = new List<(string, MemoryReading)> { ("idle after start", m.Idle), ($"idle after {m.LoadExecutions} executions", m.AfterLoad) };
+        if (r.MemoryWithoutWx is { } wx)
+            readings.Add(("idle after start, `DOTNET_EnableWriteXorExecute=0` (a deployment setting, not the default)", wx.Idle));
+        foreach (var (name, x) in readings)
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {F(x.VmRssMb, 1)} MB | {F(x.RssAnonMb, 1)} MB | {F(x.RssFileMb, 1)} MB | {F(x.RssShmemMb, 1)} MB | {F(x.PssMb, 1)} MB | {x.Helpers} using {F(x.HelpersRssMb, 1)} MB together |");
         md.AppendLine();
         md.AppendLine("RssFile is mapped files (the runtime, framework and Warden assemblies; shared with any other .NET process using the same files, which PSS accounts for). " +
-            "The largest resident mappings when idle after start:").AppendLine();
+            "RssShmem is the runtime's W^X double mapping of JIT-compiled code (`memfd:doublemapper`). The largest resident mappings when idle after start:").AppendLine();
         md.AppendLine("| Mapping | resident |").AppendLine("|---|---:|");
         foreach (var (mapping, mb) in m.Idle.Largest) md.AppendLine(CultureInfo.InvariantCulture, $"| `{mapping}` | {F(mb, 1)} MB |");
         md.AppendLine();
@@ -188,6 +194,13 @@ internal static class Report
     private static string F(double value, int decimals = 2) => value.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     private static string Signed(double value) => (value >= 0 ? "+" : "") + F(value);
+
+    /// <summary>Paired per-round median difference with its 95 % bootstrap interval.</summary>
+    private static string Paired(Samples row, Samples baseline)
+    {
+        var (low, high) = row.PairedDeltaInterval(baseline);
+        return $"{Signed(row.PairedMedianDelta(baseline))} [{F(low, 1)}, {F(high, 1)}]";
+    }
 
     private static string Mark(bool pass) => pass ? "✔ pass" : "✘ **fail**";
 
