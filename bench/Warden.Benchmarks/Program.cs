@@ -2,6 +2,7 @@ using System.Globalization;
 using Warden.Benchmarks;
 using Warden.Core.Cgroups;
 using Warden.Core.Sandboxing;
+using Warden.Core.Sandboxing.Slots;
 
 // The benchmark of issue 2: bare interpreter vs bare bwrap vs Warden Core vs Warden HTTP, in one run, interleaved.
 // Usage: Warden.Benchmarks [--quick] [--rounds N] [--out FILE] [--warden PATH-TO-warden] [--seed N]
