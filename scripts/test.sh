@@ -29,6 +29,9 @@ for hook in "$repo"/scripts/test.d/*.sh; do
   bash "$hook" || { echo "test.sh: $(basename "$hook") failed" >&2; exit 1; }
 done
 
+# The conformance and security suites run unchanged against every backend listed here.
+export WARDEN_TEST_BACKENDS="${WARDEN_TEST_BACKENDS:-bwrap,gvisor}"
+
 # Sandbox tests must run, not skip, under CI.
 if [ "${CI:-}" = "true" ]; then export WARDEN_REQUIRE_SANDBOX=1; fi
 

@@ -18,7 +18,14 @@ public sealed class BadInputTests(SandboxEngines engines)
 
         Assert.Equal(0, engine.Stats.Active);
         Assert.Equal(0, engine.Stats.Queued);
-        if (testEngine.Instance is { } name) Assert.Equal(before, HostProcesses.WithCommandLine(name).Count);
+        // Slots are recycled in the background (a fresh helper is parked after each run), so give the count a moment
+        // to settle before comparing: a refused request must not leave a process of its own behind.
+        if (testEngine.Instance is { } name)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (HostProcesses.WithCommandLine(name).Count != before && DateTime.UtcNow < deadline) await Task.Delay(20);
+            Assert.Equal(before, HostProcesses.WithCommandLine(name).Count);
+        }
         var next = await engine.RunAsync(Run.Python("print('ok')"));
         Run.AssertStatus(ExecutionStatus.Success, next);
         return e;

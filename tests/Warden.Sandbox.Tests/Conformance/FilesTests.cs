@@ -67,8 +67,10 @@ public sealed class FilesTests(SandboxEngines engines)
     public async Task Execute_Workspace_WritableAndFreshPerExecution(string backend)
     {
         var engine = engines[backend].Engine;
-        var first = await engine.RunAsync(Run.Bash("echo leftover > /sandbox/left.txt; echo tmp > /tmp/left.txt; ls -A /sandbox"));
-        var second = await engine.RunAsync(Run.Bash("ls -A /sandbox; ls -A /tmp; echo end"));
+        // Listing with the shell's own globbing, not ls: the subject is the workspace, not coreutils.
+        const string list = "shopt -s dotglob nullglob; for f in /sandbox/* /tmp/*; do echo \"${f##*/}\"; done";
+        var first = await engine.RunAsync(Run.Bash($"echo leftover > /sandbox/left.txt; echo tmp > /tmp/left.txt; {list.Replace("/tmp/*", "")}"));
+        var second = await engine.RunAsync(Run.Bash($"{list}; echo end"));
 
         Run.AssertStatus(ExecutionStatus.Success, first);
         Assert.Equal("left.txt\nmain.sh\n", first.Run.Stdout);

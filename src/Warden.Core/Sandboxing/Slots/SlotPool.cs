@@ -28,6 +28,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 {
     private readonly Channel<SandboxSlot> _free = Channel.CreateUnbounded<SandboxSlot>();
     private readonly List<SandboxSlot> _slots = [];
+    private readonly HashSet<Task> _recycling = [];
     private ICgroupTree? _cgroups;
 
     public string Instance { get; } = WardenInstance.NewName();
@@ -95,6 +96,14 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
         ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
 
+    /// <summary>Recycles a slot in the background; <see cref="DisposeAsync"/> waits for it.</summary>
+    public void Recycle(SandboxSlot slot)
+    {
+        var task = ReleaseAsync(slot);
+        lock (_recycling) _recycling.Add(task);
+        task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
+    }
+
     /// <summary>Returns a slot to the pool, clean: no process, an empty workspace, a helper parked for the next run.</summary>
     public async Task ReleaseAsync(SandboxSlot slot)
     {
@@ -133,6 +142,9 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
     public async ValueTask DisposeAsync()
     {
+        Task[] pending;
+        lock (_recycling) pending = [.. _recycling];
+        await Task.WhenAll(pending).ConfigureAwait(false);
         foreach (var slot in _slots) await slot.DestroyAsync().ConfigureAwait(false);
         _slots.Clear();
         _cgroups?.Dispose();
