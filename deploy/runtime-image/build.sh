@@ -19,13 +19,16 @@ echo "build.sh: debootstrap $suite from the configured mirror into $work"
 debootstrap --variant=minbase --include="$(echo "$packages" | tr ' ' ',' | sed 's/,$//')" "$suite" "$work/rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
   || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 
-# A non-root user for the program, an empty workspace mount point, and nothing left over from package installation.
-chroot "$work/rootfs" /usr/sbin/groupadd -g 1000 sandbox
-chroot "$work/rootfs" /usr/sbin/useradd -u 1000 -g 1000 -d /sandbox -M -s /bin/sh sandbox
-mkdir -p "$work/rootfs/sandbox" "$work/rootfs/input"
+# The same synthetic identity files the other backends show (the program runs as 199999, Warden:Docker:User), no
+# shadow files or home directories, an empty workspace mount point, and nothing left over from package installation.
+printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:199999:199999:sandbox:/sandbox:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$work/rootfs/etc/passwd"
+printf 'root:x:0:\nsandbox:x:199999:\nnogroup:x:65534:\n' > "$work/rootfs/etc/group"
+rm -f "$work/rootfs/etc/shadow" "$work/rootfs/etc/gshadow" "$work/rootfs/etc/shadow-" "$work/rootfs/etc/gshadow-" "$work/rootfs/etc/passwd-" "$work/rootfs/etc/group-"
+rm -rf "$work/rootfs/root" "$work/rootfs/home"
+mkdir -p "$work/rootfs/sandbox"
 rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/usr/share/doc" "$work/rootfs/usr/share/man"
 
 tar -C "$work/rootfs" -c . | docker import \
-  -c 'USER 1000:1000' -c 'WORKDIR /sandbox' -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8' \
+  -c 'USER 199999:199999' -c 'WORKDIR /sandbox' -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8' \
   -c 'LABEL dev.warden.runtime=1' - "$image" > /dev/null
 echo "build.sh: imported $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1048576}'))"

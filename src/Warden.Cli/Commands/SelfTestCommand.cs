@@ -50,6 +50,9 @@ internal static class SelfTestCommand
     {
         ["gvisor"] = new("gvisor_in_effect", "bash", "dmesg 2>&1 | head -3", ExecutionStatus.Success,
             r => r.Run.Stdout.Contains("gVisor", StringComparison.Ordinal) ? null : $"dmesg did not show gVisor: {Quote(r.Run.Stdout)}"),
+        ["docker"] = new("docker_container", "bash", "test -e /.dockerenv && echo container; id -u", ExecutionStatus.Success,
+            r => r.Run.Stdout.StartsWith("container\n", StringComparison.Ordinal) && !r.Run.Stdout.EndsWith("\n0\n", StringComparison.Ordinal)
+                ? null : $"not in an unprivileged Docker container: {Quote(r.Run.Stdout)}"),
         ["bwrap"] = new("bwrap_namespaces", "bash", "echo $$; hostname; ls /proc | grep -c '^[0-9]'", ExecutionStatus.Success,
             r => r.Run.Stdout.StartsWith("2\nsandbox\n", StringComparison.Ordinal) ? null : $"not in fresh pid/uts namespaces: {Quote(r.Run.Stdout)}"),
     };

@@ -45,14 +45,14 @@ internal static class CgroupFiles
     }
 
     /// <summary>
-    /// SIGKILLs every pid listed in <paramref name="procsFiles"/> (but <paramref name="survivor"/>) until none is left.
+    /// SIGKILLs every pid listed in <paramref name="procsFiles"/> (but the <paramref name="survivors"/>) until none is left.
     /// pids.max bounds how fast a fork bomb can replace what we kill, so this converges in a few rounds.
     /// </summary>
-    public static async Task KillLoopAsync(IReadOnlyList<string> procsFiles, int? survivor, CancellationToken cancellationToken)
+    public static async Task KillLoopAsync(IReadOnlyList<string> procsFiles, IReadOnlyCollection<int> survivors, CancellationToken cancellationToken)
     {
         for (int round = 0; ; round++)
         {
-            var alive = procsFiles.SelectMany(ReadPids).Where(p => p != survivor).Distinct().ToList();
+            var alive = procsFiles.SelectMany(ReadPids).Where(p => !survivors.Contains(p)).Distinct().ToList();
             if (alive.Count == 0) return;
             foreach (var pid in alive) Interop.Libc.kill(pid, Interop.Libc.SIGKILL);
             await Task.Delay(round < 10 ? 1 : 10, cancellationToken).ConfigureAwait(false);

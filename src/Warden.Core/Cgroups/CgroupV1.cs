@@ -98,9 +98,10 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
         return new CgroupCounters(oom, TimeSpan.FromTicks(cpuNs / 100), peak);
     }
 
-    public Task KillAllAsync(CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor: null, cancellationToken);
+    public Task KillAllAsync(CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, [], cancellationToken);
 
-    public Task KillAllButAsync(int survivor, CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor, cancellationToken);
+    public Task KillAllButAsync(IReadOnlyCollection<int> survivors, CancellationToken cancellationToken) =>
+        CgroupFiles.KillLoopAsync(ProcsFiles, survivors, cancellationToken);
 
     public bool IsEmpty() => ProcsFiles.All(f => CgroupFiles.ReadPids(f).Count == 0);
 

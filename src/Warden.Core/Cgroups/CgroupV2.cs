@@ -89,10 +89,11 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
     {
         // cgroup.kill (5.14+) kills everything at once, fork bombs included; the loop covers older kernels.
         CgroupFiles.TryWrite(Path.Combine(path, "cgroup.kill"), "1");
-        return CgroupFiles.KillLoopAsync(ProcsFiles, survivor: null, cancellationToken);
+        return CgroupFiles.KillLoopAsync(ProcsFiles, [], cancellationToken);
     }
 
-    public Task KillAllButAsync(int survivor, CancellationToken cancellationToken) => CgroupFiles.KillLoopAsync(ProcsFiles, survivor, cancellationToken);
+    public Task KillAllButAsync(IReadOnlyCollection<int> survivors, CancellationToken cancellationToken) =>
+        CgroupFiles.KillLoopAsync(ProcsFiles, survivors, cancellationToken);
 
     public bool IsEmpty() => CgroupFiles.ReadPids(ProcsFiles[0]).Count == 0;
 

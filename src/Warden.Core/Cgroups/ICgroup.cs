@@ -25,10 +25,10 @@ internal interface ICgroup
     Task KillAllAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// SIGKILLs every process inside but <paramref name="survivor"/> (the exec helper, which reaps the rest and then exits)
-    /// and returns once only the survivor, if anything, is left.
+    /// SIGKILLs every process inside but the <paramref name="survivors"/> (the exec helper, which reaps the rest and then
+    /// exits; a container's init) and returns once only survivors, if anything, are left.
     /// </summary>
-    Task KillAllButAsync(int survivor, CancellationToken cancellationToken);
+    Task KillAllButAsync(IReadOnlyCollection<int> survivors, CancellationToken cancellationToken);
 
     bool IsEmpty();
 

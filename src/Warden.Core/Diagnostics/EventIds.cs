@@ -7,6 +7,9 @@ internal static class EventIds
     public const int RunningDegraded = 1002;
     public const int ReapedStale = 1003;
     public const int SlotRecycleFailed = 1004;
+    public const int DockerStarted = 1005;
+    public const int DockerRefillFailed = 1006;
+    public const int DockerRemoveFailed = 1007;
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;

@@ -6,6 +6,7 @@ using Warden.Core.Languages;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
+using Warden.Core.Sandboxing.Docker;
 using Warden.Core.Sandboxing.Gvisor;
 using Warden.Core.Sessions;
 
@@ -22,6 +23,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
         services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
+        services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
@@ -30,6 +32,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<ExecutionStats>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, DockerBackend>());
         services.TryAddSingleton<BackendSelector>();
         services.TryAddSingleton<ExecutionEngine>();
         services.TryAddSingleton<KernelCatalog>();

@@ -15,6 +15,19 @@ internal sealed class CappedReader(long cap, Action onLimit, Action<ReadOnlyMemo
 
     public byte[] ToArray() => _buffer.ToArray();
 
+    /// <summary>Takes bytes that arrived some other way (e.g. demultiplexed Docker frames), under the same cap.</summary>
+    public void Append(ReadOnlyMemory<byte> data)
+    {
+        long room = cap - _buffer.Length;
+        int keep = (int)Math.Min(room, data.Length);
+        if (keep > 0)
+        {
+            _buffer.Write(data.Span[..keep]);
+            onChunk?.Invoke(data[..keep]);
+        }
+        if (keep < data.Length && Interlocked.Exchange(ref _limitHit, 1) == 0) onLimit();
+    }
+
     public async Task DrainAsync(Stream stream, CancellationToken cancellationToken)
     {
         var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -24,14 +37,7 @@ internal sealed class CappedReader(long cap, Action onLimit, Action<ReadOnlyMemo
             {
                 int n = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
                 if (n == 0) return;
-                long room = cap - _buffer.Length;
-                int keep = (int)Math.Min(room, n);
-                if (keep > 0)
-                {
-                    _buffer.Write(chunk, 0, keep);
-                    onChunk?.Invoke(chunk.AsMemory(0, keep));
-                }
-                if (keep < n && Interlocked.Exchange(ref _limitHit, 1) == 0) onLimit();
+                Append(chunk.AsMemory(0, n));
             }
         }
         catch (IOException)

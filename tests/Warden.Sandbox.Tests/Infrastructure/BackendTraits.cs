@@ -17,13 +17,17 @@ public sealed record BackendTraits(
     /// <summary>Memory the isolation layer itself charges to the sandbox's cgroup (gVisor's Sentry and gofer).</summary>
     int MemoryOverheadMb,
     /// <summary>gVisor's /proc/self/status has no CapAmb and NoNewPrivs lines.</summary>
-    bool FullProcStatus)
+    bool FullProcStatus,
+    /// <summary>The lowest host uid a sandboxed process may have: bwrap's slot range, Docker's configured user (199999).</summary>
+    int HostUidFloor)
 {
     public static BackendTraits For(string backend) => backend switch
     {
         "gvisor" => new(ReadOnlyWriteErrno: 13, ProgramsAreHostProcesses: false, SyslogDenied: false, ForeignAbiKilled: false,
-            MemoryOverheadMb: 64, FullProcStatus: false),
+            MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000),
+        "docker" => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
+            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 199999),
         _ => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
-            MemoryOverheadMb: 0, FullProcStatus: true),
+            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 200000),
     };
 }

@@ -1,9 +1,10 @@
 namespace Warden.Sandbox.Tests.Infrastructure;
 
 /// <summary>Counts of what sandboxes leave on the host, to compare before and after an engine's lifetime.</summary>
-internal sealed record HostSnapshot(int CgroupDirectories, int Mounts, int SandboxProcesses)
+internal sealed record HostSnapshot(int CgroupDirectories, int Mounts, int SandboxProcesses, int DockerObjects)
 {
-    public override string ToString() => $"cgroups={CgroupDirectories}, mounts={Mounts}, bwrap/warden-exec={SandboxProcesses}";
+    public override string ToString() =>
+        $"cgroups={CgroupDirectories}, mounts={Mounts}, bwrap/warden-exec={SandboxProcesses}, docker containers/volumes={DockerObjects}";
 }
 
 /// <summary>Finds cgroups, mounts and processes an engine instance left behind.</summary>
@@ -26,7 +27,8 @@ internal static class HostLeaks
                     .Sum(d => 1 + Directory.GetDirectories(d, "*", SearchOption.AllDirectories).Length)
                 : 0,
             MountPoints().Count(m => m.StartsWith($"{StateRun}/{prefix}", StringComparison.Ordinal)),
-            HostProcesses.Named("bwrap", "warden-exec").Count(pid => HostProcesses.CommandLine(pid)?.Contains(prefix, StringComparison.Ordinal) == true));
+            HostProcesses.Named("bwrap", "warden-exec").Count(pid => HostProcesses.CommandLine(pid)?.Contains(prefix, StringComparison.Ordinal) == true),
+            Infrastructure.DockerObjects.Named("warden-" + prefix).Count);
     }
 
     /// <summary>The start of every instance name this process gives out: its pid and start time (field 22 of stat).</summary>
@@ -54,6 +56,7 @@ internal static class HostLeaks
         // Every helper and bwrap of an instance names its cgroups or workspace, both of which contain the instance name.
         leaks.AddRange(HostProcesses.WithCommandLine(instance).Select(pid => $"process {pid}"));
         if (Directory.Exists(Path.Combine(StateRun, instance))) leaks.Add($"directory {Path.Combine(StateRun, instance)}");
+        leaks.AddRange(Infrastructure.DockerObjects.Named(instance));
         return leaks;
     }
 

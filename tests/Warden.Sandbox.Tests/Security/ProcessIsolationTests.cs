@@ -121,9 +121,10 @@ public sealed class ProcessIsolationTests(SandboxEngines engines)
 
         Run.AssertStatus(ExecutionStatus.Success, result);
         Assert.NotNull(uids);
-        Assert.All(uids, uid => Assert.True(uid >= 200000, $"sandboxed program runs as host uid {uid}"));
+        int floor = BackendTraits.For(backend).HostUidFloor;
+        Assert.All(uids, uid => Assert.True(uid >= floor, $"sandboxed program runs as host uid {uid}"));
         // Everything in the sandbox's cgroup (bwrap included) runs unprivileged, not just the program.
         Assert.Contains(siblings, s => s.Pid == pid);
-        Assert.All(siblings.Where(s => s.Uids is not null), s => Assert.True(s.Uids!.All(u => u >= 200000), $"pid {s.Pid} has uids {string.Join(',', s.Uids!)}"));
+        Assert.All(siblings.Where(s => s.Uids is not null), s => Assert.True(s.Uids!.All(u => u >= floor), $"pid {s.Pid} has uids {string.Join(',', s.Uids!)}"));
     }
 }

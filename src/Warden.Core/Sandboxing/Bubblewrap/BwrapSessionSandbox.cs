@@ -65,7 +65,7 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
             return;
         }
         // Spare the helper: it reaps the sandbox's processes (no zombies for the host's init), then exits by itself.
-        await cgroup.KillAllButAsync(_helper.Process.Pid, cancellationToken).ConfigureAwait(false);
+        await cgroup.KillAllButAsync([_helper.Process.Pid], cancellationToken).ConfigureAwait(false);
         try { await _helper.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false); }
         catch (TimeoutException) { _helper.Process.Kill(); }
         await cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);

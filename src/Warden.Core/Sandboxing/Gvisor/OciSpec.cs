@@ -59,42 +59,11 @@ internal static class OciSpec
                 ["namespaces"] = namespaces,
                 ["maskedPaths"] = new JsonArray("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"),
                 ["readonlyPaths"] = new JsonArray("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"),
-                ["seccomp"] = Seccomp(limits.Network),
+                // gVisor ignores errnoRet (every denial is EPERM), so no clone3 → ENOSYS rule: glibc would not fall back to
+                // clone on EPERM and no thread could start. syslog is allowed: it reads the Sentry's log, never the host's.
+                ["seccomp"] = SeccompProfileJson.Build(limits.Network, denyClone3: false, allowSyslog: true),
             },
         };
-    }
-
-    /// <summary>
-    /// The bwrap filter's deny-list, applied inside gVisor (--oci-seccomp), so both backends refuse the same calls.
-    /// Two differences, both forced by gVisor: it ignores <c>errnoRet</c> (every denial is EPERM, sockets included), so
-    /// there is no clone3 → ENOSYS rule (glibc would not fall back to clone on EPERM and no thread could start; the
-    /// Sentry implements clone3's namespaces itself, never the host's); and syslog is allowed (it reads the Sentry's log).
-    /// </summary>
-    private static JsonObject Seccomp(bool network)
-    {
-        var rules = new JsonArray
-        {
-            new JsonObject
-            {
-                // syslog stays allowed: inside gVisor it reads the Sentry's own boot log, never the host's (and proves gVisor is in effect).
-                ["names"] = new JsonArray([.. SeccompPolicy.Denied.Where(n => n != "syslog").Select(n => (JsonNode)n)]),
-                ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1,
-            },
-        };
-        foreach (var flag in SeccompPolicy.NamespaceCloneFlags)
-            rules.Add(new JsonObject
-            {
-                ["names"] = new JsonArray("clone"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 1,
-                ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }),
-            });
-        var families = network ? new[] { SeccompPolicy.AF_UNIX, SeccompPolicy.AF_INET, SeccompPolicy.AF_INET6 } : [SeccompPolicy.AF_UNIX];
-        foreach (var family in Enumerable.Range(0, 46).Where(f => !families.Contains(f)))
-            rules.Add(new JsonObject
-            {
-                ["names"] = new JsonArray("socket"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = 13,
-                ["args"] = new JsonArray(new JsonObject { ["index"] = 0, ["value"] = family, ["op"] = "SCMP_CMP_EQ" }),
-            });
-        return new JsonObject { ["defaultAction"] = "SCMP_ACT_ALLOW", ["architectures"] = new JsonArray("SCMP_ARCH_X86_64"), ["syscalls"] = rules };
     }
 
     private static JsonObject Mount(string destination, string type, string source, params string[] options) => new()

@@ -129,7 +129,7 @@ internal static class SlotRun
             helper.Process.Kill();
             return;
         }
-        await cgroup.KillAllButAsync(helper.Process.Pid, CancellationToken.None).ConfigureAwait(false);
+        await cgroup.KillAllButAsync([helper.Process.Pid], CancellationToken.None).ConfigureAwait(false);
         try { await helper.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
         catch (TimeoutException) { helper.Process.Kill(); }
     }

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing.Slots;
+
+namespace Warden.Core.Sandboxing.Docker;
+
+/// <summary>
+/// Docker: each execution gets its own container from the runtime image, with a read-only root, no capabilities,
+/// no-new-privileges, Warden's seccomp profile, no network, memory without swap, pids and CPU limits, and an optional
+/// runtime (runsc for Docker + gVisor). Containers are started ahead of time (a keeper pool, one use each), so a
+/// request pays for an archive upload and an exec, not for a container start. All are labelled with the instance and
+/// reaped at start-up when their instance died.
+/// </summary>
+public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
+{
+    private readonly WardenOptions _options;
+    private readonly DockerOptions _docker;
+    private readonly LimitPolicy _limits;
+    private readonly ILogger<DockerBackend> _logger;
+    private readonly Channel<DockerKeeper> _ready = Channel.CreateUnbounded<DockerKeeper>();
+    private readonly HashSet<Task> _background = [];
+    private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private DockerEngine? _engine;
+    private string _serverVersion = "";
+    private long _containers;
+    private bool _started;
+
+    public DockerBackend(IOptions<WardenOptions> options, IOptions<DockerOptions> docker, LimitPolicy limits, ILogger<DockerBackend> logger)
+    {
+        _options = options.Value;
+        _docker = docker.Value;
+        _limits = limits;
+        _logger = logger;
+    }
+
+    public string Name => "docker";
+
+    internal string Instance { get; } = WardenInstance.NewName();
+
+    internal DockerEngine Engine => _engine ?? throw new InvalidOperationException("The docker backend is not started.");
+
+    internal DockerOptions Options => _docker;
+
+    public BackendProbe Probe() => DockerProbe.Run(_docker);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_started) return;
+            BackendProbe.ThrowUnlessRunnable(Probe());
+            _engine = new DockerEngine(_docker.SocketPath());
+            _serverVersion = await _engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            await ReapStaleAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(Enumerable.Range(0, _options.MaxConcurrent).Select(_ => RefillAsync())).ConfigureAwait(false);
+            _started = true;
+            Log.Started(_logger, Instance, _serverVersion, _options.MaxConcurrent);
+        }
+        finally
+        {
+            _startLock.Release();
+        }
+    }
+
+    public async ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken)
+    {
+        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        // A keeper is ready when the pool keeps up; otherwise this start one now (the cold path) rather than wait.
+        if (!_ready.Reader.TryRead(out var keeper)) keeper = await CreateKeeperAsync(_limits.Resolve(null), cancellationToken).ConfigureAwait(false);
+        else Track(RefillAsync());
+        return new DockerSandbox(this, keeper);
+    }
+
+    /// <summary>A fresh keeper with the default limits and no network; stages adjust the limits before they run.</summary>
+    internal async Task<DockerKeeper> CreateKeeperAsync(ResourceLimits limits, CancellationToken cancellationToken)
+    {
+        var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
+        var name = $"warden-{Instance}-{n}";
+        var volume = name + "-ws";
+        await Engine.CreateVolumeAsync(DockerContainerSpec.Volume(volume, Instance, limits.WorkspaceBytes, _docker.User), cancellationToken).ConfigureAwait(false);
+        string? id = null;
+        try
+        {
+            id = await Engine.CreateContainerAsync(name,
+                DockerContainerSpec.Keeper(_docker.Image, _docker.User, volume, Instance, limits, _docker.Runtime), cancellationToken).ConfigureAwait(false);
+            await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
+            var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+            int initPid = (int?)state?["State"]?["Pid"] ?? 0;
+            // tini starts the idle process at once; give it a moment to appear before listing init's children.
+            var own = DockerKeeper.ProcessesOf(initPid);
+            for (int i = 0; i < 50 && own.Count < 2; i++)
+            {
+                await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+                own = DockerKeeper.ProcessesOf(initPid);
+            }
+            return new DockerKeeper(id, name, volume, limits.Network, DockerKeeper.ResourcesOf(limits), DockerKeeper.FindCgroup(id), own);
+        }
+        catch
+        {
+            await RemoveAsync(id, volume).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task RefillAsync()
+    {
+        try
+        {
+            var keeper = await CreateKeeperAsync(_limits.Resolve(null), _stopping.Token).ConfigureAwait(false);
+            if (!_ready.Writer.TryWrite(keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Shutting down: CreateKeeperAsync removed whatever it had created.
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException)
+        {
+            Log.RefillFailed(_logger, e);
+        }
+    }
+
+    /// <summary>Removes a used keeper and its volume in the background; shutdown waits for it.</summary>
+    internal void Discard(DockerKeeper keeper) => Track(RemoveAsync(keeper.Id, keeper.Volume));
+
+    private async Task RemoveAsync(string? id, string volume)
+    {
+        try
+        {
+            if (id is not null) await Engine.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
+            await Engine.RemoveVolumeAsync(volume, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            Log.RemoveFailed(_logger, id ?? volume, e);
+        }
+    }
+
+    private void Track(Task task)
+    {
+        lock (_background) _background.Add(task);
+        task.ContinueWith(t => { lock (_background) _background.Remove(t); }, TaskScheduler.Default);
+    }
+
+    /// <summary>Containers and volumes of instances that died without cleaning up (labelled with their instance).</summary>
+    private async Task ReapStaleAsync(CancellationToken cancellationToken)
+    {
+        int containers = 0, volumes = 0;
+        foreach (var c in await Engine.ListContainersAsync($"{DockerContainerSpec.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
+        {
+            var instance = (string?)c?["Labels"]?[DockerContainerSpec.InstanceLabel];
+            if (instance is null || WardenInstance.IsAlive(instance)) continue;
+            await Engine.RemoveContainerAsync((string)c!["Id"]!, cancellationToken).ConfigureAwait(false);
+            containers++;
+        }
+        foreach (var v in await Engine.ListVolumesAsync($"{DockerContainerSpec.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
+        {
+            var instance = (string?)v?["Labels"]?[DockerContainerSpec.InstanceLabel];
+            if (instance is null || WardenInstance.IsAlive(instance)) continue;
+            await Engine.RemoveVolumeAsync((string)v!["Name"]!, cancellationToken).ConfigureAwait(false);
+            volumes++;
+        }
+        if (containers + volumes > 0) Log.Reaped(_logger, containers, volumes);
+    }
+
+    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
+    {
+        ["backend"] = Name,
+        ["runtime"] = _docker.Runtime.Length > 0 ? _docker.Runtime : "default (runc)",
+        ["image"] = _docker.Image,
+        ["server"] = _serverVersion,
+        ["cgroup_version"] = Cgroups.CgroupHost.Probe().Version,
+        ["degraded"] = "false",
+        ["instance"] = Instance,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        Task[] pending;
+        lock (_background) pending = [.. _background];
+        await Task.WhenAll(pending).ConfigureAwait(false);
+        if (_engine is not null)
+        {
+            _ready.Writer.TryComplete();
+            while (_ready.Reader.TryRead(out var keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
+            _engine.Dispose();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Diagnostics.EventIds.DockerStarted, LogLevel.Information, "docker backend instance {Instance} ready: {Server}, {Keepers} keepers")]
+        public static partial void Started(ILogger logger, string instance, string server, int keepers);
+
+        [LoggerMessage(Diagnostics.EventIds.DockerRefillFailed, LogLevel.Warning, "Could not start a keeper container")]
+        public static partial void RefillFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(Diagnostics.EventIds.DockerRemoveFailed, LogLevel.Warning, "Could not remove container or volume {Name}")]
+        public static partial void RemoveFailed(ILogger logger, string name, Exception exception);
+
+        [LoggerMessage(Diagnostics.EventIds.ReapedStale, LogLevel.Warning, "Reaped {Containers} containers and {Volumes} volumes of crashed instances")]
+        public static partial void Reaped(ILogger logger, int containers, int volumes);
+    }
+}

@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Warden.Core.Sandboxing.Docker;
+
+/// <summary>Configuration section <c>Warden:Docker</c>.</summary>
+public sealed class DockerOptions
+{
+    public const string Section = "Warden:Docker";
+
+    /// <summary>The Engine API socket; <c>DOCKER_HOST=unix://…</c> is honoured when this is not set.</summary>
+    public string? Socket { get; set; }
+
+    /// <summary>The runtime image (built by deploy/runtime-image/build.sh: Debian + the catalog's interpreters).</summary>
+    [Required] public string Image { get; set; } = "warden-runtime:latest";
+
+    /// <summary>OCI runtime: empty for the daemon's default (runc), or e.g. <c>runsc</c> for Docker + gVisor.</summary>
+    public string Runtime { get; set; } = "";
+
+    /// <summary>
+    /// The user the program runs as. Without user-namespace remapping in the daemon this is also the host uid, so the
+    /// default is one no human account has (just below bwrap's slot range), never 1000 (the first login on most hosts).
+    /// </summary>
+    [Required, RegularExpression(@"^[1-9][0-9]*:[1-9][0-9]*$")] public string User { get; set; } = "199999:199999";
+
+    public string SocketPath() =>
+        Socket ?? (Environment.GetEnvironmentVariable("DOCKER_HOST") is { } host && host.StartsWith("unix://", StringComparison.Ordinal)
+            ? host["unix://".Length..]
+            : "/var/run/docker.sock");
+}

@@ -1,0 +1,241 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.Net.Sockets;
+using System.Text;
+using Warden.Core.Cgroups;
+using Warden.Core.Execution;
+using Warden.Core.Limits;
+
+namespace Warden.Core.Sandboxing.Docker;
+
+/// <summary>One execution's container. Files go in through the archive API; each stage is an exec in the keeper.</summary>
+internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) : ISandbox
+{
+    private readonly List<SourceFile> _files = [];
+    private DockerKeeper _keeper = keeper;
+    private bool _uploaded;
+    private int _disposed;
+
+    public string WorkspacePath => DockerContainerSpec.Workspace;
+
+    public ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken)
+    {
+        foreach (var file in files)
+        {
+            WorkspacePaths.Validate(file.Name);
+            _files.Add(file);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
+    {
+        var engine = backend.Engine;
+        if (limits.Network != _keeper.Network && !_uploaded)
+        {
+            // Pooled keepers have no network; a run granted network gets a container of its own.
+            backend.Discard(_keeper);
+            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken).ConfigureAwait(false);
+        }
+        if (!_uploaded)
+        {
+            await engine.PutArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, Tar(_files, backend.Options.User), cancellationToken).ConfigureAwait(false);
+            _uploaded = true;
+        }
+        var resources = DockerKeeper.ResourcesOf(limits);
+        if (!DockerKeeper.SameResources(resources, _keeper.Resources))
+        {
+            await engine.UpdateAsync(_keeper.Id, resources, cancellationToken).ConfigureAwait(false);
+            _keeper.Resources = resources;
+        }
+        var cgroup = _keeper.Cgroup;
+        SafeBaseline(cgroup);
+
+        var exec = await engine.CreateExecAsync(_keeper.Id, DockerContainerSpec.Exec(command, limits, backend.Options.User), cancellationToken).ConfigureAwait(false);
+        var stopwatch = Stopwatch.StartNew();
+        using var wall = new CancellationTokenSource(limits.WallTime);
+        using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
+        int outputHit = 0;
+        void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
+        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+
+        await using var stream = await engine.StartExecAttachedAsync(exec, cancellationToken).ConfigureAwait(false);
+        var feed = FeedStdinAsync(stream, command.Stdin);
+        var demux = DemultiplexAsync(stream, stdout, stderr);
+        bool killed = false;
+        try { await demux.WaitAsync(kill.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { killed = true; }
+        if (killed)
+        {
+            // The whole container goes: that is the only way to be sure every process of the stage is gone.
+            await engine.KillAsync(_keeper.Id, CancellationToken.None).ConfigureAwait(false);
+            await demux.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+        }
+        stopwatch.Stop();
+        await feed.ConfigureAwait(false);
+        // Nothing a stage started may outlive it (a daemonised child would keep running until the container is removed).
+        if (!killed && cgroup is not null) await cgroup.KillAllButAsync(_keeper.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
+
+        var state = await engine.InspectExecAsync(exec, CancellationToken.None).ConfigureAwait(false);
+        var counters = SafeRead(cgroup);
+        int? exitCode = null, signal = null;
+        if (!killed && state?["ExitCode"] is { } codeNode)
+        {
+            int code = (int)codeNode;
+            // An exec'd process killed by signal N is reported as 128+N (prlimit's own exit), as shells do.
+            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
+        }
+        else if (killed) signal = 9;
+
+        return new ProcessOutcome
+        {
+            Started = true,
+            ExitCode = exitCode,
+            Signal = signal,
+            WallTime = stopwatch.Elapsed,
+            CpuTime = counters.CpuTime,
+            PeakMemoryBytes = counters.PeakMemoryBytes,
+            OomKills = counters.OomKills,
+            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && !cancellationToken.IsCancellationRequested,
+            OutputLimitExceeded = outputHit != 0,
+            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0,
+            Stdout = stdout.ToArray(),
+            Stderr = stderr.ToArray(),
+            StdoutTruncated = stdout.Truncated,
+            StderrTruncated = stderr.Truncated,
+        };
+    }
+
+    /// <summary>Docker's multiplexed stream: 8-byte headers (stream 1 = stdout, 2 = stderr; big-endian length), then the payload.</summary>
+    private static async Task DemultiplexAsync(NetworkStream stream, CappedReader stdout, CappedReader stderr)
+    {
+        var header = new byte[8];
+        var payload = new byte[64 * 1024];
+        try
+        {
+            while (await ReadExactlyOrEndAsync(stream, header).ConfigureAwait(false))
+            {
+                int length = (int)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(4));
+                var target = header[0] == 2 ? stderr : stdout;
+                while (length > 0)
+                {
+                    int n = await stream.ReadAsync(payload.AsMemory(0, Math.Min(length, payload.Length))).ConfigureAwait(false);
+                    if (n == 0) return;
+                    target.Append(payload.AsMemory(0, n));
+                    length -= n;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The container was killed under us: what arrived is the output.
+        }
+    }
+
+    private static async Task<bool> ReadExactlyOrEndAsync(NetworkStream stream, byte[] buffer)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = await stream.ReadAsync(buffer.AsMemory(read)).ConfigureAwait(false);
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
+    }
+
+    private static async Task FeedStdinAsync(NetworkStream stream, byte[] data)
+    {
+        try
+        {
+            if (data.Length > 0) await stream.WriteAsync(data).ConfigureAwait(false);
+            // Half-close: the program sees end-of-file on stdin while its output keeps flowing back.
+            stream.Socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>The workspace files as a tar owned by the sandbox user (the daemon extracts it as root, keeping owners).</summary>
+    private static byte[] Tar(IEnumerable<SourceFile> files, string user)
+    {
+        int uid = int.Parse(user.Split(':')[0], System.Globalization.CultureInfo.InvariantCulture);
+        int gid = int.Parse(user.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        using var buffer = new MemoryStream();
+        using (var writer = new TarWriter(buffer, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            var directories = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var file in files)
+            {
+                var parts = file.Name.Split('/');
+                for (int i = 1; i < parts.Length; i++)
+                {
+                    var dir = string.Join('/', parts[..i]) + "/";
+                    if (!directories.Add(dir)) continue;
+                    writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, dir) { Uid = uid, Gid = gid, Mode = (UnixFileMode)0b111_101_101 });
+                }
+                var entry = new PaxTarEntry(TarEntryType.RegularFile, file.Name)
+                {
+                    Uid = uid, Gid = gid, Mode = (UnixFileMode)0b110_100_100,
+                    DataStream = new MemoryStream(new UTF8Encoding(false).GetBytes(file.Content)),
+                };
+                writer.WriteEntry(entry);
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Reads the workspace back through the archive API. Only regular-file entries count: symlinks, hard links and
+    /// devices in the tar are skipped, so nothing outside the workspace can be read through them.
+    /// </summary>
+    public async ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs,
+        int maxFiles, long maxBytes, CancellationToken cancellationToken)
+    {
+        var files = new List<OutputFile>();
+        long total = 0;
+        bool truncated = false;
+        await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, cancellationToken).ConfigureAwait(false);
+        using var reader = new TarReader(tar);
+        while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+        {
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
+            // Entries are named "sandbox/…": drop the workspace's own directory.
+            var slash = entry.Name.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0) continue;
+            var name = entry.Name[(slash + 1)..];
+            using var content = new MemoryStream();
+            if (entry.Length > maxBytes - total || files.Count >= maxFiles)
+            {
+                truncated = true;
+                continue;
+            }
+            await entry.DataStream.CopyToAsync(content, cancellationToken).ConfigureAwait(false);
+            var bytes = content.ToArray();
+            if (inputs.TryGetValue(name, out var original) && bytes.AsSpan().SequenceEqual(Encoding.UTF8.GetBytes(original))) continue;
+            total += bytes.Length;
+            files.Add(new OutputFile(name, bytes.Length, bytes));
+        }
+        return (files, truncated);
+    }
+
+    private static void SafeBaseline(ICgroup? cgroup)
+    {
+        try { cgroup?.Baseline(); } catch (IOException) { }
+    }
+
+    private static CgroupCounters SafeRead(ICgroup? cgroup)
+    {
+        try { return cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0); }
+        catch (IOException) { return new CgroupCounters(0, TimeSpan.Zero, 0); }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) backend.Discard(_keeper);
+        return ValueTask.CompletedTask;
+    }
+}
