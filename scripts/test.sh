@@ -9,6 +9,12 @@ log_dir="$repo/artifacts/test-logs"
 mkdir -p "$log_dir"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# A dockerd started for the tests (scripts/test.d/docker.sh) is stopped when they end, however they end.
+stop_started_daemons() {
+  if [ -f "$log_dir/.dockerd-started" ]; then "$repo/deploy/runtime-image/stop-dockerd.sh"; rm -f "$log_dir/.dockerd-started"; fi
+}
+trap stop_started_daemons EXIT
+
 # --- dependencies -------------------------------------------------------------------------------------------
 apt_packages=(bubblewrap libseccomp2 gcc libc6-dev python3 procps iproute2)
 missing=()
@@ -30,7 +36,7 @@ for hook in "$repo"/scripts/test.d/*.sh; do
 done
 
 # The conformance and security suites run unchanged against every backend listed here.
-export WARDEN_TEST_BACKENDS="${WARDEN_TEST_BACKENDS:-bwrap,gvisor}"
+export WARDEN_TEST_BACKENDS="${WARDEN_TEST_BACKENDS:-bwrap,gvisor,docker}"
 
 # Sandbox tests must run, not skip, under CI.
 if [ "${CI:-}" = "true" ]; then export WARDEN_REQUIRE_SANDBOX=1; fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The docker backend's test dependencies: Debian's docker.io and debootstrap, a dockerd started here (no service
+# manager runs it on these machines), and the runtime image built locally (no registry). test.sh stops the daemon
+# afterwards if this hook started it.
+set -euo pipefail
+repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)"
+marker="$repo/artifacts/test-logs/.dockerd-started"
+if [ "$(id -u)" -ne 0 ]; then echo "docker: the docker backend tests need root" >&2; exit 1; fi
+missing=()
+for p in docker.io debootstrap curl; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+if ! curl -fsS --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; then
+  "$repo/deploy/runtime-image/start-dockerd.sh"
+  mkdir -p "$(dirname "$marker")" && touch "$marker"
+fi
+image="${WARDEN_DOCKER__IMAGE:-warden-runtime:latest}"
+if ! curl -fsS --unix-socket /var/run/docker.sock "http://docker/images/$image/json" >/dev/null 2>&1; then
+  "$repo/deploy/runtime-image/build.sh" "$image"
+fi
