@@ -10,6 +10,8 @@ internal static class EventIds
     public const int DockerStarted = 1005;
     public const int DockerRefillFailed = 1006;
     public const int DockerRemoveFailed = 1007;
+    public const int PoolStarted = 1008;
+    public const int PoolRefillFailed = 1009;
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
+using Warden.Core.Pool;
 using Warden.Core.Sandboxing;
 
 namespace Warden.Core.Execution;
@@ -22,8 +23,9 @@ public sealed partial class ExecutionEngine
     private readonly SemaphoreSlim _slots;
 
     public ExecutionEngine(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
-        ExecutionStats stats, ILogger<ExecutionEngine> logger)
+        ExecutionStats stats, SandboxPool pool, ILogger<ExecutionEngine> logger)
     {
+        Pool = pool;
         _backends = backends;
         _languages = languages;
         _limits = limits;
@@ -36,6 +38,16 @@ public sealed partial class ExecutionEngine
     public ExecutionStats Stats { get; }
 
     public ISandboxBackend Backend => _backends.Selected;
+
+    /// <summary>Warm sandboxes of the selected backend; runs go cold while it is not started or has none ready.</summary>
+    public SandboxPool Pool { get; }
+
+    /// <summary>Starts the selected backend, then the warm pool's background refilling.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Backend.StartAsync(cancellationToken).ConfigureAwait(false);
+        Pool.Start();
+    }
 
     public async Task<ExecutionResult> ExecuteAsync(ExecutionRequest request, CancellationToken cancellationToken)
     {
@@ -55,7 +67,9 @@ public sealed partial class ExecutionEngine
         Stats.Start();
         try
         {
-            await using var sandbox = await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
+            // A warm sandbox when one is ready for this language and limits profile; a compiled language needs two runs.
+            await using var sandbox = (language.Definition.IsCompiled ? null : Pool.TryTake(language, limits))
+                ?? await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
             await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
             var workspace = sandbox.WorkspacePath;
             var id = Guid.CreateVersion7().ToString("N");
@@ -154,21 +168,7 @@ public sealed partial class ExecutionEngine
         return files;
     }
 
-    private static Dictionary<string, string> Environment(InstalledLanguage language, bool compile)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-            ["HOME"] = "/sandbox",
-            ["USER"] = "sandbox",
-            ["LANG"] = "C.UTF-8",
-            ["LC_ALL"] = "C.UTF-8",
-            ["TMPDIR"] = "/tmp",
-        };
-        foreach (var (k, v) in language.Definition.Env) env[k] = v;
-        if (compile) foreach (var (k, v) in language.Definition.CompileEnv) env[k] = v;
-        return env;
-    }
+    private static Dictionary<string, string> Environment(InstalledLanguage language, bool compile) => SandboxEnvironment.For(language, compile);
 
     private static partial class Log
     {

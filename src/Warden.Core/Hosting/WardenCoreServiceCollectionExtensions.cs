@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
+using Warden.Core.Pool;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
 using Warden.Core.Sandboxing.Docker;
@@ -21,6 +22,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PoolOptions>().Bind(configuration.GetSection(PoolOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
         services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
         services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
@@ -34,6 +36,8 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, DockerBackend>());
         services.TryAddSingleton<BackendSelector>();
+        services.TryAddSingleton<PoolMetrics>();
+        services.TryAddSingleton<SandboxPool>();
         services.TryAddSingleton<ExecutionEngine>();
         services.TryAddSingleton<KernelCatalog>();
         services.TryAddSingleton<SessionManager>();

@@ -59,7 +59,8 @@ public static class NativeApi
     {
         var s = engine.Stats;
         return TypedResults.Ok(new StatsDto(s.Total, s.ByStatus.ToDictionary(kv => kv.Key.ToWireName(), kv => kv.Value),
-            s.ByLanguage.ToDictionary(), new PercentilesDto(s.Percentile(0.5), s.Percentile(0.95)), s.Active, s.Queued, s.Rejected));
+            s.ByLanguage.ToDictionary(), new PercentilesDto(s.Percentile(0.5), s.Percentile(0.95)), s.Active, s.Queued, s.Rejected,
+            PoolStatsDto.From(engine.Pool.Snapshot())));
     }
 }
 
@@ -80,4 +81,13 @@ public sealed record ConfigDto(string Backend, IReadOnlyDictionary<string, strin
 public sealed record PercentilesDto(double P50, double P95);
 
 public sealed record StatsDto(long Total, Dictionary<string, long> ByStatus, Dictionary<string, long> ByLanguage, PercentilesDto DurationMs,
-    int Active, int Queued, long Rejected);
+    int Active, int Queued, long Rejected, PoolStatsDto Pool);
+
+/// <summary>The warm pool: hit rate (warm runs / runs of warmable languages), refill latency, ready sandboxes by language.</summary>
+public sealed record PoolStatsDto(bool Enabled, int Size, long Hits, long Misses, double HitRate, IReadOnlyDictionary<string, long> MissesByReason,
+    IReadOnlyDictionary<string, int> Ready, IReadOnlyDictionary<string, int> Targets, int Starting, PercentilesDto RefillMs, long Refills,
+    long RefillFailures)
+{
+    public static PoolStatsDto From(Warden.Core.Pool.PoolSnapshot p) => new(p.Enabled, p.Size, p.Hits, p.Misses, p.HitRate, p.MissesByReason,
+        p.Ready, p.Targets, p.Starting, new PercentilesDto(p.RefillP50Ms, p.RefillP95Ms), p.Refills, p.RefillFailures);
+}

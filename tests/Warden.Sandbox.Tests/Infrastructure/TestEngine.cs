@@ -15,6 +15,8 @@ namespace Warden.Sandbox.Tests.Infrastructure;
 /// One engine for one backend, built the way the CLI and server build it (configuration sources + AddWardenCore), with
 /// the backend started up front so a broken host shows up once, not in every test. Disposing the provider disposes the
 /// backend, which must take every cgroup, mount and process of the instance with it.
+/// The warm pool is on unless <c>WARDEN_TEST_POOL=off</c>: the suites run both ways, and with it on every python,
+/// javascript and bash run of the default profile is served by a warm sandbox whenever one is ready.
 /// </summary>
 public sealed class TestEngine : IAsyncDisposable
 {
@@ -32,6 +34,9 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
+    /// <summary><c>WARDEN_TEST_POOL</c>: on (default) or off.</summary>
+    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is not ("off" or "false" or "0");
+
     /// <summary>Why the backend cannot run on this host (probe failed, backend unknown), or null.</summary>
     public string? UnavailableReason { get; }
 
@@ -47,6 +52,8 @@ public sealed class TestEngine : IAsyncDisposable
         {
             ["Warden:Backend"] = backend,
             ["Warden:MaxConcurrent"] = "4",
+            ["Warden:Pool:Enabled"] = PoolEnabled ? "true" : "false",
+            ["Warden:Pool:Size"] = "4",
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) overrides[key] = value;
 
@@ -79,7 +86,8 @@ public sealed class TestEngine : IAsyncDisposable
         }
 
         // The probe says it can run: from here on a failure is a real failure, not a reason to skip.
-        await engine.Backend.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        await engine.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        if (engine.Pool.Running) await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
         engine.Backend.Describe().TryGetValue("instance", out var instance);
         return new TestEngine(backend, provider, engine, null, instance);
     }

@@ -10,7 +10,7 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 /// The embedded default: bubblewrap namespaces + a seccomp filter + cgroups + rlimits, no daemon. Sandboxes come from a
 /// <see cref="SlotPool"/> whose helpers drop to the slot's host uid before they exec bwrap.
 /// </summary>
-public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposable
+public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSource, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly BubblewrapOptions _bwrap;
@@ -69,6 +69,29 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IAsyncDisposabl
         if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
         var slot = await _pool.AcquireAsync(cancellationToken).ConfigureAwait(false);
         return new BwrapSandbox(this, _pool, slot);
+    }
+
+    public async Task<IWarmSandbox> StartWarmAsync(WarmRecipe recipe, int slotCapacity, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
+        ParkedHelper? helper = null;
+        try
+        {
+            // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
+            slot.Cgroup?.Apply(recipe.IdleLimits);
+            helper = await _pool.ParkWarmAsync(slot).ConfigureAwait(false);
+            var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null);
+            control.Insert(0, "keep-fd5");
+            await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
+            return new BwrapWarmSandbox(_pool, slot, helper, recipe);
+        }
+        catch
+        {
+            _pool.RecycleWarm(slot, helper);
+            throw;
+        }
     }
 
     /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>

@@ -15,13 +15,14 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, San
     {
         var helper = await TakeHelperAsync().ConfigureAwait(false);
         var control = backend.ControlFields(Slot, limits, command, readOnlyBinds: null);
-        return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, limits, h => ReadStatusAsync(h.Status), cancellationToken)
+        return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, limits, ReadStatusAsync, cancellationToken)
             .ConfigureAwait(false);
     }
 
     /// <summary>bwrap's --json-status-fd: <c>{"child-pid": N}</c> once the program is started, then <c>{"exit-code": N}</c>.</summary>
-    private static async Task<StartEvidence> ReadStatusAsync(Stream status)
+    internal static async Task<StartEvidence> ReadStatusAsync(ParkedHelper helper)
     {
+        var status = helper.Status;
         bool started = false;
         int? exitCode = null;
         try

@@ -29,6 +29,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     private readonly Channel<SandboxSlot> _free = Channel.CreateUnbounded<SandboxSlot>();
     private readonly List<SandboxSlot> _slots = [];
     private readonly HashSet<Task> _recycling = [];
+    private readonly Channel<SandboxSlot> _warmFree = Channel.CreateUnbounded<SandboxSlot>();
+    private readonly List<SandboxSlot> _warmSlots = [];
     private ICgroupTree? _cgroups;
 
     public string Instance { get; } = WardenInstance.NewName();
@@ -93,6 +95,54 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
     public ValueTask<SandboxSlot> AcquireAsync(CancellationToken cancellationToken) => _free.Reader.ReadAsync(cancellationToken);
 
+    /// <summary>
+    /// A slot for a warm sandbox: apart from the execution slots, so warm sandboxes never take capacity from cold runs.
+    /// Created on first need up to <paramref name="capacity"/>, then reused after recycling (new workspace, empty cgroup).
+    /// </summary>
+    public async ValueTask<SandboxSlot> AcquireWarmAsync(int capacity, CancellationToken cancellationToken)
+    {
+        if (_warmFree.Reader.TryRead(out var free)) return free;
+        lock (_warmSlots)
+        {
+            if (_warmSlots.Count < capacity)
+            {
+                var slot = CreateSlot($"warm-{_warmSlots.Count}");
+                _warmSlots.Add(slot);
+                slot.ResetWorkspace();
+                return slot;
+            }
+        }
+        return await _warmFree.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A helper with a go pipe (fd 5), for a sandbox started ahead of its request.</summary>
+    public Task<ParkedHelper> ParkWarmAsync(SandboxSlot slot) =>
+        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? [], withGoPipe: true);
+
+    /// <summary>Recycles a warm slot in the background: its sandbox is gone for good; the slot gets a new workspace.</summary>
+    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper)
+    {
+        var task = ReleaseWarmAsync(slot, helper);
+        lock (_recycling) _recycling.Add(task);
+        task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
+    }
+
+    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper)
+    {
+        try
+        {
+            if (helper is not null) await helper.DisposeAsync().ConfigureAwait(false);
+            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+            slot.ResetWorkspace();
+            _warmFree.Writer.TryWrite(slot);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // The slot stays out of circulation; DisposeAsync still destroys it.
+            Log.SlotRecycleFailed(logger, slot.Name, e);
+        }
+    }
+
     public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
         ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
 
@@ -147,6 +197,9 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         await Task.WhenAll(pending).ConfigureAwait(false);
         foreach (var slot in _slots) await slot.DestroyAsync().ConfigureAwait(false);
         _slots.Clear();
+        List<SandboxSlot> warm;
+        lock (_warmSlots) { warm = [.. _warmSlots]; _warmSlots.Clear(); }
+        foreach (var slot in warm) await slot.DestroyAsync().ConfigureAwait(false);
         _cgroups?.Dispose();
         try { if (RunDirectory.Length > 0) Directory.Delete(RunDirectory, recursive: true); } catch (IOException) { }
     }

@@ -17,12 +17,24 @@ internal readonly record struct StartEvidence(bool Started, int? ExitCode);
 /// </summary>
 internal static class SlotRun
 {
-    public static async Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
+    public static Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
         byte[] stdin, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
         CancellationToken cancellationToken, bool watchCpuTime = false)
     {
+        slot.Cgroup?.Apply(cgroupLimits);
+        return RunLaunchedAsync(slot, helper, h => SendControlAsync(h, control), stdin, limits, evidence, cancellationToken, watchCpuTime);
+    }
+
+    /// <summary>
+    /// The run itself, once the cgroup carries this run's limits: <paramref name="launch"/> is what starts the program
+    /// (the control block for a parked helper, the go-message for a warm sandbox whose tool already runs).
+    /// Accounting starts here, so a warm sandbox's stub start-up is not charged to the program.
+    /// </summary>
+    public static async Task<ProcessOutcome> RunLaunchedAsync(SandboxSlot slot, ParkedHelper helper, Func<ParkedHelper, Task> launch,
+        byte[] stdin, ResourceLimits limits, Func<ParkedHelper, Task<StartEvidence>> evidence,
+        CancellationToken cancellationToken, bool watchCpuTime = false)
+    {
         var cgroup = slot.Cgroup;
-        cgroup?.Apply(cgroupLimits);
         cgroup?.Baseline();
 
         var stopwatch = Stopwatch.StartNew();
@@ -42,7 +54,7 @@ internal static class SlotRun
         var started = evidence(helper);
         var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
 
-        await SendControlAsync(helper, control).ConfigureAwait(false);
+        await launch(helper).ConfigureAwait(false);
         var feed = FeedStdinAsync(helper.Stdin, stdin);
 
         bool killed = false;

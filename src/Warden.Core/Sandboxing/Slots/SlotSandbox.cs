@@ -14,6 +14,8 @@ internal abstract class SlotSandbox(SlotPool pool, SandboxSlot slot) : ISandbox
 
     protected SandboxSlot Slot => slot;
 
+    protected SlotPool Pool => pool;
+
     public abstract string WorkspacePath { get; }
 
     public abstract Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);
@@ -59,7 +61,10 @@ internal abstract class SlotSandbox(SlotPool pool, SandboxSlot slot) : ISandbox
     /// </summary>
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) pool.Recycle(slot);
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Starts the slot's recycling; a warm sandbox's slot goes back to the warm slots instead.</summary>
+    protected virtual void Release() => pool.Recycle(slot);
 }

@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Warden.Core.Languages;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing;
+
+namespace Warden.Core.Pool;
+
+/// <summary>
+/// The warm pool (issue 8): single-use sandboxes of the selected backend, started ahead of their request with the
+/// language's stub loaded, refilled in the background toward <see cref="PoolPolicy"/>'s targets. An execution takes
+/// one if a ready one fits its language and limits profile (<see cref="WarmProfile"/>),
+/// otherwise it runs cold. A warm sandbox belongs to no user until it is taken, runs one program and is destroyed.
+/// </summary>
+public sealed partial class SandboxPool : IAsyncDisposable
+{
+    private readonly BackendSelector _backends;
+    private readonly PoolOptions _options;
+    private readonly WardenOptions _warden;
+    private readonly ILogger<SandboxPool> _logger;
+    private readonly ResourceLimits _idleLimits;
+    private readonly Dictionary<string, WarmRecipe> _recipes;
+    private readonly PoolPolicy _policy;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Queue<IWarmSandbox>> _ready = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _starting = new(StringComparer.Ordinal);
+    private readonly HashSet<Task> _inflight = [];
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private IWarmSandboxSource? _source;
+    private Task? _loop;
+    private long _backoffUntil;
+    private bool _disposed;
+
+    public SandboxPool(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<PoolOptions> options,
+        IOptions<WardenOptions> warden, TimeProvider time, PoolMetrics metrics, ILogger<SandboxPool> logger)
+    {
+        ArgumentNullException.ThrowIfNull(languages);
+        ArgumentNullException.ThrowIfNull(limits);
+        _backends = backends;
+        _options = options.Value;
+        _warden = warden.Value;
+        _time = time;
+        _logger = logger;
+        Metrics = metrics;
+        // Warm sandboxes are started for the default limits profile (see WarmProfile); other profiles run cold.
+        _idleLimits = limits.Resolve(null);
+        _recipes = languages.Installed.Select(l => WarmRecipes.For(l, _idleLimits, "/sandbox")).OfType<WarmRecipe>()
+            .ToDictionary(r => r.Language, StringComparer.Ordinal);
+        _policy = new PoolPolicy(_options, _recipes.Keys.ToHashSet(StringComparer.Ordinal), time);
+        Metrics.ObserveReady(ReadyCounts);
+    }
+
+    public PoolMetrics Metrics { get; }
+
+    /// <summary>True once started on a backend that can start sandboxes ahead.</summary>
+    public bool Running => _loop is not null;
+
+    /// <summary>Starts refilling, if enabled and the selected backend supports warm sandboxes. Idempotent.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            if (_loop is not null || _disposed || !_options.Enabled || _options.Size == 0) return;
+            if (_backends.Selected is not IWarmSandboxSource source) return;
+            _source = source;
+            _loop = Task.Run(() => RunAsync(_stop.Token));
+        }
+    }
+
+    /// <summary>
+    /// A ready warm sandbox for this run, armed with its limits; null when the run goes cold (pool off or empty, a
+    /// language without stub, a limits profile no warm sandbox has). Also records the demand the pool adapts to.
+    /// </summary>
+    internal IWarmSandbox? TryTake(InstalledLanguage language, ResourceLimits limits)
+    {
+        if (_loop is null || !_recipes.ContainsKey(language.Name)) return null;
+        _policy.RecordDemand(language.Name);
+        if (!WarmProfile.Fits(_idleLimits, limits))
+        {
+            Metrics.Miss(language.Name, "profile");
+            return null;
+        }
+
+        IWarmSandbox? warm = null;
+        var dead = new List<IWarmSandbox>();
+        lock (_gate)
+        {
+            if (_ready.TryGetValue(language.Name, out var queue))
+            {
+                while (warm is null && queue.TryDequeue(out var candidate))
+                {
+                    if (candidate.IsAlive) warm = candidate; else dead.Add(candidate);
+                }
+            }
+        }
+        _wake.Release();
+        foreach (var d in dead) Retire(d);
+        if (warm is null)
+        {
+            Metrics.Miss(language.Name, dead.Count > 0 ? "dead" : "empty");
+            return null;
+        }
+        if (!warm.TryArm(limits))
+        {
+            Metrics.Miss(language.Name, "armed");
+            Retire(warm);
+            return null;
+        }
+        Metrics.Hit(language.Name);
+        return warm;
+    }
+
+    public PoolSnapshot Snapshot()
+    {
+        long hits = Metrics.Hits, misses = Metrics.Misses;
+        Dictionary<string, int> starting;
+        lock (_gate) starting = new(_starting);
+        return new PoolSnapshot(Running, _options.Size, hits, misses, hits + misses == 0 ? 0 : Math.Round((double)hits / (hits + misses), 4),
+            new Dictionary<string, long>(Metrics.MissesByReason), ReadyCounts().ToDictionary(r => r.Language, r => r.Ready),
+            Running ? new Dictionary<string, int>(_policy.Targets()) : new Dictionary<string, int>(), starting.Values.Sum(),
+            Metrics.RefillPercentile(0.5), Metrics.RefillPercentile(0.95), Metrics.Refills, Metrics.RefillFailures);
+    }
+
+    /// <summary>Waits until every language has its target of ready sandboxes (tests, benchmarks); false on timeout.</summary>
+    public async Task<bool> WaitFilledAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        while (_time.GetTimestamp() < deadline)
+        {
+            if (!Running) return false;
+            var targets = _policy.Targets();
+            var ready = ReadyCounts().ToDictionary(r => r.Language, r => r.Ready, StringComparer.Ordinal);
+            if (targets.All(t => ready.GetValueOrDefault(t.Key) >= t.Value)) return true;
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
+        return false;
+    }
+
+    private IEnumerable<(string Language, int Ready)> ReadyCounts()
+    {
+        lock (_gate) return _ready.Select(kv => (kv.Key, kv.Value.Count)).ToList();
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            await _backends.Selected.StartAsync(stop).ConfigureAwait(false);
+            Log.Started(_logger, _backends.Selected.Name, _options.Size, string.Join(", ", _recipes.Keys));
+            while (!stop.IsCancellationRequested)
+            {
+                Rebalance();
+                await _wake.WaitAsync(TimeSpan.FromSeconds(1), stop).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Starts sandboxes for languages under target (bounded: each costs an interpreter start-up of CPU) and, when the
+    /// pool is full and another language is short, retires ready ones beyond their language's target.
+    /// </summary>
+    private void Rebalance()
+    {
+        var targets = _policy.Targets();
+        var retire = new List<IWarmSandbox>();
+        lock (_gate)
+        {
+            if (_disposed) return;
+            int Have(string l) => (_ready.TryGetValue(l, out var q) ? q.Count : 0) + _starting.GetValueOrDefault(l);
+            int total = _ready.Keys.Union(_starting.Keys).Sum(Have);
+            bool shortage = targets.Any(t => Have(t.Key) < t.Value);
+            if (shortage && total >= _options.Size)
+            {
+                foreach (var (language, queue) in _ready)
+                {
+                    for (int excess = Have(language) - targets.GetValueOrDefault(language); excess > 0 && queue.Count > 0; excess--, total--)
+                        retire.Add(queue.Dequeue());
+                }
+            }
+            if (_time.GetTimestamp() >= Interlocked.Read(ref _backoffUntil))
+            {
+                int startingNow = _starting.Values.Sum();
+                foreach (var (language, target) in targets.OrderByDescending(t => t.Value - Have(t.Key)).ThenBy(t => t.Key, StringComparer.Ordinal))
+                {
+                    while (Have(language) < target && total < _options.Size && startingNow < _options.MaxParallelStarts)
+                    {
+                        _starting[language] = _starting.GetValueOrDefault(language) + 1;
+                        total++;
+                        startingNow++;
+                        var task = StartOneAsync(_recipes[language]);
+                        _inflight.Add(task);
+                        _ = task.ContinueWith(t => { lock (_gate) _inflight.Remove(t); }, TaskScheduler.Default);
+                    }
+                }
+            }
+        }
+        foreach (var sandbox in retire) Retire(sandbox);
+    }
+
+    private async Task StartOneAsync(WarmRecipe recipe)
+    {
+        long started = _time.GetTimestamp();
+        IWarmSandbox? warm = null;
+        try
+        {
+            // Warm slots needed at most: the ready and starting ones, those running (bounded by MaxConcurrent), and a
+            // few being recycled in the background.
+            int capacity = _options.Size + _options.MaxParallelStarts + _warden.MaxConcurrent + 4;
+            warm = await _source!.StartWarmAsync(recipe, capacity, _stop.Token).ConfigureAwait(false);
+            Metrics.Refilled(recipe.Language, _time.GetElapsedTime(started));
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Metrics.RefillFailed();
+            Log.RefillFailed(_logger, recipe.Language, e);
+            // A backend that cannot start sandboxes now should not be asked again at once, in a loop.
+            Interlocked.Exchange(ref _backoffUntil, _time.GetTimestamp() + _time.TimestampFrequency);
+        }
+        bool keep;
+        lock (_gate)
+        {
+            _starting[recipe.Language]--;
+            keep = warm is not null && !_disposed;
+            if (keep)
+            {
+                if (!_ready.TryGetValue(recipe.Language, out var queue)) _ready[recipe.Language] = queue = new Queue<IWarmSandbox>();
+                queue.Enqueue(warm!);
+            }
+        }
+        if (!keep && warm is not null) Retire(warm);
+        _wake.Release();
+    }
+
+    /// <summary>Destroys a warm sandbox that will not run anything (its slot is recycled in the background).</summary>
+    private static void Retire(IWarmSandbox sandbox) => _ = sandbox.DisposeAsync().AsTask();
+
+    public async ValueTask DisposeAsync()
+    {
+        Task? loop;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            loop = _loop;
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (loop is not null) await loop.ConfigureAwait(false);
+        Task[] inflight;
+        lock (_gate) inflight = [.. _inflight];
+        await Task.WhenAll(inflight).ConfigureAwait(false);
+        List<IWarmSandbox> ready;
+        lock (_gate)
+        {
+            ready = _ready.Values.SelectMany(q => q).ToList();
+            _ready.Clear();
+        }
+        foreach (var sandbox in ready) await sandbox.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Diagnostics.EventIds.PoolStarted, LogLevel.Information, "Warm pool on {Backend}: {Size} sandboxes for {Languages}")]
+        public static partial void Started(ILogger logger, string backend, int size, string languages);
+
+        [LoggerMessage(Diagnostics.EventIds.PoolRefillFailed, LogLevel.Warning, "Starting a warm {Language} sandbox failed; retrying in a second")]
+        public static partial void RefillFailed(ILogger logger, string language, Exception exception);
+    }
+}

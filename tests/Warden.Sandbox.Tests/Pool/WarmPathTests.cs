@@ -1,0 +1,135 @@
+using Warden.Core.Execution;
+using Warden.Core.Limits;
+using Warden.Sandbox.Tests.Infrastructure;
+
+namespace Warden.Sandbox.Tests.Pool;
+
+/// <summary>
+/// A run in a warm sandbox cannot be told from a cold one by the program: same argv, main file, search path, stdin,
+/// environment, cwd, exit code and traceback; and every sandbox serves one run only.
+/// </summary>
+[Collection(nameof(SandboxCollection))]
+public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPoolFixture>
+{
+    private const string PythonProbe = """
+        import os, sys
+        print(sys.argv, sys.orig_argv, __file__, __name__, sys.path[0], os.getcwd())
+        print(sorted(os.environ.items()))
+        print(list(globals()), type(__loader__).__name__, __spec__, __package__)
+        print(sorted(sys.modules) == sorted(set(sys.modules)), 'runpy' in sys.modules, 'json' in sys.modules)
+        print(repr(sys.stdin.read()))
+        print(sys.flags.ignore_environment, sys.flags.no_user_site, sys.flags.dont_write_bytecode)
+        import resource
+        print(resource.getrlimit(resource.RLIMIT_CPU), resource.getrlimit(resource.RLIMIT_NOFILE), resource.getrlimit(resource.RLIMIT_FSIZE))
+        print(os.listdir('/proc/self/fd'))
+        sys.stdout.write('before the error\n')
+        def fail():
+            raise ValueError('boom')
+        fail()
+        """;
+
+    private const string NodeProbe = """
+        const fs = require('fs');
+        console.log(JSON.stringify([process.argv, process.execArgv, __filename, __dirname, require.main === module, process.cwd()]));
+        console.log(JSON.stringify(Object.entries(process.env).sort()));
+        console.log(JSON.stringify([typeof globalThis.require, typeof globalThis.module, typeof globalThis.__filename, process._eval]));
+        console.log(JSON.stringify(fs.readFileSync(0, 'utf8')));
+        console.log(JSON.stringify(fs.readdirSync('/proc/self/fd').length));
+        process.exitCode = 7;
+        """;
+
+    private const string BashProbe = """
+        echo "$0" "$#" "$@"
+        pwd
+        env | sort
+        echo "$-" "$SHLVL"
+        set -o | tr -s ' \t' ' '
+        shopt | tr -s ' \t' ' '
+        ls /proc/self/fd | wc -l
+        cat
+        exit 5
+        """;
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Python_WarmAndCold_SameObservableRun(string backend) =>
+        await AssertSameAsync(backend, Run.Python(PythonProbe, args: ["a b", "-c", "ü"], stdin: "line 1\nline 2"));
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Python_SyntaxErrorAndSysExit_SameAsCold(string backend)
+    {
+        await AssertSameAsync(backend, Run.Python("print('x')\n1 +\n"));
+        await AssertSameAsync(backend, Run.Python("import sys\nprint('out')\nsys.exit('bye')"));
+        await AssertSameAsync(backend, Run.Python("import atexit\natexit.register(lambda: print('at exit'))\nraise SystemExit(3)"));
+        await AssertSameAsync(backend, Run.Python("raise KeyError('k') from OSError(2, 'inner')"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>
+        await AssertSameAsync(backend, Run.Code("javascript", NodeProbe, args: ["x", "--y"], stdin: "in"));
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Bash_WarmAndCold_SameObservableRun(string backend) =>
+        await AssertSameAsync(backend, Run.Code("bash", BashProbe, args: ["one", "two words"], stdin: "piped"));
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task WarmSandbox_UsedOnce_NothingCarriesOver(string backend)
+    {
+        const string code = """
+            import os, subprocess
+            print(sorted(os.listdir('.')), sorted(os.listdir('/tmp')), os.getpid())
+            open('left.txt', 'w').write('x'); open('/tmp/left.txt', 'w').write('x')
+            subprocess.Popen(['sleep', '100'], start_new_session=True)
+            """;
+        var first = await pool.RunWarmAsync(backend, Run.Python(code));
+        var second = await pool.RunWarmAsync(backend, Run.Python(code));
+        Run.AssertStatus(ExecutionStatus.Success, first);
+        Run.AssertStatus(ExecutionStatus.Success, second);
+        Assert.StartsWith("['main.py'] []", first.Run.Stdout, StringComparison.Ordinal);
+        Assert.StartsWith("['main.py'] []", second.Run.Stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task WarmRun_RequestLimits_SameStatusesAsCold(string backend)
+    {
+        var memory = await pool.RunWarmAsync(backend, Run.Python("x = bytearray(400 << 20)\nprint(len(x))", limits: new LimitRequest { MemoryMb = 96 }));
+        Run.AssertStatus(ExecutionStatus.MemoryLimit, memory);
+        // The CPU time stays the default's (10 s) so the profile matches; the wall clock is the request's.
+        var timeout = await pool.RunWarmAsync(backend, Run.Python("import time\ntime.sleep(30)", limits: new LimitRequest { TimeoutSeconds = 1, CpuTimeSeconds = 10 }));
+        Run.AssertStatus(ExecutionStatus.Timeout, timeout);
+        var output = await pool.RunWarmAsync(backend, Run.Python("while True: print('x' * 1000)", limits: new LimitRequest { MaxOutputBytes = 10000 }));
+        Run.AssertStatus(ExecutionStatus.OutputLimit, output);
+        var ok = await pool.RunWarmAsync(backend, Run.Python("print(1)"));
+        Run.AssertStatus(ExecutionStatus.Success, ok);
+        Assert.Equal("1\n", ok.Run.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task OwnCpuTime_RunsCold_KilledAtTheLimit(string backend)
+    {
+        // RLIMIT_CPU is set before bwrap starts (see WarmProfile): another CPU time is another profile, served cold.
+        var engine = pool.Warm(backend).Engine;
+        long profileMisses = engine.Pool.Metrics.MissesByReason.GetValueOrDefault("profile");
+        var cpu = await engine.RunAsync(Run.Python("while True: pass", limits: new LimitRequest { CpuTimeSeconds = 1, TimeoutSeconds = 10 }));
+        Run.AssertStatus(ExecutionStatus.Killed, cpu);
+        Assert.InRange(cpu.Run.ExecutionTimeMs, 500, 6000);
+        Assert.Equal(profileMisses + 1, engine.Pool.Metrics.MissesByReason.GetValueOrDefault("profile"));
+    }
+
+    private async Task AssertSameAsync(string backend, ExecutionRequest request)
+    {
+        var warm = await pool.RunWarmAsync(backend, request);
+        var cold = await pool.Cold(backend).Engine.RunAsync(request);
+        Assert.Equal(cold.Status, warm.Status);
+        Assert.Equal(cold.Run.ExitCode, warm.Run.ExitCode);
+        Assert.Equal(cold.Run.Signal, warm.Run.Signal);
+        Assert.Equal(cold.Run.Stdout, warm.Run.Stdout);
+        Assert.Equal(cold.Run.Stderr, warm.Run.Stderr);
+    }
+}
