@@ -5,7 +5,7 @@ using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Slots;
 
 // The benchmark of issue 2: bare interpreter vs bare bwrap vs Warden Core vs Warden HTTP, in one run, interleaved.
-// Usage: Warden.Benchmarks [--quick] [--rounds N] [--out FILE] [--warden PATH-TO-warden] [--seed N]
+// Usage: Warden.Benchmarks [--quick] [--pool] [--repetitions N] [--rounds N] [--out FILE] [--warden PATH-TO-warden] [--seed N]
 var options = BenchOptions.Parse(args);
 var repository = BenchOptions.FindRepository();
 var results = new Results
@@ -16,6 +16,12 @@ var results = new Results
     LoadAtStart = Machine.LoadAverage(),
 };
 void Progress(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
+if (options.Pool)
+{
+    // Issue 8 only: bare vs Warden HTTP cold vs warm; its own section of RESULTS.md, the others are left as they are.
+    await PoolBench.RunAsync(options, Progress);
+    return 0;
+}
 
 var engineSettings = new Dictionary<string, string?>
 {
@@ -120,6 +126,7 @@ return 0;
 internal sealed record BenchOptions
 {
     public bool Quick { get; init; }
+    public bool Pool { get; init; }
     public int Rounds { get; init; } = 60;
     public int WarmupRounds { get; init; } = 3;
     public int ThroughputRepetitions { get; init; } = 3;
@@ -139,6 +146,8 @@ internal sealed record BenchOptions
             o = args[i] switch
             {
                 "--quick" => o with { Quick = true, Rounds = 8, WarmupRounds = 1, ThroughputRepetitions = 1 },
+                "--pool" => o with { Pool = true },
+                "--repetitions" => o with { ThroughputRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--rounds" => o with { Rounds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--out" => o with { Output = Next() },
                 "--warden" => o with { WardenBinary = Next() },

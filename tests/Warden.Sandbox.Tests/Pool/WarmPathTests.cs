@@ -114,6 +114,7 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
     public async Task OwnCpuTime_RunsCold_KilledAtTheLimit(string backend)
     {
         // RLIMIT_CPU is set before bwrap starts (see WarmProfile): another CPU time is another profile, served cold.
+        pool.SkipUnlessWarm(backend);
         var engine = pool.Warm(backend).Engine;
         long profileMisses = engine.Pool.Metrics.MissesByReason.GetValueOrDefault("profile");
         var cpu = await engine.RunAsync(Run.Python("while True: pass", limits: new LimitRequest { CpuTimeSeconds = 1, TimeoutSeconds = 10 }));
