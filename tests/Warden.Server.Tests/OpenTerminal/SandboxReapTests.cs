@@ -24,7 +24,8 @@ public sealed class SandboxReapTests
         await WaitUntilAsync(() => ProcessesOf(uid).Count == 0);
         Assert.Empty(ProcessesOf(uid));
         Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains("/users/", StringComparison.Ordinal));
-        Assert.Empty(TermCgroups());
+        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Describe()["instance"];
+        Assert.Empty(TermCgroups(instance));
 
         var (_, read) = await user.GetAsync("files/read?path=/home/user/keep.txt");
         Assert.Equal("keep\n", read.GetProperty("content").GetString());
@@ -53,14 +54,14 @@ public sealed class SandboxReapTests
         return found;
     }
 
-    private static List<string> TermCgroups()
+    /// <summary>Terminal cgroups of this server's backend instance only (other test servers run in parallel).</summary>
+    private static List<string> TermCgroups(string instance)
     {
         var found = new List<string>();
-        foreach (var root in new[] { "/sys/fs/cgroup/memory/warden", "/sys/fs/cgroup/pids/warden", "/sys/fs/cgroup/warden" })
+        foreach (var root in new[] { "/sys/fs/cgroup/memory/warden", "/sys/fs/cgroup/pids/warden", "/sys/fs/cgroup/cpu/warden", "/sys/fs/cgroup/warden" })
         {
-            if (!Directory.Exists(root)) continue;
-            foreach (var instance in Directory.GetDirectories(root))
-                found.AddRange(Directory.GetDirectories(instance, "session-term-*"));
+            var dir = Path.Combine(root, instance);
+            if (Directory.Exists(dir)) found.AddRange(Directory.GetDirectories(dir, "session-term-*"));
         }
         return found;
     }

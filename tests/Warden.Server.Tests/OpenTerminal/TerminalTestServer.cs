@@ -7,6 +7,7 @@ namespace Warden.Server.Tests.OpenTerminal;
 public sealed class TerminalTestServer : IAsyncDisposable
 {
     public const string ApiKey = "terminal-test-key-0123456789";
+    private static int _servers;
 
     private TerminalTestServer(WardenTestServer server, string stateDirectory)
     {
@@ -21,7 +22,14 @@ public sealed class TerminalTestServer : IAsyncDisposable
     public static async Task<TerminalTestServer> StartAsync(Dictionary<string, string?>? overrides = null, string? apiKey = ApiKey)
     {
         var state = Path.Combine(Path.GetTempPath(), "warden-terminal-tests", Guid.NewGuid().ToString("N")[..12]);
-        var settings = new Dictionary<string, string?> { ["Warden:StateDirectory"] = state };
+        // Each test server is a separate installation; give each its own uid range so that concurrent ones never
+        // run two users under one uid (a single installation guarantees that by itself).
+        var uidBase = 400000 + (Interlocked.Increment(ref _servers) + Environment.ProcessId % 1000 * 100) * 1000;
+        var settings = new Dictionary<string, string?>
+        {
+            ["Warden:StateDirectory"] = state, ["Warden:Terminal:UserUidBase"] = uidBase.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Warden:Terminal:UserUidCount"] = "1000",
+        };
         foreach (var (k, v) in overrides ?? []) settings[k] = v;
         var server = await WardenTestServer.StartAsync(settings, apiKey);
         return new TerminalTestServer(server, state);
