@@ -12,6 +12,7 @@ using Warden.Core.Limits;
 using Warden.Server.Hosting;
 using Warden.Server.JupyterApi;
 using Warden.Server.NativeApi;
+using Warden.Server.OpenTerminalApi;
 
 namespace Warden.Server;
 
@@ -61,6 +62,7 @@ public static class WardenServer
         });
         builder.Services.AddHostedService<BackendLifetime>();
         builder.Services.AddJupyterApi();
+        builder.Services.AddOpenTerminalApi(builder.Configuration);
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -70,6 +72,7 @@ public static class WardenServer
         app.MapNativeApi();
         app.MapSessionsApi();
         app.MapJupyterApi();
+        app.MapOpenTerminalApi();
         return app;
     }
 }

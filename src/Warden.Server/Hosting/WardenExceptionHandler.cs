@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Execution;
+using Warden.Core.Terminals;
 
 namespace Warden.Server.Hosting;
 
@@ -21,6 +22,8 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         }
         var (status, kind, title) = exception switch
         {
+            OpenTerminalApi.TerminalIdentityException e => (e.Status, e.Kind, e.Status == 403 ? "Forbidden" : e.Status == 502 ? "Bad gateway" : e.Status == 400 ? "Bad request" : "Unauthorized"),
+            TerminalException e => (StatusOf(e.Failure), e.Kind, TitleOf(e.Failure)),
             UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
             PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
             CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
@@ -49,6 +52,30 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         if (exception is InvalidRequestException { Parameter: { } p }) details.Extensions["parameter"] = p;
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details, Exception = exception });
     }
+
+    private static int StatusOf(TerminalFailure failure) => failure switch
+    {
+        TerminalFailure.NotFound or TerminalFailure.ProcessNotFound => 404,
+        TerminalFailure.Forbidden => 403,
+        TerminalFailure.Conflict => 409,
+        TerminalFailure.UnsupportedMedia => 415,
+        TerminalFailure.TooLarge => 413,
+        TerminalFailure.QuotaExceeded => 507,
+        TerminalFailure.TooManyCommands => 429,
+        TerminalFailure.SandboxUnavailable => 503,
+        _ => 400,
+    };
+
+    private static string TitleOf(TerminalFailure failure) => failure switch
+    {
+        TerminalFailure.NotFound => "Not found",
+        TerminalFailure.ProcessNotFound => "Process not found",
+        TerminalFailure.Forbidden => "Path outside the home directory",
+        TerminalFailure.QuotaExceeded => "Quota exceeded",
+        TerminalFailure.TooManyCommands => "Too many commands",
+        TerminalFailure.SandboxUnavailable => "Sandbox unavailable",
+        _ => "Invalid request",
+    };
 
     private static partial class Log
     {
