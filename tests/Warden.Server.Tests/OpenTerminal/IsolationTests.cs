@@ -114,12 +114,16 @@ public sealed class IsolationTests(SharedTerminalServer fixture) : IClassFixture
     }
 
     [Fact]
-    public void Homes_AreOwnedByDistinctPersistentUids_Mode0700()
+    public async Task Homes_AreOwnedByDistinctPersistentUids_Mode0700()
     {
         if (Environment.UserName != "root") Assert.Skip("Per-user uids need root.");
+        // Two users of this test's own, so it holds whatever order the tests run in.
+        var (alice, bob) = await TwoUsersAsync("homes");
+        alice.Dispose();
+        bob.Dispose();
         var users = Path.Combine(Terminal.StateDirectory, "users");
         var homes = Directory.GetDirectories(users).Select(d => Path.Combine(d, "home")).Where(Directory.Exists).ToList();
-        Assert.True(homes.Count >= 2, "the other tests create homes first");
+        Assert.True(homes.Count >= 2, $"expected at least the two homes this test created, found {homes.Count}");
         var owners = homes.Select(h => new UnixFileInfo(h)).ToList();
         Assert.All(owners, o => Assert.Equal("700", o.Mode));
         Assert.Equal(owners.Count, owners.Select(o => o.Uid).Distinct().Count());
