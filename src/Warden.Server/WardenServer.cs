@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Configuration;
 using Warden.Core.Hosting;
@@ -34,6 +35,9 @@ public static class WardenServer
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.AddWardenSources(start.ConfigFile, start.Overrides, start.Environment);
+        // A start-up failure (bad setting, host that cannot sandbox) is reported once, as one clear line, by `warden serve`;
+        // the host's own error log of the same exception would bury it under a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
         var apiKey = builder.Configuration["Warden:ApiKey"];
         BindGuard.Check(urls, apiKey, builder.Configuration.GetValue<bool>("Warden:AllowUnauthenticatedRemote"));
