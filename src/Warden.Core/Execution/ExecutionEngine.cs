@@ -154,21 +154,7 @@ public sealed partial class ExecutionEngine
         return files;
     }
 
-    private static Dictionary<string, string> Environment(InstalledLanguage language, bool compile)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-            ["HOME"] = "/sandbox",
-            ["USER"] = "sandbox",
-            ["LANG"] = "C.UTF-8",
-            ["LC_ALL"] = "C.UTF-8",
-            ["TMPDIR"] = "/tmp",
-        };
-        foreach (var (k, v) in language.Definition.Env) env[k] = v;
-        if (compile) foreach (var (k, v) in language.Definition.CompileEnv) env[k] = v;
-        return env;
-    }
+    private static Dictionary<string, string> Environment(InstalledLanguage language, bool compile) => SandboxEnvironment.For(language, compile);
 
     private static partial class Log
     {

@@ -80,14 +80,8 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
 
         var state = await engine.InspectExecAsync(exec, CancellationToken.None).ConfigureAwait(false);
         var counters = SafeRead(cgroup);
-        int? exitCode = null, signal = null;
-        if (!killed && state?["ExitCode"] is { } codeNode)
-        {
-            int code = (int)codeNode;
-            // An exec'd process killed by signal N is reported as 128+N (prlimit's own exit), as shells do.
-            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
-        }
-        else if (killed) signal = 9;
+        var (exitCode, signal) = killed ? ((int?)null, (int?)9)
+            : state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
 
         return new ProcessOutcome
         {

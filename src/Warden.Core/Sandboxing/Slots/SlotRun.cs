@@ -62,17 +62,8 @@ internal static class SlotRun
         var (childStarted, childExit) = await started.ConfigureAwait(false);
         var counters = cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
 
-        int? exitCode = null, signal = null;
         int code = childExit ?? (WaitStatus.Exited(waitStatus) ? WaitStatus.ExitCode(waitStatus) : 128 + WaitStatus.TermSignal(waitStatus));
-        if (childStarted && !killed)
-        {
-            // Isolation tools report a child killed by signal N as 128+N, as shells do.
-            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
-        }
-        else if (childStarted)
-        {
-            signal = 9;
-        }
+        var (exitCode, signal) = !childStarted ? (null, null) : killed ? ((int?)null, (int?)9) : ShellStatus.Decode(code);
 
         var stderrBytes = stderr.ToArray();
         return new ProcessOutcome
