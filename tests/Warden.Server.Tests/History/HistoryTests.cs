@@ -109,7 +109,7 @@ public sealed class HistoryTests
             await server.StopAsync();
             var lines = File.ReadAllLines(server.AuditLogPath);
             Assert.Equal(6, lines.Length);
-            await using var database = Data.WardenDatabase.Open("sqlite:" + server.DatabasePath, server.DataDirectory);
+            await using var database = Warden.Server.Data.WardenDatabase.Open("sqlite:" + server.DatabasePath, server.DataDirectory);
             Assert.Equal(6, await new HistoryStore(database).CountAsync(TestContext.Current.CancellationToken));
         }
         finally
