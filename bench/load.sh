@@ -2,6 +2,8 @@
 # Saturation benchmark: `warden serve` on loopback, wrk (POSTing JSON via load.lua) for DURATION (default 10m) with
 # CONNECTIONS (default 64) connections, then checks that every answer was 200/429/503, that the history and the audit
 # log hold every result and 503 (after a graceful stop), and that no process, cgroup, mount or directory is left.
+# wrk does not back off, so refused requests come straight back: the server is saturated by design (queue full → 503,
+# per-user limits → 429). Override RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, WARDEN_MAX_CONCURRENT_PER_USER to shift the mix.
 # Usage: bench/load.sh [DURATION] [CONNECTIONS]      e.g. bench/load.sh 2m 32
 set -euo pipefail
 repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -16,14 +18,16 @@ port=$((20000 + RANDOM % 20000))
 export WARDEN_API_KEY="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 count_footprint() {
   local procs mounts dirs
-  procs=$(grep -lsa -- "$state" /proc/[0-9]*/cmdline 2>/dev/null | wc -l)
+  procs=$(pgrep -fc -- "$state|${instance:-$state}" || true)
   mounts=$(grep -c " $state/" /proc/self/mountinfo || true)
   dirs=$(find "$state/run" -mindepth 1 -type d 2>/dev/null | wc -l)
   echo "processes=$procs mounts=$mounts run_dirs=$dirs"
 }
+instance=""
 before="$(count_footprint)"
 WARDEN_STATE_DIR="$state" WARDEN_URLS="http://127.0.0.1:$port" WARDEN_MAX_QUEUE=16 WARDEN_SHUTDOWN_GRACE=30 \
-  RATE_LIMIT_PER_MINUTE="${RATE_LIMIT_PER_MINUTE:-600}" RATE_LIMIT_BURST="${RATE_LIMIT_BURST:-10}" WARDEN_MAX_CONCURRENT_PER_USER=4 \
+  RATE_LIMIT_PER_MINUTE="${RATE_LIMIT_PER_MINUTE:-6000}" RATE_LIMIT_BURST="${RATE_LIMIT_BURST:-50}" \
+  WARDEN_MAX_CONCURRENT_PER_USER="${WARDEN_MAX_CONCURRENT_PER_USER:-6}" \
   Logging__LogLevel__Default=Warning "$warden" serve > "$state/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
