@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Http;
 
 namespace Warden.Server.Auth;
@@ -35,6 +34,4 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
         var value = context.Request.Headers[UserHeader].ToString().Trim();
         return value.Length is > 0 and <= 256 ? value : null;
     }
-
-    internal static bool IsLoopback(string ip) => IPAddress.TryParse(ip, out var a) && IPAddress.IsLoopback(a);
 }
