@@ -43,7 +43,7 @@ public static class WardenServer
         var database = OpenDatabase(builder.Configuration);
         // Keys in the store protect the server as well as the bootstrap key does.
         var storedKeys = !BindGuard.AllLoopback(urls) && string.IsNullOrEmpty(apiKey)
-            && new ApiKeyStore(database, TimeProvider.System).AnyActiveAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            && new ApiKeyStore(database, TimeProvider.System).KeysExistAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
         BindGuard.Check(urls, storedKeys ? "stored" : apiKey, builder.Configuration.GetValue<bool>("Warden:AllowUnauthenticatedRemote"));
         builder.WebHost.UseUrls(urls.Split(';', ',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         builder.WebHost.ConfigureKestrel((context, kestrel) =>

@@ -17,7 +17,7 @@ public sealed class ApiKeyStore(WardenDatabase database, TimeProvider time)
     public const string Prefix = "wdn_";
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, (StoredKey? Key, long Expires)> _cache = new(StringComparer.Ordinal);
-    private (bool Any, long Expires) _anyActive = (false, 0);
+    private (bool Any, long Expires) _keysExist = (false, 0);
 
     public async Task<CreatedApiKey> CreateAsync(string name, IReadOnlyCollection<string> scopes, CancellationToken cancellationToken)
     {
@@ -38,7 +38,7 @@ public sealed class ApiKeyStore(WardenDatabase database, TimeProvider time)
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         _cache.TryRemove(id, out _);
-        _anyActive = (true, 0);
+        _keysExist = (true, 0);
         return new CreatedApiKey(new ApiKeyRecord(id, name.Trim(), ordered, now, null), key);
     }
 
@@ -65,21 +65,23 @@ public sealed class ApiKeyStore(WardenDatabase database, TimeProvider time)
             changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         _cache.TryRemove(id, out _);
-        _anyActive = (false, 0);
         return changed > 0;
     }
 
-    /// <summary>True when at least one key is active: then the server requires keys even without a bootstrap key.</summary>
-    public async ValueTask<bool> AnyActiveAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// True once any key was ever created, revoked or not: then the server requires keys even without a bootstrap key.
+    /// Revoking the last key must not open the server to anonymous callers.
+    /// </summary>
+    public async ValueTask<bool> KeysExistAsync(CancellationToken cancellationToken)
     {
         var now = time.GetTimestamp();
-        var cached = _anyActive;
-        if (cached.Expires > now) return cached.Any;
+        var cached = _keysExist;
+        if (cached.Any || cached.Expires > now) return cached.Any;
         await using var connection = await database.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
+        command.CommandText = "SELECT COUNT(*) FROM api_keys";
         bool any = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
-        _anyActive = (any, now + (long)(CacheLifetime.TotalSeconds * time.TimestampFrequency));
+        _keysExist = (any, now + (long)(CacheLifetime.TotalSeconds * time.TimestampFrequency));
         return any;
     }
 

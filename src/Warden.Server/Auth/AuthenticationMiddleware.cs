@@ -8,7 +8,8 @@ using Warden.Server.Hosting;
 namespace Warden.Server.Auth;
 
 /// <summary>
-/// Authentication is on when the bootstrap key (<c>WARDEN_API_KEY</c>) is set or the key store holds an active key.
+/// Authentication is on when the bootstrap key (<c>WARDEN_API_KEY</c>) is set or a key was ever created in the store
+/// (revoking every key does not reopen the server).
 /// Then every request except liveness, readiness, health and the OpenAPI document needs <c>Authorization: Bearer KEY</c>
 /// with the scope the endpoint requires (<see cref="RequiredScope"/>, default execute): 401 without a valid key, 403
 /// with too little scope. Endpoints marked <see cref="OwnAuthentication"/> (Jupyter) check credentials themselves.
@@ -22,7 +23,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, ApiKeyStore
     {
         var endpoint = context.GetEndpoint();
         var ct = context.RequestAborted;
-        bool required = _bootstrap is not null || await store.AnyActiveAsync(ct);
+        bool required = _bootstrap is not null || await store.KeysExistAsync(ct);
         if (!required)
         {
             context.Features.Set(Caller.Anonymous(context, ApiKeyScopes.All));

@@ -40,7 +40,7 @@ internal sealed class JupyterAuth
 
     public async ValueTask<bool> IsAuthorizedAsync(HttpContext context, CancellationToken cancellationToken)
     {
-        bool storeKeys = await _store.AnyActiveAsync(cancellationToken);
+        bool storeKeys = await _store.KeysExistAsync(cancellationToken);
         if (!Configured && !storeKeys) return true;
         var request = context.Request;
         if (PresentedToken(request) is { } token)
