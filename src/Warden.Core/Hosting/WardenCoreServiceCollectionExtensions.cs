@@ -34,6 +34,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<LanguageCatalog>();
         services.TryAddSingleton<LimitPolicy>();
         services.TryAddSingleton<ExecutionStats>();
+        services.TryAddSingleton<ExecutionMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, DockerBackend>());

@@ -20,21 +20,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             context.Response.StatusCode = 499;
             return true;
         }
-        var (status, kind, title) = exception switch
-        {
-            OpenTerminalApi.TerminalIdentityException e => (e.Status, e.Kind, e.Status == 403 ? "Forbidden" : e.Status == 502 ? "Bad gateway" : e.Status == 400 ? "Bad request" : "Unauthorized"),
-            TerminalException e => (StatusOf(e.Failure), e.Kind, TitleOf(e.Failure)),
-            UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
-            PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
-            CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
-            SessionNotFoundException e => (404, e.Kind, "Session not found"),
-            KernelStartException e => (500, e.Kind, "Kernel start failed"),
-            UnknownLanguageException e => (400, e.Kind, "Unknown language"),
-            LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
-            WardenException e => (400, e.Kind, "Invalid request"),
-            BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
-            _ => (500, "internal", "Internal error"),
-        };
+        var (status, kind, title) = Classify(exception);
         if (status == 500) Log.Unhandled(logger, context.Request.Path, exception);
         if (exception is CapacityExceededException capacity)
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(capacity.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -77,9 +63,26 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         _ => "Invalid request",
     };
 
+    /// <summary>The HTTP status, problem kind and title an exception maps to (also what the audit log records).</summary>
+    public static (int Status, string Kind, string Title) Classify(Exception exception) => exception switch
+    {
+        OpenTerminalApi.TerminalIdentityException e => (e.Status, e.Kind, e.Status == 403 ? "Forbidden" : e.Status == 502 ? "Bad gateway" : e.Status == 400 ? "Bad request" : "Unauthorized"),
+        TerminalException e => (StatusOf(e.Failure), e.Kind, TitleOf(e.Failure)),
+        UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
+        PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
+        CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+        SessionNotFoundException e => (404, e.Kind, "Session not found"),
+        KernelStartException e => (500, e.Kind, "Kernel start failed"),
+        UnknownLanguageException e => (400, e.Kind, "Unknown language"),
+        LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
+        WardenException e => (400, e.Kind, "Invalid request"),
+        BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
+        _ => (500, "internal", "Internal error"),
+    };
+
     private static partial class Log
     {
-        [LoggerMessage(2001, LogLevel.Error, "Unhandled error on {Path}")]
+        [LoggerMessage(Diagnostics.EventIds.Unhandled, LogLevel.Error, "Unhandled error on {Path}")]
         public static partial void Unhandled(ILogger logger, string path, Exception exception);
     }
 }

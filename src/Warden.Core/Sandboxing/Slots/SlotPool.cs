@@ -143,6 +143,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         ["cgroup_version"] = _cgroups?.Version ?? CgroupSupport?.Version ?? "unknown",
         ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
         ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
+        ["idle_slots"] = _free.Reader.Count.ToString(CultureInfo.InvariantCulture),
         ["instance"] = Instance,
     };
 

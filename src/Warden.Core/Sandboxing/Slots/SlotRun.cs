@@ -18,7 +18,7 @@ internal readonly record struct StartEvidence(bool Started, int? ExitCode);
 internal static class SlotRun
 {
     public static async Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
-        byte[] stdin, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
+        SandboxCommand command, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
         CancellationToken cancellationToken, bool watchCpuTime = false)
     {
         var cgroup = slot.Cgroup;
@@ -30,8 +30,9 @@ internal static class SlotRun
         using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
         int outputHit = 0;
         void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
-        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
-        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+        var onOutput = command.OnOutput;
+        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stdout, d));
+        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stderr, d));
 
         var exit = helper.Process.WaitForExitAsync();
         int cpuHit = 0;
@@ -43,13 +44,16 @@ internal static class SlotRun
         var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
 
         await SendControlAsync(helper, control).ConfigureAwait(false);
-        var feed = FeedStdinAsync(helper.Stdin, stdin);
+        using var feedStop = new CancellationTokenSource();
+        var feed = FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token);
 
         bool killed = false;
         try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { killed = true; }
         if (killed) await KillAsync(helper, cgroup).ConfigureAwait(false);
         int waitStatus = await exit.ConfigureAwait(false);
+        // An interactive stdin may never end: stop copying once the program is gone.
+        await feedStop.CancelAsync().ConfigureAwait(false);
         await watchdogStop.CancelAsync().ConfigureAwait(false);
         await watchdog.ConfigureAwait(false);
         stopwatch.Stop();
@@ -139,15 +143,29 @@ internal static class SlotRun
         return Encoding.UTF8.GetBytes(block.ToString());
     }
 
-    private static async Task FeedStdinAsync(Stream stdin, byte[] data)
+    private static async Task FeedStdinAsync(Stream stdin, byte[] data, Stream? source, CancellationToken stop)
     {
         try
         {
-            if (data.Length > 0) await stdin.WriteAsync(data).ConfigureAwait(false);
+            if (data.Length > 0) await stdin.WriteAsync(data, stop).ConfigureAwait(false);
+            if (source is not null)
+            {
+                var buffer = new byte[16 * 1024];
+                int n;
+                while ((n = await source.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)
+                {
+                    await stdin.WriteAsync(buffer.AsMemory(0, n), stop).ConfigureAwait(false);
+                    await stdin.FlushAsync(stop).ConfigureAwait(false);
+                }
+            }
         }
         catch (IOException)
         {
             // The program exited or closed stdin without reading it all: not an error.
+        }
+        catch (OperationCanceledException)
+        {
+            // The program exited while interactive input was still open.
         }
         finally
         {
