@@ -149,22 +149,3 @@ internal sealed class Baselines : IDisposable
         try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
     }
 }
-
-/// <summary>The environment the engine gives a sandboxed program (ExecutionEngine builds the same one privately).</summary>
-internal static class SandboxEnvironment
-{
-    public static Dictionary<string, string> For(InstalledLanguage language)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-            ["HOME"] = "/sandbox",
-            ["USER"] = "sandbox",
-            ["LANG"] = "C.UTF-8",
-            ["LC_ALL"] = "C.UTF-8",
-            ["TMPDIR"] = "/tmp",
-        };
-        foreach (var (key, value) in language.Definition.Env) env[key] = value;
-        return env;
-    }
-}

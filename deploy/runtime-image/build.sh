@@ -24,7 +24,7 @@ debootstrap --variant=minbase --include="$(echo "$packages" | tr ' ' ',' | sed '
 printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:199999:199999:sandbox:/sandbox:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$work/rootfs/etc/passwd"
 printf 'root:x:0:\nsandbox:x:199999:\nnogroup:x:65534:\n' > "$work/rootfs/etc/group"
 rm -f "$work/rootfs/etc/shadow" "$work/rootfs/etc/gshadow" "$work/rootfs/etc/shadow-" "$work/rootfs/etc/gshadow-" "$work/rootfs/etc/passwd-" "$work/rootfs/etc/group-"
-rm -rf "$work/rootfs/root" "$work/rootfs/home"
+rm -rf "$work/rootfs/root" "$work/rootfs/home" "$work/rootfs/boot" "$work/rootfs/run" "$work/rootfs/srv" "$work/rootfs/media" "$work/rootfs/mnt"
 mkdir -p "$work/rootfs/sandbox"
 rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/usr/share/doc" "$work/rootfs/usr/share/man"
 

@@ -7,5 +7,6 @@ var root = new RootCommand("Warden: a secure code-execution server (bubblewrap +
     RunCommand.Create(),
     DoctorCommand.Create(),
     SelfTestCommand.Create(),
+    KeysCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -25,6 +25,9 @@ public sealed class WardenOptions
     /// <summary>Only these languages (names) are offered; empty = every installed one.</summary>
     public List<string> EnabledLanguages { get; set; } = [];
 
+    /// <summary>Languages (names or aliases) never offered, even when installed and enabled.</summary>
+    public List<string> DisabledLanguages { get; set; } = [];
+
     /// <summary>Start even when cgroups cannot be used (no memory/pids/CPU limits): reported by doctor and health.</summary>
     public bool AllowDegraded { get; set; }
 

@@ -5,13 +5,20 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Configuration;
 using Warden.Core.Hosting;
 using Warden.Core.Limits;
+using Warden.Core;
+using Warden.Server.Auth;
+using Warden.Server.Data;
 using Warden.Server.Hosting;
+using Warden.Server.Metrics;
+using Warden.Server.Streaming;
 using Warden.Server.JupyterApi;
 using Warden.Server.NativeApi;
+using Warden.Server.OpenTerminalApi;
 
 namespace Warden.Server;
 
@@ -33,9 +40,16 @@ public static class WardenServer
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.AddWardenSources(start.ConfigFile, start.Overrides, start.Environment);
+        // A start-up failure (bad setting, host that cannot sandbox) is reported once, as one clear line, by `warden serve`;
+        // the host's own error log of the same exception would bury it under a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
         var apiKey = builder.Configuration["Warden:ApiKey"];
-        BindGuard.Check(urls, apiKey, builder.Configuration.GetValue<bool>("Warden:AllowUnauthenticatedRemote"));
+        var database = OpenDatabase(builder.Configuration);
+        // Keys in the store protect the server as well as the bootstrap key does.
+        var storedKeys = !BindGuard.AllLoopback(urls) && string.IsNullOrEmpty(apiKey)
+            && new ApiKeyStore(database, TimeProvider.System).KeysExistAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        BindGuard.Check(urls, storedKeys ? "stored" : apiKey, builder.Configuration.GetValue<bool>("Warden:AllowUnauthenticatedRemote"));
         builder.WebHost.UseUrls(urls.Split(';', ',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -45,7 +59,12 @@ public static class WardenServer
             kestrel.AddServerHeader = false;
         });
 
+        var grace = builder.Configuration.GetValue<double?>("Warden:ShutdownGraceSeconds") ?? new ShutdownOptions().ShutdownGraceSeconds;
+        // Kestrel waits for running requests this long; the grace service kills executions a little earlier so they can answer.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(grace + 15));
+
         builder.Services.AddWardenCore(builder.Configuration);
+        builder.Services.AddWardenProduction(builder.Configuration, database);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();
         builder.Services.ConfigureHttpJsonOptions(o => NativeJson.Configure(o.SerializerOptions));
@@ -59,17 +78,31 @@ public static class WardenServer
                 return Task.CompletedTask;
             });
         });
-        builder.Services.AddHostedService<BackendLifetime>();
         builder.Services.AddJupyterApi();
+        builder.Services.AddOpenTerminalApi(builder.Configuration);
 
         var app = builder.Build();
+        // Listen from the start: measurements made before the first scrape count too.
+        app.Services.GetRequiredService<PrometheusExporter>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        if (!string.IsNullOrEmpty(apiKey)) app.UseMiddleware<ApiKeyMiddleware>(apiKey);
+        app.UseMiddleware<AuthenticationMiddleware>();
+        app.UseRateLimiter();
         app.MapOpenApi("/openapi.json");
+        app.MapOperationsApi();
         app.MapNativeApi();
+        app.MapStreamingApi();
+        app.MapExecutionsApi();
+        app.MapAdminApi();
         app.MapSessionsApi();
         app.MapJupyterApi();
+        app.MapOpenTerminalApi();
         return app;
+    }
+
+    private static WardenDatabase OpenDatabase(IConfiguration configuration)
+    {
+        var state = configuration["Warden:StateDirectory"] ?? WardenOptions.DefaultStateDirectory();
+        return WardenDatabase.Open(configuration["Warden:Database:ConnectionString"], state);
     }
 }

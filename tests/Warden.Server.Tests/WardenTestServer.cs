@@ -12,10 +12,11 @@ public sealed class WardenTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private WardenTestServer(WebApplication app, Uri address)
+    private WardenTestServer(WebApplication app, Uri address, string dataDirectory)
     {
         _app = app;
         Address = address;
+        DataDirectory = dataDirectory;
         Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
     }
 
@@ -25,6 +26,23 @@ public sealed class WardenTestServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>This server's own database and audit log live here (deleted with the server).</summary>
+    public string DataDirectory { get; }
+
+    public string AuditLogPath => Path.Combine(DataDirectory, "audit.log");
+
+    public string DatabasePath => Path.Combine(DataDirectory, "warden.db");
+
+    /// <summary>Stops the server the way SIGTERM does (graceful), leaving the data directory for inspection.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(90));
+    }
+
+    private bool _stopped;
+
     public static async Task<WardenTestServer> StartAsync(Dictionary<string, string?>? overrides = null, string? apiKey = null)
     {
         var settings = new Dictionary<string, string?>
@@ -33,13 +51,17 @@ public sealed class WardenTestServer : IAsyncDisposable
             ["Warden:MaxConcurrent"] = "2",
         };
         if (apiKey is not null) settings["Warden:ApiKey"] = apiKey;
+        // Each server gets its own key store, history and audit log: tests must not see each other's keys or rows.
+        var data = Directory.CreateTempSubdirectory("warden-test-").FullName;
+        settings["Warden:Database:ConnectionString"] = "sqlite:" + Path.Combine(data, "warden.db");
+        settings["Warden:Audit:Path"] = Path.Combine(data, "audit.log");
         foreach (var (k, v) in overrides ?? []) settings[k] = v;
         // Only the test's own settings: the machine's WARDEN_* variables must not change what is tested.
         var app = WardenServer.Build(new ServerStartOptions { Overrides = settings, Environment = new Dictionary<string, string?>() });
         RequireSandbox(app.Services);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(60));
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var server = new WardenTestServer(app, new Uri(address));
+        var server = new WardenTestServer(app, new Uri(address), data);
         if (apiKey is not null) server.Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         return server;
     }
@@ -58,8 +80,9 @@ public sealed class WardenTestServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await StopAsync();
         await _app.DisposeAsync();
+        try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
     }
 }
 

@@ -7,5 +7,5 @@ internal static class CommonOptions
 {
     public static Option<string?> Backend() => new("--backend") { Description = "Isolation backend (bwrap, auto)." };
 
-    public static Option<string?> Config() => new("--config") { Description = "JSON configuration file." };
+    public static Option<string?> Config() => new("--config") { Description = "Configuration file: JSON, or YAML (.yaml/.yml)." };
 }

@@ -4,7 +4,8 @@ namespace Warden.Core.Configuration;
 
 /// <summary>
 /// Builds Warden's configuration, lowest precedence first: built-in defaults (the options classes), a config file
-/// (JSON), <c>WARDEN_*</c> environment variables, then command-line overrides.
+/// (JSON, or YAML for <c>.yaml</c>/<c>.yml</c>), seed 004's variable names (<see cref="SeedAliases"/>), <c>WARDEN_*</c>
+/// environment variables, then command-line overrides.
 /// </summary>
 public static class WardenConfiguration
 {
@@ -14,7 +15,9 @@ public static class WardenConfiguration
         if (!string.IsNullOrEmpty(configFile))
         {
             if (!File.Exists(configFile)) throw new FileNotFoundException($"Config file '{configFile}' does not exist.", configFile);
-            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+            var extension = Path.GetExtension(configFile).ToLowerInvariant();
+            if (extension is ".yaml" or ".yml") builder.AddInMemoryCollection(YamlConfiguration.Load(configFile));
+            else builder.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
         }
         builder.AddInMemoryCollection(FromEnvironment(environment ?? ReadEnvironment()));
         if (overrides is not null) builder.AddInMemoryCollection(overrides);
@@ -22,16 +25,20 @@ public static class WardenConfiguration
     }
 
     /// <summary>Maps <c>WARDEN_*</c> variables to configuration keys (flat names from the catalog, or <c>__</c> paths).</summary>
-    public static Dictionary<string, string?> FromEnvironment(IDictionary<string, string?> environment)
+    public static Dictionary<string, string?> FromEnvironment(IDictionary<string, string?> environment) =>
+        FromEnvironment(environment, includeAliases: true);
+
+    /// <summary>As <see cref="FromEnvironment(IDictionary{string, string?})"/>; aliases (seed 004's names) rank below <c>WARDEN_*</c>.</summary>
+    public static Dictionary<string, string?> FromEnvironment(IDictionary<string, string?> environment, bool includeAliases)
     {
         var byEnv = SettingsCatalog.All.ToDictionary(s => s.EnvironmentVariable, StringComparer.OrdinalIgnoreCase);
-        var result = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var result = includeAliases ? SeedAliases.Map(environment) : new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in environment)
         {
             if (!name.StartsWith("WARDEN_", StringComparison.OrdinalIgnoreCase)) continue;
             if (byEnv.TryGetValue(name, out var setting))
             {
-                if (setting.Key == "Warden:EnabledLanguages")
+                if (setting.Key is "Warden:EnabledLanguages" or "Warden:DisabledLanguages")
                 {
                     var items = (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                     for (int i = 0; i < items.Length; i++) result[$"{setting.Key}:{i}"] = items[i];

@@ -20,4 +20,7 @@ internal static class EventIds
     public const int SessionReaped = 1203;
     public const int CellFinished = 1204;
     public const int KernelKilled = 1205;
+    public const int TerminalStarted = 1301;
+    public const int TerminalLost = 1302;
+    public const int TerminalReaped = 1303;
 }

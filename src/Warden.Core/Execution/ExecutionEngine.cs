@@ -22,10 +22,13 @@ public sealed partial class ExecutionEngine
     private readonly ILogger<ExecutionEngine> _logger;
     private readonly SemaphoreSlim _slots;
 
+    private readonly ExecutionMetrics _metrics;
+
     public ExecutionEngine(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
-        ExecutionStats stats, SandboxPool pool, ILogger<ExecutionEngine> logger)
+        ExecutionStats stats, SandboxPool pool, ExecutionMetrics metrics, ILogger<ExecutionEngine> logger)
     {
         Pool = pool;
+        _metrics = metrics;
         _backends = backends;
         _languages = languages;
         _limits = limits;
@@ -33,6 +36,19 @@ public sealed partial class ExecutionEngine
         _logger = logger;
         Stats = stats;
         _slots = new SemaphoreSlim(_options.MaxConcurrent, _options.MaxConcurrent);
+        metrics.Meter.CreateObservableGauge("warden.queue.depth", () => Stats.Queued, description: "Executions waiting for a free sandbox.");
+        metrics.Meter.CreateObservableGauge("warden.sandboxes.active", () => Stats.Active, description: "Executions running in a sandbox now.");
+        metrics.Meter.CreateObservableGauge("warden.pool.slots", PoolSlots, description: "Pre-started sandbox slots of the backend, by state (total, idle).");
+    }
+
+    private IEnumerable<System.Diagnostics.Metrics.Measurement<int>> PoolSlots()
+    {
+        var facts = Backend.Describe();
+        foreach (var (fact, state) in new[] { ("slots", "total"), ("idle_slots", "idle") })
+        {
+            if (facts.TryGetValue(fact, out var text) && int.TryParse(text, out var value))
+                yield return new(value, new KeyValuePair<string, object?>("state", state), new KeyValuePair<string, object?>("backend", Backend.Name));
+        }
     }
 
     public ExecutionStats Stats { get; }
@@ -64,6 +80,7 @@ public sealed partial class ExecutionEngine
 
         var total = Stopwatch.StartNew();
         await AdmitAsync(cancellationToken).ConfigureAwait(false);
+        long queuedMs = total.ElapsedMilliseconds;
         Stats.Start();
         try
         {
@@ -73,20 +90,23 @@ public sealed partial class ExecutionEngine
             await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
             var workspace = sandbox.WorkspacePath;
             var id = Guid.CreateVersion7().ToString("N");
+            var backend = _backends.Selected.Name;
+            var observer = request.Output;
 
             StageResult? compile = null;
             if (language.Definition.IsCompiled)
             {
                 var compileLimits = _limits.ResolveCompile();
                 var compileCommand = new SandboxCommand(language.Expand(language.Definition.Compile!, workspace, mainFile),
-                    Environment(language, compile: true), []);
+                    Environment(language, compile: true), [],
+                    OnOutput: observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: true, kind, data)));
                 compile = OutcomeClassifier.Classify(
                     await sandbox.RunAsync(compileCommand, compileLimits, cancellationToken).ConfigureAwait(false), compileLimits, compileStage: true);
                 if (compile.Status != ExecutionStatus.Success)
                 {
                     var failed = new ExecutionResult
                     {
-                        ExecutionId = id, Language = language.Name, Compile = compile,
+                        ExecutionId = id, Language = language.Name, Compile = compile, Backend = backend, Limits = limits, QueuedMs = queuedMs,
                         Run = new StageResult { Status = compile.Status, Error = compile.Error ?? "compilation failed" },
                     };
                     return Finish(failed, total);
@@ -94,7 +114,8 @@ public sealed partial class ExecutionEngine
             }
 
             var argv = language.Expand(language.Definition.Run, workspace, mainFile).Concat(args).ToArray();
-            var command = new SandboxCommand(argv, Environment(language, compile: false), stdin);
+            var command = new SandboxCommand(argv, Environment(language, compile: false), stdin, request.StdinStream,
+                observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: false, kind, data)));
             var run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
             IReadOnlyList<OutputFile> produced = [];
             bool truncated = false;
@@ -107,6 +128,7 @@ public sealed partial class ExecutionEngine
             return Finish(new ExecutionResult
             {
                 ExecutionId = id, Language = language.Name, Compile = compile, Run = run, Files = produced, FilesTruncated = truncated,
+                Backend = backend, Limits = limits, QueuedMs = queuedMs,
             }, total);
         }
         finally
@@ -118,7 +140,9 @@ public sealed partial class ExecutionEngine
 
     private ExecutionResult Finish(ExecutionResult result, Stopwatch total)
     {
+        result = result with { TotalMs = total.ElapsedMilliseconds };
         Stats.Record(result, total.ElapsedMilliseconds);
+        _metrics.Finished(result);
         Log.Finished(_logger, result.ExecutionId, result.Language, result.Status.ToWireName(), result.Run.ExecutionTimeMs);
         return result;
     }
@@ -130,6 +154,7 @@ public sealed partial class ExecutionEngine
         if (Stats.Queued >= _options.MaxQueue)
         {
             Stats.Reject();
+            _metrics.Rejected("capacity");
             throw new CapacityExceededException(
                 $"All {_options.MaxConcurrent} sandboxes are busy and {_options.MaxQueue} executions are already waiting.", TimeSpan.FromSeconds(1));
         }

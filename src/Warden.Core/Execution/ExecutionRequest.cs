@@ -27,6 +27,18 @@ public sealed record ExecutionRequest
 
     /// <summary>Return the files the program created or changed in its workspace (bounded by the output-file limits).</summary>
     public bool CollectFiles { get; init; }
+
+    /// <summary>
+    /// Called on the reading thread with each chunk of output as it is read (streaming APIs). Must not block; null for
+    /// one-shot runs, which then pay nothing for it.
+    /// </summary>
+    public Action<OutputChunk>? Output { get; init; }
+
+    /// <summary>
+    /// Interactive stdin (after <see cref="Stdin"/>, if both are given): copied to the program as it arrives until the
+    /// stream ends or the program exits. The caller bounds its size.
+    /// </summary>
+    public Stream? StdinStream { get; init; }
 }
 
 /// <summary>A file placed in the sandbox's workspace before the program starts.</summary>

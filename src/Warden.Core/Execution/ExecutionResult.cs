@@ -31,7 +31,22 @@ public sealed record ExecutionResult
     /// <summary>More files existed than the output-file limits allow; the rest were left out.</summary>
     public bool FilesTruncated { get; init; }
 
+    /// <summary>The backend that ran it (bwrap, gvisor).</summary>
+    public string Backend { get; init; } = "";
+
+    /// <summary>The run stage's effective limits, after defaults and ceilings.</summary>
+    public Limits.ResourceLimits? Limits { get; init; }
+
+    /// <summary>Time spent waiting for a free sandbox.</summary>
+    public long QueuedMs { get; init; }
+
+    /// <summary>Time from admission to result: queue wait, compile and run.</summary>
+    public long TotalMs { get; init; }
+
     public ExecutionStatus Status => Run.Status;
+
+    /// <summary>Bytes of output returned (both stages, both streams).</summary>
+    public long OutputBytes => Run.Stdout.Length + Run.Stderr.Length + (Compile is { } c ? c.Stdout.Length + c.Stderr.Length : 0);
 }
 
 /// <summary>A file the program produced. Path is relative to the workspace.</summary>

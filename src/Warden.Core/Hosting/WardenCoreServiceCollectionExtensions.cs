@@ -10,6 +10,8 @@ using Warden.Core.Sandboxing.Bubblewrap;
 using Warden.Core.Sandboxing.Docker;
 using Warden.Core.Sandboxing.Gvisor;
 using Warden.Core.Sessions;
+using Warden.Core.Terminals;
+using Warden.Core.Workspaces;
 
 namespace Warden.Core.Hosting;
 
@@ -27,11 +29,14 @@ public static class WardenCoreServiceCollectionExtensions
         services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
         services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TerminalOptions>().Bind(configuration.GetSection(TerminalOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<TerminalOptions>, TerminalOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<LanguageCatalog>();
         services.TryAddSingleton<LimitPolicy>();
         services.TryAddSingleton<ExecutionStats>();
+        services.TryAddSingleton<ExecutionMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, DockerBackend>());
@@ -41,6 +46,8 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<ExecutionEngine>();
         services.TryAddSingleton<KernelCatalog>();
         services.TryAddSingleton<SessionManager>();
+        services.TryAddSingleton<UserWorkspaces>();
+        services.TryAddSingleton<TerminalManager>();
         return services;
     }
 }

@@ -19,17 +19,19 @@ public sealed class LanguageCatalog
     private readonly ConcurrentDictionary<string, string> _versions = new();
 
     public LanguageCatalog(IOptions<WardenOptions> options)
-        : this(LoadDefinitions(options.Value.LanguagesFile), options.Value.EnabledLanguages)
+        : this(LoadDefinitions(options.Value.LanguagesFile), options.Value.EnabledLanguages, options.Value.DisabledLanguages)
     {
     }
 
-    internal LanguageCatalog(IReadOnlyList<LanguageDefinition> definitions, IReadOnlyCollection<string>? enabled = null)
+    internal LanguageCatalog(IReadOnlyList<LanguageDefinition> definitions, IReadOnlyCollection<string>? enabled = null,
+        IReadOnlyCollection<string>? disabled = null)
     {
         All = definitions;
         var installed = new List<InstalledLanguage>();
         foreach (var definition in definitions)
         {
             if (enabled is { Count: > 0 } && !enabled.Contains(definition.Name, StringComparer.OrdinalIgnoreCase)) continue;
+            if (disabled is { Count: > 0 } && definition.Aliases.Prepend(definition.Name).Any(n => disabled.Contains(n, StringComparer.OrdinalIgnoreCase))) continue;
             var binary = definition.Binaries.FirstOrDefault(File.Exists);
             if (binary is not null) installed.Add(new InstalledLanguage(definition, binary));
         }

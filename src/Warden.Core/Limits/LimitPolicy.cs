@@ -66,6 +66,22 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
         return TimeSpan.FromSeconds(Pick("timeout", requestedSeconds, session.CellTimeout.TotalSeconds, sessions.Ceiling.CellTimeoutSeconds));
     }
 
+    /// <summary>
+    /// A user terminal's sandbox: memory and processes for all the user's commands together. Like a session, the sandbox
+    /// has no wall clock or CPU-time rlimit of its own: the terminal times each command (MaxCommandSeconds).
+    /// </summary>
+    public ResourceLimits ResolveTerminal(Terminals.TerminalOptions terminal)
+    {
+        ArgumentNullException.ThrowIfNull(terminal);
+        if (terminal.Network && !_options.AllowNetwork)
+            throw new InvalidRequestException("Network access is disabled on this server (Warden:Limits:AllowNetwork).", "network");
+        return Build(wall: 0, cpu: 0, terminal.MemoryMb, terminal.MaxProcesses, terminal.MaxLogBytes, terminal.Network) with
+        {
+            WallTime = Timeout.InfiniteTimeSpan,
+            CpuTime = TimeSpan.FromDays(365),
+        };
+    }
+
     /// <summary>The fixed limits of a compile stage.</summary>
     public ResourceLimits ResolveCompile()
     {

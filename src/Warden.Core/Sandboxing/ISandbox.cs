@@ -26,8 +26,13 @@ public interface ISandbox : IAsyncDisposable
     Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);
 }
 
-/// <summary>A command to run inside a sandbox. The environment is exactly <see cref="Environment"/>: nothing is inherited.</summary>
-public sealed record SandboxCommand(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Environment, byte[] Stdin);
+/// <summary>
+/// A command to run inside a sandbox. The environment is exactly <see cref="Environment"/>: nothing is inherited.
+/// <see cref="StdinStream"/> follows <see cref="Stdin"/> when given (interactive input); <see cref="OnOutput"/> sees
+/// output chunks as they are read (the memory is only valid during the call).
+/// </summary>
+public sealed record SandboxCommand(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Environment, byte[] Stdin,
+    Stream? StdinStream = null, Action<OutputStreamKind, ReadOnlyMemory<byte>>? OnOutput = null);
 
 /// <summary>Raw facts about one sandboxed process; <see cref="Execution.OutcomeClassifier"/> turns them into a status.</summary>
 public sealed record ProcessOutcome

@@ -5,14 +5,23 @@ namespace Warden.Core.Sandboxing;
 
 /// <summary>
 /// What a long-lived sandbox runs: one command (a kernel driver) under session-wide limits, plus read-only support
-/// files (the driver itself) placed at <see cref="SupportDirectory"/> inside the sandbox.
+/// files (the driver itself) placed at <see cref="SupportDirectory"/> inside the sandbox. Without
+/// <see cref="Workspace"/> the sandbox gets a fresh tmpfs workspace and a pool uid; with it, a persistent directory.
 /// </summary>
 public sealed record SessionSpec(
     string Name,
     SandboxCommand Command,
     ResourceLimits Limits,
     IReadOnlyDictionary<string, byte[]> SupportFiles,
-    string SupportDirectory = "/opt/warden");
+    string SupportDirectory = "/opt/warden",
+    PersistentWorkspace? Workspace = null);
+
+/// <summary>
+/// A host directory that outlives the sandbox (a user's home), bound read-write at <see cref="SandboxPath"/>. The
+/// sandbox runs as <see cref="Uid"/>, the directory's owner, which belongs to this workspace alone: no other
+/// sandbox ever runs under it, so host permissions keep every other sandbox out even if a mount went wrong.
+/// </summary>
+public sealed record PersistentWorkspace(string HostDirectory, int Uid, string SandboxPath);
 
 /// <summary>
 /// A running long-lived sandbox on its own slot (host uid, cgroup, workspace), not taken from the execution pool.

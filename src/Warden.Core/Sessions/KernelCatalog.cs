@@ -40,16 +40,7 @@ public sealed class KernelCatalog
 
     private static KernelDefinition? Define(InstalledLanguage language, LanguageCatalog languages)
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-            ["HOME"] = "/sandbox",
-            ["USER"] = "sandbox",
-            ["LANG"] = "C.UTF-8",
-            ["LC_ALL"] = "C.UTF-8",
-            ["TMPDIR"] = "/tmp",
-        };
-        foreach (var (k, v) in language.Definition.Env) env[k] = v;
+        var env = SandboxEnvironment.For(language);
         string Version() => languages.GetVersion(language);
         const string dir = KernelDefinition.SupportDirectory;
         switch (language.Name)

@@ -7,9 +7,18 @@ namespace Warden.Server.Hosting;
 /// Starts the selected backend (and the warm pool's refilling) before the server accepts requests, so a host that cannot sandbox fails at start-up
 /// with the reason, not at the first request. The backend is disposed (slots, cgroups, mounts removed) with the container.
 /// </summary>
-internal sealed class BackendLifetime(ExecutionEngine engine) : IHostedService
+public sealed class BackendLifetime(ExecutionEngine engine) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => engine.StartAsync(cancellationToken);
+    private volatile bool _started;
+
+    /// <summary>The backend's slots (and the warm pool, when on) are up (readiness).</summary>
+    public bool Started => _started;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await engine.StartAsync(cancellationToken);
+        _started = true;
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

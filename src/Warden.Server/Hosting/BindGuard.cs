@@ -13,9 +13,12 @@ public static class BindGuard
             if (!IsLoopback(url))
                 throw new InvalidOperationException(
                     $"Refusing to listen on {url} without an API key: anyone who can reach it could run code. " +
-                    "Set WARDEN_API_KEY, or WARDEN_ALLOW_UNAUTHENTICATED_REMOTE=true if something in front of Warden authenticates.");
+                    "Set WARDEN_API_KEY (or create a key with `warden keys create`), or WARDEN_ALLOW_UNAUTHENTICATED_REMOTE=true if something in front of Warden authenticates.");
         }
     }
+
+    public static bool AllLoopback(string urls) =>
+        urls.Split(';', ',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).All(IsLoopback);
 
     public static bool IsLoopback(string url)
     {

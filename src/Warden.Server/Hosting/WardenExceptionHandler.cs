@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Execution;
+using Warden.Core.Terminals;
 
 namespace Warden.Server.Hosting;
 
@@ -19,19 +20,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             context.Response.StatusCode = 499;
             return true;
         }
-        var (status, kind, title) = exception switch
-        {
-            UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
-            PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
-            CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
-            SessionNotFoundException e => (404, e.Kind, "Session not found"),
-            KernelStartException e => (500, e.Kind, "Kernel start failed"),
-            UnknownLanguageException e => (400, e.Kind, "Unknown language"),
-            LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
-            WardenException e => (400, e.Kind, "Invalid request"),
-            BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
-            _ => (500, "internal", "Internal error"),
-        };
+        var (status, kind, title) = Classify(exception);
         if (status == 500) Log.Unhandled(logger, context.Request.Path, exception);
         if (exception is CapacityExceededException capacity)
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(capacity.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -50,9 +39,50 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = details, Exception = exception });
     }
 
+    private static int StatusOf(TerminalFailure failure) => failure switch
+    {
+        TerminalFailure.NotFound or TerminalFailure.ProcessNotFound => 404,
+        TerminalFailure.Forbidden => 403,
+        TerminalFailure.Conflict => 409,
+        TerminalFailure.UnsupportedMedia => 415,
+        TerminalFailure.TooLarge => 413,
+        TerminalFailure.QuotaExceeded => 507,
+        TerminalFailure.TooManyCommands => 429,
+        TerminalFailure.SandboxUnavailable => 503,
+        _ => 400,
+    };
+
+    private static string TitleOf(TerminalFailure failure) => failure switch
+    {
+        TerminalFailure.NotFound => "Not found",
+        TerminalFailure.ProcessNotFound => "Process not found",
+        TerminalFailure.Forbidden => "Path outside the home directory",
+        TerminalFailure.QuotaExceeded => "Quota exceeded",
+        TerminalFailure.TooManyCommands => "Too many commands",
+        TerminalFailure.SandboxUnavailable => "Sandbox unavailable",
+        _ => "Invalid request",
+    };
+
+    /// <summary>The HTTP status, problem kind and title an exception maps to (also what the audit log records).</summary>
+    public static (int Status, string Kind, string Title) Classify(Exception exception) => exception switch
+    {
+        OpenTerminalApi.TerminalIdentityException e => (e.Status, e.Kind, e.Status == 403 ? "Forbidden" : e.Status == 502 ? "Bad gateway" : e.Status == 400 ? "Bad request" : "Unauthorized"),
+        TerminalException e => (StatusOf(e.Failure), e.Kind, TitleOf(e.Failure)),
+        UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
+        PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
+        CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+        SessionNotFoundException e => (404, e.Kind, "Session not found"),
+        KernelStartException e => (500, e.Kind, "Kernel start failed"),
+        UnknownLanguageException e => (400, e.Kind, "Unknown language"),
+        LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
+        WardenException e => (400, e.Kind, "Invalid request"),
+        BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
+        _ => (500, "internal", "Internal error"),
+    };
+
     private static partial class Log
     {
-        [LoggerMessage(2001, LogLevel.Error, "Unhandled error on {Path}")]
+        [LoggerMessage(Diagnostics.EventIds.Unhandled, LogLevel.Error, "Unhandled error on {Path}")]
         public static partial void Unhandled(ILogger logger, string path, Exception exception);
     }
 }

@@ -55,7 +55,7 @@ public static class JupyterApi
     private static async ValueTask<object?> RequireJupyterAuth(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (http.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorized(http)) return await next(context);
+        if (await http.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorizedAsync(http, http.RequestAborted)) return await next(context);
         return TypedResults.Problem(new ProblemDetails
         {
             Status = StatusCodes.Status403Forbidden, Type = WardenExceptionHandler.TypeBase + "forbidden", Title = "Forbidden",

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using Warden.Server.Auth;
 
 namespace Warden.Server.JupyterApi;
 
@@ -10,7 +11,8 @@ namespace Warden.Server.JupyterApi;
 /// Jupyter's ways of authenticating, accepted on the Jupyter routes only: the API key as a token
 /// (<c>?token=</c>, <c>Authorization: token …</c> or <c>Bearer …</c>), or a password login cookie. Cookie-authenticated
 /// requests that change state must echo the <c>_xsrf</c> cookie in <c>X-XSRFToken</c> (as Jupyter requires).
-/// With neither an API key nor a password configured, the Jupyter routes are open (the server then only binds loopback).
+/// Keys from the key store with the <c>execute</c> scope are accepted as tokens too.
+/// With no API key, no stored key and no password configured, the Jupyter routes are open (the server then only binds loopback).
 /// </summary>
 internal sealed class JupyterAuth
 {
@@ -21,23 +23,32 @@ internal sealed class JupyterAuth
     private readonly byte[] _signingKey = RandomNumberGenerator.GetBytes(32);
     private readonly TimeSpan _loginLifetime;
 
-    public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options)
+    private readonly ApiKeyStore _store;
+
+    public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options, ApiKeyStore store)
     {
+        _store = store;
         var apiKey = configuration["Warden:ApiKey"];
         if (!string.IsNullOrEmpty(apiKey)) _apiKeyHash = Hash(apiKey);
         if (!string.IsNullOrEmpty(options.Value.Password)) _passwordHash = Hash(options.Value.Password);
         _loginLifetime = TimeSpan.FromHours(options.Value.LoginHours);
     }
 
-    public bool Enabled => _apiKeyHash is not null || _passwordHash is not null;
+    private bool Configured => _apiKeyHash is not null || _passwordHash is not null;
 
     public bool PasswordEnabled => _passwordHash is not null;
 
-    public bool IsAuthorized(HttpContext context)
+    public async ValueTask<bool> IsAuthorizedAsync(HttpContext context, CancellationToken cancellationToken)
     {
-        if (!Enabled) return true;
+        bool storeKeys = await _store.KeysExistAsync(cancellationToken);
+        if (!Configured && !storeKeys) return true;
         var request = context.Request;
-        if (_apiKeyHash is not null && PresentedToken(request) is { } token && Matches(token, _apiKeyHash)) return true;
+        if (PresentedToken(request) is { } token)
+        {
+            if (_apiKeyHash is not null && Matches(token, _apiKeyHash)) return true;
+            if (storeKeys && await _store.AuthenticateAsync(token, cancellationToken) is { } key
+                && ApiKeyScopes.Grants(key.Scopes.ToList(), ApiKeyScopes.Execute)) return true;
+        }
         if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return false;
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return true;
         var cookie = request.Cookies[XsrfCookie];

@@ -20,7 +20,8 @@ public static class NativeApi
         var api = app.MapGroup("/api/v1").WithTags("native");
         api.MapPost("/execute", ExecuteAsync).WithName("execute").WithSummary("Run code once in a fresh sandbox")
             .Accepts<ExecuteRequest>("application/json").Produces<ExecuteResponse>()
-            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(503);
+            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(429).ProducesProblem(503)
+            .WithMetadata(RateLimiting.ExecutionEndpoint.Instance);
         api.MapGet("/runtimes", GetRuntimes).WithName("list_runtimes").WithSummary("Installed languages and versions");
         api.MapGet("/health", GetHealth).WithName("get_health").WithSummary("Service and backend health").AllowAnonymous();
         api.MapGet("/config", GetConfig).WithName("get_config").WithSummary("Effective defaults, ceilings and languages (no secrets)");
@@ -28,10 +29,10 @@ public static class NativeApi
         return app;
     }
 
-    private static async Task<Ok<ExecuteResponse>> ExecuteAsync(HttpRequest request, ExecutionEngine engine, CancellationToken cancellationToken)
+    private static async Task<Ok<ExecuteResponse>> ExecuteAsync(HttpContext context, ExecutionRunner runner, CancellationToken cancellationToken)
     {
-        var body = await RequestBody.ReadJsonAsync<ExecuteRequest>(request, NativeJson.Options, cancellationToken);
-        var result = await engine.ExecuteAsync(body.ToCore(), cancellationToken);
+        var body = await RequestBody.ReadJsonAsync<ExecuteRequest>(context.Request, NativeJson.Options, cancellationToken);
+        var result = await runner.RunAsync(context, body.ToCore(), "execute", cancellationToken);
         return TypedResults.Ok(ExecuteResponse.From(result, collected: body.CollectFiles == true));
     }
 

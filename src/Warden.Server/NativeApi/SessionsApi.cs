@@ -15,12 +15,14 @@ public static class SessionsApi
     {
         var api = app.MapGroup("/api/v1/sessions").WithTags("sessions");
         api.MapPost("", CreateAsync).WithName("create_session").WithSummary("Start a stateful kernel (python, bash, javascript)")
-            .Accepts<CreateSessionRequest>("application/json").ProducesProblem(400).ProducesProblem(503);
+            .Accepts<CreateSessionRequest>("application/json").ProducesProblem(400).ProducesProblem(429).ProducesProblem(503)
+            .WithMetadata(RateLimiting.ExecutionEndpoint.Instance);
         api.MapGet("", List).WithName("list_sessions").WithSummary("Sessions alive on this server");
         api.MapGet("/{id}", Get).WithName("get_session").WithSummary("One session's state").ProducesProblem(404);
         api.MapDelete("/{id}", DeleteAsync).WithName("delete_session").WithSummary("Destroy a session and its sandbox").ProducesProblem(404);
         api.MapPost("/{id}/execute", ExecuteAsync).WithName("execute_in_session").WithSummary("Run one cell; state persists between cells")
-            .Accepts<SessionExecuteRequest>("application/json").ProducesProblem(400).ProducesProblem(404);
+            .Accepts<SessionExecuteRequest>("application/json").ProducesProblem(400).ProducesProblem(404).ProducesProblem(429)
+            .WithMetadata(RateLimiting.ExecutionEndpoint.Instance);
         api.MapPost("/{id}/interrupt", InterruptAsync).WithName("interrupt_session").WithSummary("Interrupt the running cell").ProducesProblem(404);
         api.MapPost("/{id}/restart", RestartAsync).WithName("restart_session").WithSummary("Fresh kernel, same session").ProducesProblem(404);
         return app;

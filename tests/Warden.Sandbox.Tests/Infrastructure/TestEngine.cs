@@ -15,8 +15,9 @@ namespace Warden.Sandbox.Tests.Infrastructure;
 /// One engine for one backend, built the way the CLI and server build it (configuration sources + AddWardenCore), with
 /// the backend started up front so a broken host shows up once, not in every test. Disposing the provider disposes the
 /// backend, which must take every cgroup, mount and process of the instance with it.
-/// The warm pool is on unless <c>WARDEN_TEST_POOL=off</c>: the suites run both ways, and with it on every python,
-/// javascript and bash run of the default profile is served by a warm sandbox whenever one is ready.
+/// The warm pool follows the product default (off) unless <c>WARDEN_TEST_POOL=on</c>: the suites pass both ways, and with
+/// it on every python, javascript and bash run of the default profile is served by a warm sandbox whenever one is ready.
+/// The warm-path tests (Pool/) always turn it on.
 /// </summary>
 public sealed class TestEngine : IAsyncDisposable
 {
@@ -34,8 +35,8 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
-    /// <summary><c>WARDEN_TEST_POOL</c>: on (default) or off.</summary>
-    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is not ("off" or "false" or "0");
+    /// <summary><c>WARDEN_TEST_POOL</c>: on, or off (default, as the product).</summary>
+    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1";
 
     /// <summary>Why the backend cannot run on this host (probe failed, backend unknown), or null.</summary>
     public string? UnavailableReason { get; }

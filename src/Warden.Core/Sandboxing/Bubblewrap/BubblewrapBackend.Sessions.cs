@@ -17,7 +17,7 @@ public sealed partial class BubblewrapBackend
         var binds = new List<(string, string)>();
         if (spec.SupportFiles.Count > 0) binds.Add((SupportDirectory(spec.SupportFiles), spec.SupportDirectory));
 
-        var slot = _pool.CreateSlot("session-" + spec.Name);
+        var slot = _pool.CreateSlot("session-" + spec.Name, spec.Workspace);
         BwrapSessionSandbox? sandbox = null;
         try
         {
@@ -26,7 +26,8 @@ public sealed partial class BubblewrapBackend
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             sandbox = new BwrapSessionSandbox(this, slot, helper);
             lock (_sessions) _sessions.Add(sandbox);
-            await helper.LaunchAsync(SlotRun.Encode(ControlFields(slot, spec.Limits, spec.Command, binds))).ConfigureAwait(false);
+            await helper.LaunchAsync(SlotRun.Encode(ControlFields(slot, spec.Limits, spec.Command, binds,
+                spec.Workspace?.SandboxPath ?? BwrapArguments.Workspace))).ConfigureAwait(false);
             return sandbox;
         }
         catch

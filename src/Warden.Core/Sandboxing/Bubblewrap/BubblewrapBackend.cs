@@ -96,10 +96,10 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>
     internal List<string> ControlFields(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds)
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds, string workspace = BwrapArguments.Workspace)
     {
         var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
-        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds));
+        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds, workspace));
         return fields;
     }
 

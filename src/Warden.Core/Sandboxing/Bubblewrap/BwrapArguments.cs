@@ -21,8 +21,9 @@ internal static class BwrapArguments
     public const int StatusFd = 4;
 
     /// <param name="readOnlyBinds">Extra host paths bound read-only (a session's kernel driver), as (host, sandbox) pairs.</param>
+    /// <param name="workspace">Where the workspace appears inside the sandbox (and the initial working directory).</param>
     public static List<string> Build(BwrapLayout layout, string hostWorkspace, ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds = null)
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds = null, string workspace = Workspace)
     {
         var a = new List<string>(96)
         {
@@ -46,7 +47,7 @@ internal static class BwrapArguments
         a.AddRange([
             "--proc", "/proc", "--dev", "/dev",
             "--size", Str(limits.TmpBytes), "--tmpfs", "/tmp",
-            "--bind", hostWorkspace, Workspace, "--chdir", Workspace,
+            "--bind", hostWorkspace, workspace, "--chdir", workspace,
             // The root bwrap builds is a writable tmpfs: make it read-only once every mount point exists.
             "--remount-ro", "/",
             "--clearenv",

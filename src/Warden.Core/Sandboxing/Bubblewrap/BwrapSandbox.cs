@@ -15,7 +15,7 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, San
     {
         var helper = await TakeHelperAsync().ConfigureAwait(false);
         var control = backend.ControlFields(Slot, limits, command, readOnlyBinds: null);
-        return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, limits, ReadStatusAsync, cancellationToken)
+        return await SlotRun.RunAsync(Slot, helper, control, command, limits, limits, ReadStatusAsync, cancellationToken)
             .ConfigureAwait(false);
     }
 

@@ -39,7 +39,7 @@ internal sealed class BwrapWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedHe
         if (!WarmProfile.Fits(recipe.IdleLimits, limits))
             throw new InvalidOperationException("The request's limits profile (/tmp size, network, CPU time) differs from the warm sandbox's.");
         var go = WarmRecipes.GoMessage(recipe, command);
-        return SlotRun.RunLaunchedAsync(Slot, helper, h => h.SendGoAsync(go), command.Stdin, limits, BwrapSandbox.ReadStatusAsync,
+        return SlotRun.RunLaunchedAsync(Slot, helper, h => h.SendGoAsync(go), command, limits, BwrapSandbox.ReadStatusAsync,
             cancellationToken);
     }
 

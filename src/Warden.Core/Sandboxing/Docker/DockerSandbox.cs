@@ -58,11 +58,13 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
         int outputHit = 0;
         void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
-        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
-        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+        var onOutput = command.OnOutput;
+        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stdout, d));
+        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stderr, d));
 
         await using var stream = await engine.StartExecAttachedAsync(exec, cancellationToken).ConfigureAwait(false);
-        var feed = FeedStdinAsync(stream, command.Stdin);
+        using var feedStop = new CancellationTokenSource();
+        var feed = FeedStdinAsync(stream, command.Stdin, command.StdinStream, feedStop.Token);
         var demux = DemultiplexAsync(stream, stdout, stderr);
         bool killed = false;
         try { await demux.WaitAsync(kill.Token).ConfigureAwait(false); }
@@ -74,20 +76,16 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             await demux.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
         }
         stopwatch.Stop();
+        // An interactive stdin may never end: stop copying once the program is gone.
+        await feedStop.CancelAsync().ConfigureAwait(false);
         await feed.ConfigureAwait(false);
         // Nothing a stage started may outlive it (a daemonised child would keep running until the container is removed).
         if (!killed && cgroup is not null) await cgroup.KillAllButAsync(_keeper.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
 
         var state = await engine.InspectExecAsync(exec, CancellationToken.None).ConfigureAwait(false);
         var counters = SafeRead(cgroup);
-        int? exitCode = null, signal = null;
-        if (!killed && state?["ExitCode"] is { } codeNode)
-        {
-            int code = (int)codeNode;
-            // An exec'd process killed by signal N is reported as 128+N (prlimit's own exit), as shells do.
-            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
-        }
-        else if (killed) signal = 9;
+        var (exitCode, signal) = killed ? ((int?)null, (int?)9)
+            : state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
 
         return new ProcessOutcome
         {
@@ -146,15 +144,22 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         return true;
     }
 
-    private static async Task FeedStdinAsync(NetworkStream stream, byte[] data)
+    private static async Task FeedStdinAsync(NetworkStream stream, byte[] data, Stream? source, CancellationToken stop)
     {
         try
         {
-            if (data.Length > 0) await stream.WriteAsync(data).ConfigureAwait(false);
+            if (data.Length > 0) await stream.WriteAsync(data, stop).ConfigureAwait(false);
+            if (source is not null)
+            {
+                var buffer = new byte[16 * 1024];
+                int n;
+                while ((n = await source.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)
+                    await stream.WriteAsync(buffer.AsMemory(0, n), stop).ConfigureAwait(false);
+            }
             // Half-close: the program sees end-of-file on stdin while its output keeps flowing back.
             stream.Socket.Shutdown(SocketShutdown.Send);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
         }
     }

@@ -41,7 +41,7 @@ internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, Sandbo
         try
         {
             // gVisor does not enforce RLIMIT_CPU: watch the cgroup's CPU time instead.
-            return await SlotRun.RunAsync(Slot, helper, control, command.Stdin, limits, cgroupLimits, h => StartedAsync(h, pidFile), cancellationToken,
+            return await SlotRun.RunAsync(Slot, helper, control, command, limits, cgroupLimits, h => StartedAsync(h, pidFile), cancellationToken,
                 watchCpuTime: true).ConfigureAwait(false);
         }
         finally

@@ -7,8 +7,10 @@ namespace Warden.Core.Sandboxing.Slots;
 /// One concurrent sandbox's reusable host resources: a host uid no other slot uses, a cgroup, and a size-capped tmpfs
 /// workspace. Between two executions the workspace is replaced by a fresh mount and the cgroup is emptied, so nothing
 /// carries over; only the kernel objects are reused, which keeps their creation cost off the request path.
+/// A dedicated slot may instead use a persistent workspace (a user's home): it is neither replaced nor removed.
 /// </summary>
-internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes)
+internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes,
+    bool persistentWorkspace = false)
 {
     private const ulong MS_NOSUID = 2, MS_NODEV = 4;
 
@@ -29,7 +31,11 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
     /// <summary>Gives the slot an empty workspace: a new tmpfs (the old one, with whatever the program left, is detached).</summary>
     public void ResetWorkspace()
     {
-        if (UseMount)
+        if (persistentWorkspace)
+        {
+            if (!Directory.Exists(HostWorkspace)) throw new IOException($"The persistent workspace {HostWorkspace} does not exist.");
+        }
+        else if (UseMount)
         {
             Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
             Directory.CreateDirectory(HostWorkspace);
@@ -57,8 +63,11 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
             try { await Cgroup.KillAllAsync(timeout.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
             Cgroup.Delete();
         }
-        if (UseMount) Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
-        try { Directory.Delete(HostWorkspace, recursive: !UseMount); } catch (IOException) { }
+        if (!persistentWorkspace)
+        {
+            if (UseMount) Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
+            try { Directory.Delete(HostWorkspace, recursive: !UseMount); } catch (IOException) { }
+        }
         uidLease?.Dispose();
     }
 }

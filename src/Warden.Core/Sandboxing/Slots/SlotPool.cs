@@ -77,14 +77,20 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
     /// <summary>
     /// A slot's host resources: its own uid (when root), cgroup and workspace path. Used for the pool itself and for
-    /// dedicated slots (a session's); the caller owns a dedicated slot and destroys it.
+    /// dedicated slots (a session's); the caller owns a dedicated slot and destroys it. With <paramref name="persistent"/>
+    /// the slot runs as the workspace's own uid on the workspace's directory instead of a pool uid and a tmpfs.
     /// </summary>
-    public SandboxSlot CreateSlot(string name)
+    public SandboxSlot CreateSlot(string name, PersistentWorkspace? persistent = null)
     {
-        var lease = Libc.geteuid() == 0 ? UidLease.Acquire(Path.Combine(settings.StateDirectory, "uids"), settings.UidBase, settings.UidCount) : null;
+        var locks = Path.Combine(settings.StateDirectory, "uids");
+        var lease = Libc.geteuid() != 0 ? null
+            : persistent is null ? UidLease.Acquire(locks, settings.UidBase, settings.UidCount)
+            : UidLease.AcquireExact(locks, persistent.Uid);
         try
         {
-            return new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), Path.Combine(RunDirectory, "ws-" + name), settings.WorkspaceBytes);
+            return persistent is null
+                ? new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), Path.Combine(RunDirectory, "ws-" + name), settings.WorkspaceBytes)
+                : new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), persistent.HostDirectory, 0, persistentWorkspace: true);
         }
         catch
         {
@@ -187,6 +193,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         ["cgroup_version"] = _cgroups?.Version ?? CgroupSupport?.Version ?? "unknown",
         ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
         ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
+        ["idle_slots"] = _free.Reader.Count.ToString(CultureInfo.InvariantCulture),
         ["instance"] = Instance,
     };
 

@@ -18,11 +18,11 @@ internal readonly record struct StartEvidence(bool Started, int? ExitCode);
 internal static class SlotRun
 {
     public static Task<ProcessOutcome> RunAsync(SandboxSlot slot, ParkedHelper helper, IReadOnlyList<string> control,
-        byte[] stdin, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
+        SandboxCommand command, ResourceLimits limits, ResourceLimits cgroupLimits, Func<ParkedHelper, Task<StartEvidence>> evidence,
         CancellationToken cancellationToken, bool watchCpuTime = false)
     {
         slot.Cgroup?.Apply(cgroupLimits);
-        return RunLaunchedAsync(slot, helper, h => SendControlAsync(h, control), stdin, limits, evidence, cancellationToken, watchCpuTime);
+        return RunLaunchedAsync(slot, helper, h => SendControlAsync(h, control), command, limits, evidence, cancellationToken, watchCpuTime);
     }
 
     /// <summary>
@@ -31,7 +31,7 @@ internal static class SlotRun
     /// Accounting starts here, so a warm sandbox's stub start-up is not charged to the program.
     /// </summary>
     public static async Task<ProcessOutcome> RunLaunchedAsync(SandboxSlot slot, ParkedHelper helper, Func<ParkedHelper, Task> launch,
-        byte[] stdin, ResourceLimits limits, Func<ParkedHelper, Task<StartEvidence>> evidence,
+        SandboxCommand command, ResourceLimits limits, Func<ParkedHelper, Task<StartEvidence>> evidence,
         CancellationToken cancellationToken, bool watchCpuTime = false)
     {
         var cgroup = slot.Cgroup;
@@ -42,8 +42,9 @@ internal static class SlotRun
         using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
         int outputHit = 0;
         void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
-        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
-        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit);
+        var onOutput = command.OnOutput;
+        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stdout, d));
+        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stderr, d));
 
         var exit = helper.Process.WaitForExitAsync();
         int cpuHit = 0;
@@ -55,13 +56,16 @@ internal static class SlotRun
         var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
 
         await launch(helper).ConfigureAwait(false);
-        var feed = FeedStdinAsync(helper.Stdin, stdin);
+        using var feedStop = new CancellationTokenSource();
+        var feed = FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token);
 
         bool killed = false;
         try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { killed = true; }
         if (killed) await KillAsync(helper, cgroup).ConfigureAwait(false);
         int waitStatus = await exit.ConfigureAwait(false);
+        // An interactive stdin may never end: stop copying once the program is gone.
+        await feedStop.CancelAsync().ConfigureAwait(false);
         await watchdogStop.CancelAsync().ConfigureAwait(false);
         await watchdog.ConfigureAwait(false);
         stopwatch.Stop();
@@ -74,17 +78,8 @@ internal static class SlotRun
         var (childStarted, childExit) = await started.ConfigureAwait(false);
         var counters = cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
 
-        int? exitCode = null, signal = null;
         int code = childExit ?? (WaitStatus.Exited(waitStatus) ? WaitStatus.ExitCode(waitStatus) : 128 + WaitStatus.TermSignal(waitStatus));
-        if (childStarted && !killed)
-        {
-            // Isolation tools report a child killed by signal N as 128+N, as shells do.
-            if (code > 128 && code < 128 + 65) signal = code - 128; else exitCode = code;
-        }
-        else if (childStarted)
-        {
-            signal = 9;
-        }
+        var (exitCode, signal) = !childStarted ? (null, null) : killed ? ((int?)null, (int?)9) : ShellStatus.Decode(code);
 
         var stderrBytes = stderr.ToArray();
         return new ProcessOutcome
@@ -160,15 +155,29 @@ internal static class SlotRun
         return Encoding.UTF8.GetBytes(block.ToString());
     }
 
-    private static async Task FeedStdinAsync(Stream stdin, byte[] data)
+    private static async Task FeedStdinAsync(Stream stdin, byte[] data, Stream? source, CancellationToken stop)
     {
         try
         {
-            if (data.Length > 0) await stdin.WriteAsync(data).ConfigureAwait(false);
+            if (data.Length > 0) await stdin.WriteAsync(data, stop).ConfigureAwait(false);
+            if (source is not null)
+            {
+                var buffer = new byte[16 * 1024];
+                int n;
+                while ((n = await source.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)
+                {
+                    await stdin.WriteAsync(buffer.AsMemory(0, n), stop).ConfigureAwait(false);
+                    await stdin.FlushAsync(stop).ConfigureAwait(false);
+                }
+            }
         }
         catch (IOException)
         {
             // The program exited or closed stdin without reading it all: not an error.
+        }
+        catch (OperationCanceledException)
+        {
+            // The program exited while interactive input was still open.
         }
         finally
         {

@@ -28,5 +28,16 @@ internal sealed class UidLease : IDisposable
         throw new InvalidOperationException($"No free sandbox uid in {first}..{first + count - 1} (Warden:SandboxUidBase/SandboxUidCount).");
     }
 
+    /// <summary>Exclusive use of one given uid (a user's own); fails when another sandbox, here or in another instance, holds it.</summary>
+    public static UidLease AcquireExact(string lockDirectory, int uid)
+    {
+        Directory.CreateDirectory(lockDirectory);
+        try { return new UidLease(uid, new FileStream(Path.Combine(lockDirectory, $"{uid}.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"Sandbox uid {uid} is already in use (another Warden instance on the same state directory?).", e);
+        }
+    }
+
     public void Dispose() => _lock.Dispose();
 }

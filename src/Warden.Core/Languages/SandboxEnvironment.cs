@@ -1,11 +1,12 @@
-using Warden.Core.Languages;
+namespace Warden.Core.Languages;
 
-namespace Warden.Core.Execution;
-
-/// <summary>The environment every program of a language starts with (cold, or a warm sandbox's stub ahead of time).</summary>
-internal static class SandboxEnvironment
+/// <summary>
+/// The environment every sandboxed program starts with, built from scratch: nothing of the service's environment leaks
+/// in. Languages add their own variables on top (catalog <c>env</c>, <c>compileEnv</c>).
+/// </summary>
+public static class SandboxEnvironment
 {
-    public static Dictionary<string, string> For(InstalledLanguage language, bool compile)
+    public static Dictionary<string, string> For(InstalledLanguage language, bool compile = false)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -1,0 +1,687 @@
+"""Warden's terminal agent: runs inside ONE user's sandbox, as that user, with only their home writable.
+
+It runs the user's commands (in the background, with output kept per command), and does the file operations of the
+Open Terminal API. The sandbox is the security boundary: nothing of any other user exists in here. The path checks
+below keep every operation inside the home as well (no traversal, no symlink out of it), so a link to /usr or /proc
+is refused the same way a link to another user's files would be.
+
+Protocol (stdin/stdout, one JSON object per line; see Terminals/README.md):
+  request  {"id": N, "op": "...", ...}
+  response {"id": N, "ok": true, "result": ...} or {"id": N, "ok": false, "code": "...", "message": "..."}
+The agent first prints {"id": 0, "ready": true}. Requests are handled concurrently (a thread each), so a long
+status wait never blocks a file read. Configuration comes from WARDEN_TERMINAL_* variables, which commands never see.
+"""
+import base64
+import codecs
+import fnmatch
+import json
+import mimetypes
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+CONFIG = {k: v for k, v in os.environ.items() if k.startswith("WARDEN_TERMINAL_")}
+HOME = os.environ.get("HOME", "/home/user")
+MAX_RUNNING = int(CONFIG.get("WARDEN_TERMINAL_MAX_RUNNING", "8"))
+MAX_SECONDS = float(CONFIG.get("WARDEN_TERMINAL_MAX_COMMAND_SECONDS", "3600"))
+MAX_LOG = int(CONFIG.get("WARDEN_TERMINAL_MAX_LOG_BYTES", str(4 << 20)))
+RETENTION = float(CONFIG.get("WARDEN_TERMINAL_RETENTION_SECONDS", "300"))
+MAX_NEW = int(CONFIG.get("WARDEN_TERMINAL_MAX_FILES_PER_EXECUTION", "0"))
+MAX_FILES = int(CONFIG.get("WARDEN_TERMINAL_MAX_FILES_PER_USER", "0"))
+MAX_BYTES = int(CONFIG.get("WARDEN_TERMINAL_MAX_BYTES_PER_USER", "0"))
+EVICT = CONFIG.get("WARDEN_TERMINAL_QUOTA_MODE", "reject").lower() == "evict"
+COMMAND_ENV = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_TERMINAL_")}
+for k in list(os.environ):
+    if k.startswith("WARDEN_TERMINAL_"):
+        del os.environ[k]
+
+_out = None
+_out_lock = threading.Lock()
+_procs = {}
+_procs_lock = threading.Lock()
+_quota_lock = threading.Lock()
+
+
+class Fail(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def send(obj):
+    line = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
+    with _out_lock:
+        _out.write(line)
+        _out.flush()
+
+
+# --- paths -------------------------------------------------------------------------------------------------------
+
+def inside(real):
+    return real == HOME or real.startswith(HOME + "/")
+
+
+def base_dir(req):
+    cwd = req.get("cwd") or HOME
+    real = os.path.realpath(cwd)
+    if not inside(real):
+        raise Fail("forbidden", f"The working directory {cwd} is outside the home directory {HOME}.")
+    if req.get("make_cwd"):
+        os.makedirs(real, exist_ok=True)
+    return real
+
+
+def joined(req, path):
+    if path is None or path == "":
+        path = "."
+    if "\0" in path:
+        raise Fail("bad_request", "The path contains a NUL character.")
+    if path == "~" or path.startswith("~/"):
+        path = HOME + path[1:]
+    return path if path.startswith("/") else os.path.join(base_dir(req), path)
+
+
+def resolve(req, path):
+    """The real path (every symlink resolved) of path; refused unless it stays inside the home."""
+    full = joined(req, path)
+    real = os.path.realpath(full)
+    if not inside(real):
+        raise Fail("forbidden", f"{path} is outside the home directory {HOME} (or a symlink leads out of it).")
+    return real
+
+
+def resolve_entry(req, path):
+    """For operations on the entry itself (delete, move): the parent is resolved, the last component is not followed."""
+    full = os.path.normpath(joined(req, path))
+    parent = os.path.realpath(os.path.dirname(full))
+    real = os.path.join(parent, os.path.basename(full))
+    if not inside(parent) or not inside(os.path.normpath(real)) or os.path.normpath(real) == HOME:
+        raise Fail("forbidden", f"{path} is outside the home directory {HOME} (or a symlink leads out of it).")
+    return os.path.normpath(real)
+
+
+def open_nofollow(real, flags, mode=0o644):
+    try:
+        return os.open(real, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == 40:  # ELOOP: the last component became a link after it was resolved
+            raise Fail("forbidden", f"{real} is a symbolic link.")
+        raise
+
+
+def read_bytes(real, limit):
+    fd = open_nofollow(real, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise Fail("not_found", f"{real} is not a regular file.")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise Fail("too_large", f"{real} is larger than the {limit} bytes this server reads.")
+    return data
+
+
+def write_bytes(real, data):
+    os.makedirs(os.path.dirname(real), exist_ok=True)
+    fd = open_nofollow(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+# --- quotas ------------------------------------------------------------------------------------------------------
+
+def scan():
+    """Every non-directory entry of the home: (mtime, path, size). Links are counted, never followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(HOME):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            found.append((st.st_mtime, path, st.st_size))
+    return found
+
+
+def over(files, total):
+    reasons = []
+    if MAX_FILES and files > MAX_FILES:
+        reasons.append(f"{files} files (limit {MAX_FILES})")
+    if MAX_BYTES and total > MAX_BYTES:
+        reasons.append(f"{total / 1048576:.1f} MB (limit {MAX_BYTES / 1048576:.0f} MB)")
+    return reasons
+
+
+def make_room(extra_files, extra_bytes, keep=()):
+    """Brings the home under its quota with room for what is about to be written: evicts the oldest files (Evict mode)
+    or refuses (Reject mode). Returns the evicted paths."""
+    if not MAX_FILES and not MAX_BYTES:
+        return []
+    with _quota_lock:
+        entries = sorted(scan())
+        files = len(entries) + extra_files
+        total = sum(e[2] for e in entries) + extra_bytes
+        if not over(files, total):
+            return []
+        if not EVICT:
+            raise Fail("quota", "Quota exceeded: the home would hold " + " and ".join(over(files, total)) +
+                       ". Delete files to make room.")
+        evicted = []
+        for _, path, size in entries:
+            if not over(files, total):
+                break
+            if path in keep:
+                continue
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            evicted.append(path)
+            files -= 1
+            total -= size
+        if over(files, total):
+            raise Fail("quota", "Quota exceeded even after evicting the oldest files: " + " and ".join(over(files, total)) + ".")
+        return evicted
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+
+class Proc:
+    def __init__(self, pid_id, command, popen, before):
+        self.id = pid_id
+        self.command = command
+        self.popen = popen
+        self.before = before
+        self.started = time.time()
+        self.entries = []
+        self.dropped = 0
+        self.size = 0
+        self.status = "running"
+        self.exit_code = None
+        self.finished = None
+        self.killed = False
+        self.cond = threading.Condition()
+
+    def add(self, kind, data):
+        with self.cond:
+            self.entries.append({"type": kind, "data": data})
+            self.size += len(data)
+            if self.size > MAX_LOG:
+                # Keep the newest half, as open-terminal's log rotation does; offsets stay absolute.
+                cut = max(1, len(self.entries) // 2)
+                self.size -= sum(len(e["data"]) for e in self.entries[:cut])
+                del self.entries[:cut]
+                self.dropped += cut
+            self.cond.notify_all()
+
+    def view(self, offset, tail):
+        with self.cond:
+            total = self.dropped + len(self.entries)
+            truncated = offset < self.dropped
+            start = max(offset, self.dropped) - self.dropped
+            out = self.entries[start:]
+            if tail is not None and len(out) > tail:
+                out = out[-tail:]
+                truncated = True
+            return {"id": self.id, "command": self.command, "status": self.status, "exit_code": self.exit_code,
+                    "output": list(out), "truncated": truncated, "next_offset": total, "log_path": None}
+
+    def signal(self, force):
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL if force else signal.SIGTERM)
+        except OSError:
+            pass
+
+
+def pump(proc, stream, kind):
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    fd = stream.fileno()
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text = decoder.decode(chunk)
+        if text:
+            proc.add(kind, text)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        proc.add(kind, tail)
+
+
+def supervise(proc, readers):
+    deadline = proc.started + MAX_SECONDS
+    while True:
+        try:
+            code = proc.popen.wait(timeout=max(0.05, deadline - time.time()))
+            break
+        except subprocess.TimeoutExpired:
+            proc.add("stderr", f"\n[warden] The command ran longer than {MAX_SECONDS:g} s and was killed.\n")
+            proc.killed = True
+            proc.signal(force=True)
+    # Background children of the command may keep its pipes open; give the readers a moment, then report it done.
+    for reader in readers:
+        reader.join(timeout=0.5)
+    notes = after_command(proc)
+    with proc.cond:
+        for note in notes:
+            proc.entries.append({"type": "stderr", "data": note})
+        proc.exit_code = code
+        proc.status = "killed" if proc.killed else "done"
+        proc.finished = time.time()
+        proc.cond.notify_all()
+
+
+def after_command(proc):
+    """Seed 001's quotas after a command: new files beyond MAX_NEW are removed (newest first), then the user quota."""
+    notes = []
+    if MAX_NEW and proc.before is not None:
+        new = sorted((e for e in scan() if e[1] not in proc.before), reverse=True)
+        excess = new[:max(0, len(new) - MAX_NEW)]
+        for _, path, _ in excess:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if excess:
+            notes.append(f"\n[warden] The command created {len(new)} new files; {MAX_NEW} are kept per command "
+                         f"(MaxFilesPerExecution); removed the {len(excess)} newest.\n")
+    try:
+        evicted = make_room(0, 0)
+        if evicted:
+            notes.append(f"\n[warden] Over quota: evicted the {len(evicted)} oldest files: {', '.join(evicted[:20])}\n")
+    except Fail as e:
+        notes.append(f"\n[warden] {e.message}\n")
+    return notes
+
+
+def expire():
+    now = time.time()
+    with _procs_lock:
+        for key in [k for k, p in _procs.items() if p.finished and now - p.finished > RETENTION]:
+            del _procs[key]
+
+
+def get_proc(req):
+    expire()
+    with _procs_lock:
+        proc = _procs.get(req.get("process"))
+    if proc is None:
+        raise Fail("process_not_found", "No such process (it may have finished more than a few minutes ago).")
+    return proc
+
+
+def op_start(req):
+    expire()
+    with _procs_lock:
+        running = sum(1 for p in _procs.values() if p.status == "running")
+        if running >= MAX_RUNNING:
+            raise Fail("too_many", f"{running} commands are already running (the limit is {MAX_RUNNING}); "
+                                   "wait for one or kill one first.")
+    cwd = resolve(req, req["dir"]) if req.get("dir") else base_dir(req)
+    if not os.path.isdir(cwd):
+        raise Fail("not_found", f"The working directory {cwd} does not exist.")
+    env = dict(COMMAND_ENV)
+    env.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
+    before = {e[1] for e in scan()} if MAX_NEW else None
+    popen = subprocess.Popen(["/bin/bash", "-c", req["command"]], cwd=cwd, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+    proc = Proc(req["process"], req["command"], popen, before)
+    readers = [threading.Thread(target=pump, args=(proc, popen.stdout, "stdout"), daemon=True),
+               threading.Thread(target=pump, args=(proc, popen.stderr, "stderr"), daemon=True)]
+    for reader in readers:
+        reader.start()
+    with _procs_lock:
+        _procs[proc.id] = proc
+    threading.Thread(target=supervise, args=(proc, readers), daemon=True).start()
+    return op_status({"process": proc.id, "wait": req.get("wait"), "tail": req.get("tail"), "offset": 0})
+
+
+def op_status(req):
+    proc = get_proc(req)
+    wait = req.get("wait")
+    if wait:
+        deadline = time.time() + float(wait)
+        with proc.cond:
+            while proc.status == "running" and time.time() < deadline:
+                proc.cond.wait(timeout=deadline - time.time())
+    return proc.view(int(req.get("offset") or 0), req.get("tail"))
+
+
+def op_input(req):
+    proc = get_proc(req)
+    if proc.status != "running":
+        raise Fail("bad_request", "The process has already exited.")
+    text = req["input"]
+    try:
+        # LLMs write escape sequences literally (\\n, \\x03); open-terminal decodes them the same way.
+        text = text.encode("raw_unicode_escape").decode("unicode_escape")
+    except UnicodeDecodeError:
+        pass
+    try:
+        proc.popen.stdin.write(text.encode("utf-8", "surrogateescape"))
+        proc.popen.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        raise Fail("bad_request", "The process's stdin is closed.")
+    return {"status": "ok"}
+
+
+def op_kill(req):
+    proc = get_proc(req)
+    if proc.status == "running":
+        proc.killed = True
+        proc.signal(bool(req.get("force")))
+        with proc.cond:
+            deadline = time.time() + 5
+            while proc.status == "running" and time.time() < deadline:
+                proc.cond.wait(timeout=deadline - time.time())
+        if proc.status == "running":
+            proc.signal(True)
+    return {"status": "killed"}
+
+
+def op_list(req):
+    expire()
+    with _procs_lock:
+        procs = list(_procs.values())
+    return [{"id": p.id, "command": p.command, "status": p.status, "exit_code": p.exit_code, "log_path": None}
+            for p in sorted(procs, key=lambda p: p.started)]
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+def entry_info(path, name):
+    st = os.lstat(path)
+    return {"name": name, "type": "directory" if stat.S_ISDIR(st.st_mode) else "file", "size": st.st_size,
+            "modified": st.st_mtime, "writable": os.access(path, os.W_OK, follow_symlinks=False)}
+
+
+def op_list_files(req):
+    target = resolve(req, req.get("directory") or ".")
+    if not os.path.isdir(target):
+        raise Fail("not_found", "Directory not found")
+    entries = []
+    for name in sorted(os.listdir(target)):
+        try:
+            entries.append(entry_info(os.path.join(target, name), name))
+        except OSError:
+            continue
+    return {"dir": target, "writable": os.access(target, os.W_OK), "entries": entries}
+
+
+def is_file(real):
+    try:
+        return stat.S_ISREG(os.lstat(real).st_mode)
+    except OSError:
+        return False
+
+
+def op_read(req):
+    target = resolve(req, req["path"])
+    if not is_file(target):
+        raise Fail("not_found", "File not found")
+    raw = read_bytes(target, int(req["max_bytes"]))
+    try:
+        lines = raw.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        mime = mimetypes.guess_type(target)[0] or "application/octet-stream"
+        if mime.startswith("image/"):
+            return {"path": target, "mime": mime, "base64": base64.b64encode(raw).decode()}
+        raise Fail("unsupported_media", f"Unsupported binary file type: {mime} ({len(raw)} bytes)")
+    start = (req.get("start_line") or 1) - 1
+    end = req.get("end_line") or len(lines)
+    return {"path": target, "total_lines": len(lines), "content": "".join(lines[start:end])}
+
+
+def op_view(req):
+    target = resolve(req, req["path"])
+    if not is_file(target):
+        raise Fail("not_found", "File not found")
+    raw = read_bytes(target, int(req["max_bytes"]))
+    mime = mimetypes.guess_type(target)[0] or "application/octet-stream"
+    return {"path": target, "mime": mime, "base64": base64.b64encode(raw).decode()}
+
+
+def op_display(req):
+    target = resolve(req, req["path"])
+    return {"path": target, "exists": is_file(target)}
+
+
+def op_write(req):
+    target = resolve(req, req["path"])
+    if os.path.isdir(target):
+        raise Fail("bad_request", f"{target} is a directory.")
+    data = base64.b64decode(req["base64"]) if "base64" in req else req["content"].encode("utf-8")
+    existing = os.lstat(target).st_size if os.path.lexists(target) else None
+    make_room(0 if existing is not None else 1, len(data) - (existing or 0), keep={target})
+    write_bytes(target, data)
+    return {"path": target, "size": len(data)}
+
+
+def op_replace(req):
+    target = resolve(req, req["path"])
+    if not is_file(target):
+        raise Fail("not_found", "File not found")
+    try:
+        content = read_bytes(target, int(req["max_bytes"])).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Fail("bad_request", "The file is not UTF-8 text.")
+    for chunk in req["replacements"]:
+        find, repl = chunk["target"], chunk["replacement"]
+        ranged = chunk.get("start_line") or chunk.get("end_line")
+        if ranged:
+            lines = content.splitlines(keepends=True)
+            start = (chunk.get("start_line") or 1) - 1
+            end = chunk.get("end_line") or len(lines)
+            region = "".join(lines[start:end])
+        else:
+            region = content
+        count = region.count(find) if find else 0
+        if count == 0:
+            raise Fail("bad_request", f"Target string not found: {find[:100]!r}")
+        if count > 1 and not chunk.get("allow_multiple"):
+            raise Fail("bad_request", f"Found {count} occurrences of target string but allow_multiple is false")
+        if ranged:
+            lines[start:end] = [region.replace(find, repl)]
+            content = "".join(lines)
+        else:
+            content = content.replace(find, repl)
+    data = content.encode("utf-8")
+    make_room(0, len(data) - os.lstat(target).st_size, keep={target})
+    write_bytes(target, data)
+    return {"path": target, "size": len(data)}
+
+
+def walk(root):
+    """os.walk that never follows links (the default) and never yields a link as a directory to descend into."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+        yield dirpath, dirnames, sorted(filenames)
+
+
+def op_grep(req):
+    target = resolve(req, req.get("path") or ".")
+    if not os.path.lexists(target):
+        raise Fail("not_found", "Search path not found")
+    flags = re.IGNORECASE if req.get("case_insensitive") else 0
+    try:
+        pattern = re.compile(req["query"] if req.get("regex", True) else re.escape(req["query"]), flags)
+    except re.error as e:
+        raise Fail("bad_request", f"Invalid regex: {e}")
+    include = req.get("include") or []
+    per_line = req.get("match_per_line", True)
+    limit = int(req.get("max_results") or 50)
+    matches = []
+
+    def search(path):
+        try:
+            fd = open_nofollow(path, os.O_RDONLY)
+        except (OSError, Fail):
+            return False
+        with os.fdopen(fd, "r", encoding="utf-8", errors="strict") as f:
+            try:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or os.fstat(f.fileno()).st_size > 8 << 20:
+                    return False
+                for number, line in enumerate(f, 1):
+                    if pattern.search(line):
+                        matches.append({"file": path, "line": number, "content": line.rstrip("\r\n")} if per_line else {"file": path})
+                        if len(matches) >= limit:
+                            return True
+                        if not per_line:
+                            return False
+            except (UnicodeDecodeError, ValueError, OSError):
+                pass
+        return False
+
+    if is_file(target):
+        truncated = search(target)
+    else:
+        truncated = False
+        for dirpath, _, filenames in walk(target):
+            for name in filenames:
+                if include and not any(fnmatch.fnmatch(name, g) for g in include):
+                    continue
+                if search(os.path.join(dirpath, name)):
+                    truncated = True
+                    break
+            if truncated:
+                break
+    return {"query": req["query"], "path": target, "matches": matches, "truncated": truncated}
+
+
+def op_glob(req):
+    target = resolve(req, req.get("path") or ".")
+    if not os.path.isdir(target):
+        raise Fail("not_found", "Search directory not found")
+    pattern, exclude = req["pattern"], req.get("exclude") or []
+    kind = req.get("type") or "any"
+    limit = int(req.get("max_results") or 50)
+    matches, truncated = [], False
+    for dirpath, dirnames, filenames in walk(target):
+        entries = ([(d, "directory") for d in dirnames] if kind in ("any", "directory") else []) + \
+                  ([(f, "file") for f in filenames] if kind in ("any", "file") else [])
+        for name, entry_type in sorted(entries):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, target)
+            if not (fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel, pattern)):
+                continue
+            if any(fnmatch.fnmatch(name, x) or fnmatch.fnmatch(rel, x) for x in exclude):
+                continue
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            matches.append({"path": rel, "type": entry_type, "size": st.st_size, "modified": st.st_mtime})
+            if len(matches) >= limit:
+                truncated = True
+                break
+        if truncated:
+            break
+    return {"pattern": pattern, "path": target, "matches": matches, "truncated": truncated}
+
+
+def op_mkdir(req):
+    target = resolve(req, req["path"])
+    os.makedirs(target, exist_ok=True)
+    return {"path": target}
+
+
+def op_delete(req):
+    target = resolve_entry(req, req["path"])
+    if not os.path.lexists(target):
+        raise Fail("not_found", "Path not found")
+    is_dir = os.path.isdir(target) and not os.path.islink(target)
+    if is_dir:
+        shutil.rmtree(target)
+    else:
+        os.unlink(target)
+    return {"path": target, "type": "directory" if is_dir else "file"}
+
+
+def op_move(req):
+    source = resolve_entry(req, req["source"])
+    destination = resolve_entry(req, req["destination"])
+    if not os.path.lexists(source):
+        raise Fail("not_found", "Source path not found")
+    if not os.path.isdir(os.path.dirname(destination)):
+        raise Fail("bad_request", "Destination parent directory not found")
+    if os.path.lexists(destination):
+        raise Fail("conflict", "Destination already exists")
+    os.rename(source, destination)
+    return {"source": source, "destination": destination}
+
+
+def op_stat_dir(req):
+    target = resolve(req, req["path"])
+    return {"path": target, "is_dir": os.path.isdir(target)}
+
+
+def op_usage(req):
+    entries = scan()
+    return {"files": len(entries), "bytes": sum(e[2] for e in entries)}
+
+
+OPS = {
+    "start": op_start, "status": op_status, "input": op_input, "kill": op_kill, "list": op_list,
+    "list_files": op_list_files, "read": op_read, "view": op_view, "display": op_display, "write": op_write,
+    "replace": op_replace, "grep": op_grep, "glob": op_glob, "mkdir": op_mkdir, "delete": op_delete, "move": op_move,
+    "stat_dir": op_stat_dir, "usage": op_usage,
+}
+
+
+def handle(req):
+    try:
+        handler = OPS.get(req.get("op"))
+        if handler is None:
+            raise Fail("bad_request", f"Unknown operation {req.get('op')!r}.")
+        send({"id": req["id"], "ok": True, "result": handler(req)})
+    except Fail as e:
+        send({"id": req["id"], "ok": False, "code": e.code, "message": e.message})
+    except FileNotFoundError as e:
+        send({"id": req["id"], "ok": False, "code": "not_found", "message": f"Not found: {e.filename}"})
+    except PermissionError as e:
+        send({"id": req["id"], "ok": False, "code": "forbidden", "message": f"Permission denied: {e.filename}"})
+    except OSError as e:
+        code = "too_large" if e.errno == 27 else "quota" if e.errno in (28, 122) else "bad_request"
+        send({"id": req["id"], "ok": False, "code": code, "message": f"{e.strerror}: {e.filename or ''}".strip()})
+    except (KeyError, TypeError, ValueError) as e:
+        send({"id": req["id"], "ok": False, "code": "bad_request", "message": f"Malformed request: {e}"})
+
+
+def main():
+    global _out
+    _out = os.fdopen(os.dup(1), "wb")
+    requests = os.fdopen(os.dup(0), "rb")
+    # Commands must never read the protocol or write into it: their stdio is their own pipes; ours go to /dev/null.
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    os.chdir(HOME)
+    send({"id": 0, "ready": True})
+    for line in requests:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            continue
+        threading.Thread(target=handle, args=(req,), daemon=True).start()
+    # The host closed our stdin: the sandbox is being stopped. Take the user's commands down with us.
+    with _procs_lock:
+        for proc in _procs.values():
+            if proc.status == "running":
+                proc.signal(True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Warden.Core.Terminals;
+
+/// <summary>What happens when a user's files exceed their quota (seed 001's MAX_FILES_PER_USER / MAX_MEGABYTES_PER_USER).</summary>
+public enum QuotaMode
+{
+    /// <summary>Writes that would exceed it are refused with a clear error; commands that exceed it are stopped.</summary>
+    Reject,
+
+    /// <summary>The user's oldest files (by modification time) are deleted to make room, as seed 001 does.</summary>
+    Evict,
+}
+
+/// <summary>
+/// Configuration section <c>Warden:Terminal</c>: the per-user terminals behind the Open Terminal API. Each user gets
+/// one long-lived sandbox (started on first use, removed when idle) with a persistent home under their own host uid.
+/// </summary>
+public sealed class TerminalOptions
+{
+    public const string Section = "Warden:Terminal";
+
+    /// <summary>Where the user's home appears inside their sandbox (also HOME and the default working directory).</summary>
+    [Required] public string HomePath { get; set; } = "/home/user";
+
+    /// <summary>Users whose sandboxes may be alive at once; more get 503.</summary>
+    [Range(1, 100000)] public int MaxUsers { get; set; } = 32;
+
+    /// <summary>A user's sandbox with no request and no running command for this long is stopped (the home stays).</summary>
+    [Range(1, 7 * 86400)] public double IdleTimeoutSeconds { get; set; } = 900;
+
+    /// <summary>Memory of one user's sandbox, all their commands together (cgroup, no swap).</summary>
+    [Range(32, 1048576)] public int MemoryMb { get; set; } = 1024;
+
+    /// <summary>Processes and threads of one user's sandbox (cgroup pids).</summary>
+    [Range(8, 65536)] public int MaxProcesses { get; set; } = 256;
+
+    /// <summary>Commands one user may have running at once; starting another is refused.</summary>
+    [Range(1, 1000)] public int MaxRunningCommands { get; set; } = 8;
+
+    /// <summary>Longest a command may run (in the background or not) before it is killed.</summary>
+    [Range(1, 7 * 86400)] public double MaxCommandSeconds { get; set; } = 3600;
+
+    /// <summary>Output kept per command; beyond it the oldest half is dropped (open-terminal's log rotation).</summary>
+    [Range(4096, 1L << 32)] public long MaxLogBytes { get; set; } = 4 << 20;
+
+    /// <summary>How long a finished command's output stays retrievable.</summary>
+    [Range(1, 86400)] public double FinishedRetentionSeconds { get; set; } = 300;
+
+    /// <summary>Largest file read, viewed or uploaded through the API.</summary>
+    [Range(1024, 1L << 32)] public long MaxFileBytes { get; set; } = 32 << 20;
+
+    /// <summary>First host uid of the per-user range; must not overlap Warden:SandboxUidBase's pool range.</summary>
+    [Range(1000, int.MaxValue)] public int UserUidBase { get; set; } = 400000;
+
+    [Range(1, 1 << 24)] public int UserUidCount { get; set; } = 100000;
+
+    /// <summary>Newly created files one command may leave behind; the excess (newest first) is removed. 0 = no limit.</summary>
+    [Range(0, int.MaxValue)] public int MaxFilesPerExecution { get; set; } = 1000;
+
+    /// <summary>Files (and directories) one user may keep in their home. 0 = no limit.</summary>
+    [Range(0, int.MaxValue)] public int MaxFilesPerUser { get; set; } = 10000;
+
+    /// <summary>Megabytes one user may keep in their home. 0 = no limit.</summary>
+    [Range(0, 1 << 24)] public int MaxMegabytesPerUser { get; set; } = 1024;
+
+    /// <summary>What exceeding a per-user quota does: refuse (Reject) or evict the oldest files (Evict).</summary>
+    public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;
+
+    /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
+    public bool Network { get; set; }
+}

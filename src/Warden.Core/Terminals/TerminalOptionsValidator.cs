@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Options;
+
+namespace Warden.Core.Terminals;
+
+/// <summary>Cross-section rules: the per-user uid range must not overlap the pool's, or a user could share a uid with a stranger's run.</summary>
+internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, IOptions<Limits.LimitsOptions> limits) : IValidateOptions<TerminalOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TerminalOptions options)
+    {
+        var errors = new List<string>();
+        var w = warden.Value;
+        long userEnd = (long)options.UserUidBase + options.UserUidCount, poolEnd = (long)w.SandboxUidBase + w.SandboxUidCount;
+        if (options.UserUidBase < poolEnd && w.SandboxUidBase < userEnd)
+            errors.Add($"Warden:Terminal:UserUidBase..+UserUidCount ({options.UserUidBase}..{userEnd - 1}) overlaps the sandbox pool's uids " +
+                $"Warden:SandboxUidBase..+SandboxUidCount ({w.SandboxUidBase}..{poolEnd - 1}).");
+        if (!options.HomePath.StartsWith('/') || options.HomePath.Length < 2 || options.HomePath.Contains("..", StringComparison.Ordinal))
+            errors.Add($"Warden:Terminal:HomePath must be an absolute path such as /home/user (got '{options.HomePath}').");
+        if (options.Network && !limits.Value.AllowNetwork)
+            errors.Add("Warden:Terminal:Network=true needs Warden:Limits:AllowNetwork=true.");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing;
+using Warden.Core.Workspaces;
+
+namespace Warden.Core.Terminals;
+
+/// <summary>
+/// One user's terminal: their sandbox (started on first use, restarted if it died), the commands they started and
+/// which chat started each, and each chat's working directory. Every operation runs inside this user's sandbox, so
+/// there is no code path by which it could touch another user's files or processes.
+/// </summary>
+public sealed partial class UserTerminal : IAsyncDisposable
+{
+    private readonly ISandboxBackend _backend;
+    private readonly TerminalOptions _options;
+    private readonly ResourceLimits _limits;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _startGate = new(1, 1);
+    private readonly ConcurrentDictionary<string, string> _commandSessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _sessionDirectories = new(StringComparer.Ordinal);
+    private TerminalAgent? _agent;
+    private int _incarnation;
+    private long _lastActivityTicks;
+    private int _closed;
+
+    internal UserTerminal(UserWorkspace workspace, ISandboxBackend backend, TerminalOptions options, ResourceLimits limits, TimeProvider time,
+        ILogger logger)
+    {
+        Workspace = workspace;
+        _backend = backend;
+        _options = options;
+        _limits = limits;
+        _time = time;
+        _logger = logger;
+        Touch();
+    }
+
+    public UserWorkspace Workspace { get; }
+
+    public string HomePath => _options.HomePath;
+
+    public DateTimeOffset LastActivity => new(Interlocked.Read(ref _lastActivityTicks), TimeSpan.Zero);
+
+    /// <summary>Whether the sandbox is up (false before first use and after it was reaped or died).</summary>
+    public bool IsRunning => Volatile.Read(ref _agent) is { Gone.IsCompleted: false };
+
+    private void Touch() => Interlocked.Exchange(ref _lastActivityTicks, _time.GetUtcNow().UtcTicks);
+
+    /// <summary>A chat's working directory: the one it set, else <c>~/chats/{chat}</c> (created on first use); home without a chat.</summary>
+    public string WorkingDirectory(string? sessionId) =>
+        sessionId is null ? HomePath : _sessionDirectories.GetValueOrDefault(SessionKey(sessionId)) ?? DefaultDirectory(sessionId);
+
+    private string DefaultDirectory(string sessionId) => $"{HomePath}/chats/{SessionKey(sessionId)}";
+
+    /// <summary>Chat ids are caller text: a safe directory name is kept as is, anything else becomes a hash.</summary>
+    private static string SessionKey(string sessionId) =>
+        sessionId.Length is > 0 and <= 64 && sessionId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            ? sessionId
+            : Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(sessionId)))[..32];
+
+    /// <summary>Sets a chat's working directory (it must exist inside the home); returns the resolved path.</summary>
+    public async Task<string> SetWorkingDirectoryAsync(string? sessionId, string path, CancellationToken cancellationToken)
+    {
+        var result = await CallAsync(sessionId, "stat_dir", new JsonObject { ["path"] = path }, cancellationToken).ConfigureAwait(false);
+        var resolved = result.GetProperty("path").GetString()!;
+        if (!result.GetProperty("is_dir").GetBoolean()) throw new TerminalException(TerminalFailure.NotFound, "Directory not found");
+        if (sessionId is not null) _sessionDirectories[SessionKey(sessionId)] = resolved;
+        return resolved;
+    }
+
+    /// <summary>Starts a command in the background (open-terminal's run_command) and waits up to <paramref name="wait"/> seconds for it.</summary>
+    public async Task<JsonElement> RunAsync(string? sessionId, string command, string? directory, IReadOnlyDictionary<string, string>? environment,
+        double? wait, int? tail, CancellationToken cancellationToken)
+    {
+        var id = _time.GetUtcNow().ToString("yyyyMMdd-HHmmss-", CultureInfo.InvariantCulture) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        var env = new JsonObject();
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) env[k] = v;
+        _commandSessions[id] = sessionId ?? "";
+        try
+        {
+            return await CallAsync(sessionId, "start", new JsonObject
+            {
+                ["process"] = id, ["command"] = command, ["dir"] = directory, ["env"] = env, ["wait"] = wait, ["tail"] = tail,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TerminalException)
+        {
+            _commandSessions.TryRemove(id, out _);
+            throw;
+        }
+    }
+
+    /// <summary>A command's status and output from <paramref name="offset"/>; only the chat that started it sees it (as open-terminal does).</summary>
+    public Task<JsonElement> StatusAsync(string? sessionId, string processId, double? wait, int offset, int? tail, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, "status", Owned(sessionId, processId, new JsonObject { ["wait"] = wait, ["offset"] = offset, ["tail"] = tail }), cancellationToken);
+
+    public Task<JsonElement> InputAsync(string? sessionId, string processId, string input, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, "input", Owned(sessionId, processId, new JsonObject { ["input"] = input }), cancellationToken);
+
+    public Task<JsonElement> KillAsync(string? sessionId, string processId, bool force, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, "kill", Owned(sessionId, processId, new JsonObject { ["force"] = force }), cancellationToken);
+
+    /// <summary>The commands this chat started that the agent still knows (running, or finished within the retention time).</summary>
+    public async Task<IReadOnlyList<JsonElement>> ListAsync(string? sessionId, CancellationToken cancellationToken)
+    {
+        if (!IsRunning) return [];
+        var all = await CallAsync(sessionId, "list", [], cancellationToken).ConfigureAwait(false);
+        return all.EnumerateArray()
+            .Where(p => _commandSessions.TryGetValue(p.GetProperty("id").GetString()!, out var owner) && owner == (sessionId ?? ""))
+            .ToList();
+    }
+
+    private JsonObject Owned(string? sessionId, string processId, JsonObject arguments)
+    {
+        if (!_commandSessions.TryGetValue(processId, out var owner) || owner != (sessionId ?? ""))
+            throw new TerminalException(TerminalFailure.ProcessNotFound, "Process not found");
+        arguments["process"] = processId;
+        return arguments;
+    }
+
+    /// <summary>Whether any command is still running (an idle sandbox with running commands is not reaped).</summary>
+    internal async Task<bool> HasRunningCommandsAsync(CancellationToken cancellationToken)
+    {
+        if (!IsRunning) return false;
+        var all = await CallAsync(null, "list", [], cancellationToken, touch: false).ConfigureAwait(false);
+        return all.EnumerateArray().Any(p => p.GetProperty("status").GetString() == "running");
+    }
+
+    /// <summary>
+    /// One file or process operation inside the user's sandbox (see <c>Agent/warden_terminal.py</c> for the operations).
+    /// Paths are resolved against the chat's working directory by the agent, which refuses anything outside the home.
+    /// </summary>
+    public async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+        if (touch) Touch();
+        var agent = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var directory = WorkingDirectory(sessionId);
+        arguments["cwd"] = directory;
+        arguments["make_cwd"] = sessionId is not null && directory == DefaultDirectory(sessionId);
+        arguments["max_bytes"] = _options.MaxFileBytes;
+        try { return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false); }
+        finally { if (touch) Touch(); }
+    }
+
+    private async Task<TerminalAgent> EnsureStartedAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _agent) is { Gone.IsCompleted: false } running) return running;
+        await _startGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+            if (_agent is { Gone.IsCompleted: false } current) return current;
+            if (_agent is { } dead)
+            {
+                Log.SandboxLost(_logger, Workspace.Key);
+                _agent = null;
+                _commandSessions.Clear();
+                await dead.DisposeAsync().ConfigureAwait(false);
+            }
+            var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), _limits, TerminalAgentFiles.SupportFiles,
+                TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
+            var agent = await TerminalAgent.StartAsync(_backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _agent, agent);
+            Log.SandboxStarted(_logger, Workspace.Key, Workspace.Uid);
+            return agent;
+        }
+        finally
+        {
+            _startGate.Release();
+        }
+    }
+
+    private SandboxCommand AgentCommand()
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+            ["HOME"] = HomePath,
+            ["USER"] = "user",
+            ["LOGNAME"] = "user",
+            ["SHELL"] = "/bin/bash",
+            ["LANG"] = "C.UTF-8",
+            ["LC_ALL"] = "C.UTF-8",
+            ["TMPDIR"] = "/tmp",
+            ["TERM"] = "dumb",
+            ["WARDEN_TERMINAL_MAX_RUNNING"] = Str(_options.MaxRunningCommands),
+            ["WARDEN_TERMINAL_MAX_COMMAND_SECONDS"] = Str(_options.MaxCommandSeconds),
+            ["WARDEN_TERMINAL_MAX_LOG_BYTES"] = Str(_options.MaxLogBytes),
+            ["WARDEN_TERMINAL_RETENTION_SECONDS"] = Str(_options.FinishedRetentionSeconds),
+            ["WARDEN_TERMINAL_MAX_FILES_PER_EXECUTION"] = Str(_options.MaxFilesPerExecution),
+            ["WARDEN_TERMINAL_MAX_FILES_PER_USER"] = Str(_options.MaxFilesPerUser),
+            ["WARDEN_TERMINAL_MAX_BYTES_PER_USER"] = Str((long)_options.MaxMegabytesPerUser << 20),
+            ["WARDEN_TERMINAL_QUOTA_MODE"] = _options.QuotaMode.ToString().ToLowerInvariant(),
+        };
+        return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);
+    }
+
+    private static string Str(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Stops the sandbox: every command of the user is killed; the home stays.</summary>
+    internal async Task StopAsync()
+    {
+        await _startGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Exchange(ref _agent, null) is { } agent) await agent.DisposeAsync().ConfigureAwait(false);
+            _commandSessions.Clear();
+        }
+        finally
+        {
+            _startGate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        await StopAsync().ConfigureAwait(false);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Diagnostics.EventIds.TerminalStarted, LogLevel.Information, "Terminal sandbox for user {UserKey} started (uid {Uid})")]
+        public static partial void SandboxStarted(ILogger logger, string userKey, int uid);
+
+        [LoggerMessage(Diagnostics.EventIds.TerminalLost, LogLevel.Warning, "Terminal sandbox for user {UserKey} had died; starting a new one")]
+        public static partial void SandboxLost(ILogger logger, string userKey);
+    }
+}

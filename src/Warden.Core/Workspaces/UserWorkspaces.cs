@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Warden.Core.Interop;
+using Warden.Core.Terminals;
+
+namespace Warden.Core.Workspaces;
+
+/// <summary>
+/// Creates and finds users' homes and their persistent host uids. The uid of a user is written once, next to the
+/// home, under an exclusive lock on the allocation file: the same user always gets the same uid, and no two users
+/// ever share one (allocation takes the highest uid in use plus one, within <see cref="TerminalOptions.UserUidBase"/>'s range).
+/// </summary>
+public sealed class UserWorkspaces
+{
+    private readonly TerminalOptions _options;
+    private readonly string _root;
+    private readonly Lock _lock = new();
+
+    public UserWorkspaces(IOptions<WardenOptions> warden, IOptions<TerminalOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(warden);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _root = Path.Combine(warden.Value.StateDirectory, "users");
+    }
+
+    /// <summary>The directory holding every user's directory.</summary>
+    public string Root => _root;
+
+    public static string KeyOf(string userId) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(userId)))[..32];
+
+    /// <summary>The user's workspace, created (home, uid) on first use.</summary>
+    public UserWorkspace Open(string userId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        var key = KeyOf(userId);
+        var userDir = Path.Combine(_root, key);
+        var home = Path.Combine(userDir, "home");
+        lock (_lock)
+        {
+            // The root and each user directory are traversable but not listable (0711): the sandbox's helper, running as
+            // the user's uid, must reach its own home to bind it; it cannot list who else has one.
+            EnsureDirectory(_root, "711");
+            EnsureDirectory(userDir, "711");
+            int uid = ReadOrAllocateUid(userDir);
+            if (!Directory.Exists(home)) Directory.CreateDirectory(home);
+            if (Libc.geteuid() == 0) Libc.lchown(home, uid, uid);
+            Libc.chmod(home, Convert.ToInt32("700", 8));
+            return new UserWorkspace(userId, key, uid, home);
+        }
+    }
+
+    private int ReadOrAllocateUid(string userDir)
+    {
+        var uidFile = Path.Combine(userDir, "uid");
+        if (File.Exists(uidFile)) return int.Parse(File.ReadAllText(uidFile).Trim(), CultureInfo.InvariantCulture);
+        // Serialise allocation across Warden processes sharing the state directory (the kernel drops the lock if we die).
+        using var allocation = new FileStream(Path.Combine(_root, "uid-allocation.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        if (File.Exists(uidFile)) return int.Parse(File.ReadAllText(uidFile).Trim(), CultureInfo.InvariantCulture);
+        int highest = _options.UserUidBase - 1;
+        foreach (var dir in Directory.EnumerateDirectories(_root))
+        {
+            var other = Path.Combine(dir, "uid");
+            if (File.Exists(other) && int.TryParse(File.ReadAllText(other).Trim(), CultureInfo.InvariantCulture, out var used)) highest = Math.Max(highest, used);
+        }
+        int uid = highest + 1;
+        if (uid >= _options.UserUidBase + _options.UserUidCount)
+            throw new InvalidOperationException($"No free user uid in {_options.UserUidBase}..{_options.UserUidBase + _options.UserUidCount - 1} (Warden:Terminal:UserUidCount).");
+        var staging = uidFile + ".tmp";
+        File.WriteAllText(staging, uid.ToString(CultureInfo.InvariantCulture));
+        File.Move(staging, uidFile, overwrite: false);
+        return uid;
+    }
+
+    private static void EnsureDirectory(string path, string mode)
+    {
+        Directory.CreateDirectory(path);
+        Libc.chmod(path, Convert.ToInt32(mode, 8));
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Warden.Server.Auth;
+using Warden.Server.Data;
+using Warden.Server.History;
+using Warden.Server.Metrics;
+using Warden.Server.NativeApi;
+using Warden.Server.RateLimiting;
+
+namespace Warden.Server.Hosting;
+
+/// <summary>The service around the engine: keys, rate limits, audit log and history, metrics, graceful shutdown.</summary>
+public static class ProductionServiceCollectionExtensions
+{
+    public static IServiceCollection AddWardenProduction(this IServiceCollection services, IConfiguration configuration, WardenDatabase database)
+    {
+        services.AddOptions<HistoryOptions>().Bind(configuration.GetSection(HistoryOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("Warden")).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(new AuthOptions
+        {
+            ApiKey = configuration["Warden:ApiKey"], MetricsAnonymous = configuration.GetValue<bool>("Warden:Metrics:Anonymous"),
+        });
+        services.AddSingleton(database);
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<HistoryStore>();
+        services.AddSingleton<ExecutionRecorder>();
+        services.AddSingleton<ShutdownGrace>();
+        services.AddSingleton<BackendLifetime>();
+        services.AddSingleton<PrometheusExporter>();
+        services.AddSingleton<ExecutionRunner>();
+        // Order matters at start-up (backend first) and at shutdown (the recorder drains after the server stopped).
+        services.AddHostedService(sp => sp.GetRequiredService<BackendLifetime>());
+        services.AddHostedService(sp => sp.GetRequiredService<ShutdownGrace>());
+        services.AddHostedService(sp => sp.GetRequiredService<ExecutionRecorder>());
+        services.AddWardenRateLimits();
+        return services;
+    }
+}

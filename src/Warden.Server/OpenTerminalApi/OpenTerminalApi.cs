@@ -1,0 +1,125 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using Warden.Core.Execution;
+using Warden.Server.Hosting;
+
+namespace Warden.Server.OpenTerminalApi;
+
+/// <summary>
+/// The Open-Terminal-compatible surface (open-webui/open-terminal's routes, operationIds and shapes), mounted at
+/// <see cref="OpenTerminalOptions.BasePath"/> with its own OpenAPI document at <c>{BasePath}/openapi.json</c>. Each
+/// handler authenticates the Open WebUI user (<see cref="TerminalCaller"/>) and forwards to that user's terminal.
+/// </summary>
+public static class OpenTerminalApi
+{
+    public const string DocumentName = "terminal";
+
+    public static IServiceCollection AddOpenTerminalApi(this IServiceCollection services, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(OpenTerminalOptions.Section);
+        services.AddOptions<OpenTerminalOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OpenTerminalOptions>, OpenTerminalOptionsValidator>();
+        services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<OpenWebUiTokenValidator>();
+        services.AddSingleton<TerminalIdentity>();
+        var basePath = section.Get<OpenTerminalOptions>()?.BasePath ?? new OpenTerminalOptions().BasePath;
+        services.AddOpenApi(DocumentName, o =>
+        {
+            o.OpenApiVersion = OpenApiSpecVersion.OpenApi3_0;
+            o.ShouldInclude = d => d.GroupName == DocumentName;
+            o.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info.Title = "Warden Open Terminal";
+                document.Info.Description = "Open-Terminal-compatible API: every Open WebUI user gets their own sandbox and home.";
+                // Open WebUI calls {connection URL}{path}, and the connection URL already ends with the base path.
+                var paths = new OpenApiPaths();
+                foreach (var (path, item) in document.Paths) paths.Add(path.StartsWith(basePath, StringComparison.Ordinal) ? path[basePath.Length..] : path, item);
+                document.Paths = paths;
+                return Task.CompletedTask;
+            });
+        });
+        return services;
+    }
+
+    public static void MapOpenTerminalApi(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<OpenTerminalOptions>>().Value;
+        if (!options.Enabled) return;
+        // Identity is checked by TerminalCaller's binding, in the forms Open WebUI sends; the API-key middleware stands aside.
+        var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
+        root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
+        OpenTerminalUiApi.Map(root);
+
+        var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal");
+        api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command")
+            .WithDescription("Run a shell command in the background and return a command ID. Pass wait to get its output inline when it finishes in time. " +
+                "The command runs in your own sandbox (Linux, bash, Python 3 and the host's tools under /usr; no network unless enabled); your home directory persists between chats.");
+        api.MapGet("/execute", ListProcessesAsync).WithName("list_processes").WithSummary("List running commands")
+            .WithDescription("Returns tracked processes for the current user and chat, including running, done, and killed.");
+        api.MapGet("/execute/{process_id}/status", GetProcessStatusAsync).WithName("get_process_status").WithSummary("Get command status and output")
+            .WithDescription("Returns new output since the given offset, process status, and exit code. Reads do not consume output; each reader keeps its own offset.");
+        api.MapPost("/execute/{process_id}/input", SendProcessInputAsync).WithName("send_process_input").WithSummary("Send input to a running command")
+            .WithDescription("Write text to the process's stdin. Include newline characters as needed.");
+        api.MapDelete("/execute/{process_id}", KillProcessAsync).WithName("kill_process").WithSummary("Kill a running command")
+            .WithDescription("Terminate the process. Sends SIGTERM by default for graceful shutdown. Use force=true to send SIGKILL.");
+        OpenTerminalFilesApi.Map(api);
+    }
+
+    private static async Task ServeOpenApiAsync(HttpContext context)
+    {
+        var provider = context.RequestServices.GetRequiredKeyedService<IOpenApiDocumentProvider>(DocumentName);
+        var document = await provider.GetOpenApiDocumentAsync(context.RequestAborted);
+        var json = await document.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_0, context.RequestAborted);
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await context.Response.WriteAsync(json, context.RequestAborted);
+    }
+
+    private static async Task<Ok<JsonElement>> RunCommandAsync(TerminalCaller caller, ExecRequest request,
+        [Description("Seconds to wait for the command to finish before returning. If the command completes in time, output is included inline. Null to return immediately.")] double? wait,
+        [Description("Return only the last N output entries. Useful to limit response size when only recent output matters.")] int? tail,
+        CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Command)) throw new InvalidRequestException("command must not be empty.", "command");
+        CheckWaitAndTail(wait, tail);
+        return TypedResults.Ok(await caller.Terminal.RunAsync(caller.SessionId, request.Command, request.Cwd, request.Env, wait, tail, cancellationToken));
+    }
+
+    private static async Task<Ok<IReadOnlyList<JsonElement>>> ListProcessesAsync(TerminalCaller caller, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.ListAsync(caller.SessionId, cancellationToken));
+
+    private static async Task<Ok<JsonElement>> GetProcessStatusAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId,
+        [Description("Seconds to wait for the process to finish before returning. Returns early if the process exits. Null to return immediately.")] double? wait,
+        [Description("Number of output entries to skip. Use next_offset from the previous response to get only new output.")] int? offset,
+        [Description("Return only the last N output entries. Useful to limit response size when only recent output matters.")] int? tail,
+        CancellationToken cancellationToken)
+    {
+        CheckWaitAndTail(wait, tail);
+        if (offset < 0) throw new InvalidRequestException("offset must be 0 or more.", "offset");
+        return TypedResults.Ok(await caller.Terminal.StatusAsync(caller.SessionId, processId, wait, offset ?? 0, tail, cancellationToken));
+    }
+
+    private static async Task<Ok<JsonElement>> SendProcessInputAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId, InputRequest request,
+        CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.InputAsync(caller.SessionId, processId, request.Input ?? "", cancellationToken));
+
+    private static async Task<Ok<JsonElement>> KillProcessAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId,
+        [Description("Send SIGKILL instead of SIGTERM.")] bool? force, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.KillAsync(caller.SessionId, processId, force ?? false, cancellationToken));
+
+    private static void CheckWaitAndTail(double? wait, int? tail)
+    {
+        if (wait is < 0 or > 300 || (wait is { } w && double.IsNaN(w))) throw new InvalidRequestException("wait must be between 0 and 300 seconds.", "wait");
+        if (tail is < 1) throw new InvalidRequestException("tail must be 1 or more.", "tail");
+    }
+}

@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using Warden.Core.Execution;
+using Warden.Core.Terminals;
+
+namespace Warden.Server.OpenTerminalApi;
+
+/// <summary>
+/// The endpoints Open WebUI's interface uses (not in the OpenAPI document, as in open-terminal): health and feature
+/// discovery, the system prompt, the file browser's working directory, viewing, uploading and managing files.
+/// </summary>
+internal static class OpenTerminalUiApi
+{
+    public static void Map(RouteGroupBuilder root)
+    {
+        root.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).ExcludeFromDescription();
+        root.MapGet("/api/config", () => TypedResults.Ok(new { features = new { terminal = false, notebooks = false, system = true } })).ExcludeFromDescription();
+        root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
+        root.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
+        root.MapPost("/files/cwd", SetWorkingDirectoryAsync).ExcludeFromDescription();
+        root.MapGet("/files/view", ViewFileAsync).ExcludeFromDescription();
+        root.MapPost("/files/upload", UploadFileAsync).ExcludeFromDescription();
+        root.MapPost("/files/mkdir", MakeDirectoryAsync).ExcludeFromDescription();
+        root.MapDelete("/files/delete", DeleteAsync).ExcludeFromDescription();
+        root.MapPost("/files/move", MoveAsync).ExcludeFromDescription();
+    }
+
+    /// <summary>Open WebUI fetches this once per connection (with no user), so it describes the sandbox in general.</summary>
+    private static IResult SystemPrompt(IOptions<TerminalOptions> terminal, IOptions<OpenTerminalOptions> options)
+    {
+        var t = terminal.Value;
+        var prompt = "You have access to a Linux sandbox of your own (bash, Python 3 and the host's tools under /usr), run by Warden. " +
+            $"Your home directory {t.HomePath} persists between chats; each chat starts in its own directory under {t.HomePath}/chats. " +
+            (t.Network ? "" : "There is no network access. ") +
+            $"Commands may run up to {t.MaxCommandSeconds:0} s; use run_command with wait to get output inline, or poll get_process_status. " +
+            "Use your tools to directly interact with the system: run commands, read and write files, and search the filesystem. " +
+            "Prefer verifying the current state before making changes. If a command produces no output, that typically means it succeeded.";
+        if (!string.IsNullOrEmpty(options.Value.SystemPromptExtra)) prompt += "\n\n" + options.Value.SystemPromptExtra;
+        return TypedResults.Ok(new { prompt });
+    }
+
+    private static IResult GetWorkingDirectory(TerminalCaller caller) => TypedResults.Ok(new
+    {
+        cwd = caller.Terminal.WorkingDirectory(caller.SessionId),
+        home = caller.Terminal.HomePath,
+        root = new { path = caller.Terminal.HomePath, label = "Home" },
+    });
+
+    private static async Task<IResult> SetWorkingDirectoryAsync(TerminalCaller caller, PathRequest request, CancellationToken cancellationToken) =>
+        TypedResults.Ok(new { cwd = await caller.Terminal.SetWorkingDirectoryAsync(caller.SessionId, request.Path, cancellationToken) });
+
+    /// <summary>Raw bytes of one of the caller's own files (the file browser's preview and download).</summary>
+    private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, CancellationToken cancellationToken)
+    {
+        var result = await caller.Terminal.CallAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
+        var name = Path.GetFileName(result.GetProperty("path").GetString());
+        return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString(), name);
+    }
+
+    private static async Task<IResult> UploadFileAsync(TerminalCaller caller, HttpContext context, string directory, IOptions<TerminalOptions> terminal,
+        CancellationToken cancellationToken)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = terminal.Value.MaxFileBytes + (1 << 20);
+        if (!context.Request.HasFormContentType) throw new InvalidRequestException("Upload a file as multipart/form-data (field 'file').", "file");
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var file = form.Files.GetFile("file") ?? throw new InvalidRequestException("The multipart field 'file' is missing.", "file");
+        if (file.Length > terminal.Value.MaxFileBytes) throw new PayloadTooLargeException($"The file is larger than {terminal.Value.MaxFileBytes} bytes.");
+        var name = Path.GetFileName(file.FileName);
+        if (name is "" or "." or "..") name = "upload";
+        using var buffer = new MemoryStream();
+        await file.CopyToAsync(buffer, cancellationToken);
+        var target = directory.TrimEnd('/') + "/" + name;
+        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "write",
+            new JsonObject { ["path"] = target, ["base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length) }, cancellationToken));
+    }
+
+    private static async Task<IResult> MakeDirectoryAsync(TerminalCaller caller, PathRequest request, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
+
+    private static async Task<IResult> DeleteAsync(TerminalCaller caller, string path, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
+
+    private static async Task<IResult> MoveAsync(TerminalCaller caller, MoveRequest request, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "move",
+            new JsonObject { ["source"] = request.Source, ["destination"] = request.Destination }, cancellationToken));
+}

@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Builder;
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Warden.Core.Execution;
+using Warden.Server.Auth;
+using Warden.Server.Hosting;
+
+namespace Warden.Server.RateLimiting;
+
+/// <summary>
+/// ASP.NET Core's rate-limiting middleware with one chained global limiter: a token bucket per API key, a token bucket
+/// per caller (user, else key, else IP) and a concurrency limit per caller. Refusals are 429 problems with Retry-After
+/// and are counted in <c>warden_rejections_total</c>.
+/// </summary>
+public static class WardenRateLimits
+{
+    public static IServiceCollection AddWardenRateLimits(this IServiceCollection services)
+    {
+        services.AddRateLimiter(_ => { });
+        services.AddOptions<RateLimiterOptions>().Configure<IOptions<RateLimitOptions>, ExecutionMetrics>((o, limits, metrics) =>
+        {
+            var l = limits.Value;
+            var chain = new List<PartitionedRateLimiter<HttpContext>>();
+            if (l.PerKeyPerMinute > 0)
+            {
+                chain.Add(PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                    Limited(context) && Caller.Of(context).KeyId is { } key
+                        ? RateLimitPartition.GetTokenBucketLimiter("key:" + key, _ => Bucket(l.PerKeyPerMinute, l.PerKeyBurst))
+                        : RateLimitPartition.GetNoLimiter("")));
+            }
+            if (l.PerMinute > 0)
+            {
+                chain.Add(PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                    Limited(context) ? RateLimitPartition.GetTokenBucketLimiter(Identity(context), _ => Bucket(l.PerMinute, l.Burst))
+                        : RateLimitPartition.GetNoLimiter("")));
+            }
+            if (l.MaxConcurrentPerUser > 0)
+            {
+                chain.Add(PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                    Limited(context)
+                        ? RateLimitPartition.GetConcurrencyLimiter(Identity(context), _ => new ConcurrencyLimiterOptions { PermitLimit = l.MaxConcurrentPerUser, QueueLimit = 0 })
+                        : RateLimitPartition.GetNoLimiter("")));
+            }
+            if (chain.Count > 0) o.GlobalLimiter = chain.Count == 1 ? chain[0] : PartitionedRateLimiter.CreateChained([.. chain]);
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = (context, cancellationToken) => RejectAsync(context, metrics, cancellationToken);
+        });
+        return services;
+    }
+
+    /// <summary>Who a limit counts against: the end user when an authenticated caller names one, else the key, else the IP.</summary>
+    public static string Identity(HttpContext context)
+    {
+        var caller = Caller.Of(context);
+        if (caller.Authenticated && caller.UserId is { } user) return $"user:{caller.KeyId}:{user}";
+        if (caller.Authenticated) return "key:" + caller.KeyId;
+        return "ip:" + caller.ClientIp;
+    }
+
+    private static bool Limited(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<ExecutionEndpoint>() is not null;
+
+    /// <summary>
+    /// A bucket of <paramref name="burst"/> tokens refilled at <paramref name="perMinute"/>. The refill period is at least
+    /// 100 ms (the partitioned limiter's replenishment tick) with a whole number of tokens per period, so the rate is exact.
+    /// </summary>
+    internal static TokenBucketRateLimiterOptions Bucket(int perMinute, int burst)
+    {
+        int tokens = Math.Max(1, (int)Math.Ceiling(perMinute / 600.0));
+        return new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(burst, tokens),
+            TokensPerPeriod = tokens,
+            ReplenishmentPeriod = TimeSpan.FromTicks(TimeSpan.TicksPerMinute * tokens / perMinute),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        };
+    }
+
+    private static async ValueTask RejectAsync(OnRejectedContext rejected, ExecutionMetrics metrics, CancellationToken cancellationToken)
+    {
+        var context = rejected.HttpContext;
+        bool rate = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter);
+        metrics.Rejected(rate ? "rate_limit" : "concurrency");
+        var seconds = rate ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 1;
+        context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        var problems = context.RequestServices.GetRequiredService<IProblemDetailsService>();
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = 429, Type = WardenExceptionHandler.TypeBase + (rate ? "rate-limited" : "too-many-concurrent"),
+                Title = "Too many requests",
+                Detail = rate
+                    ? $"Rate limit exceeded for {Identity(context)}; retry in {seconds} s."
+                    : $"{Identity(context)} already has the maximum number of executions running.",
+                Instance = context.Request.Path,
+            },
+        });
+    }
+}

@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using Warden.Core.Sandboxing;
+using Warden.Core.Sandboxing.Docker;
+
+namespace Warden.Core.Tests.Sandboxing.Docker;
+
+public sealed class DockerContainerSpecTests
+{
+    private static JsonObject Keeper(bool network = false, string runtime = "") =>
+        DockerContainerSpec.Keeper("warden-runtime:latest", "199999:199999", "vol", "1-2-3", TestLimits.Create(network: network), runtime);
+
+    [Fact]
+    public void Keeper_HostConfig_LocksTheContainerDown()
+    {
+        var host = Keeper()["HostConfig"]!;
+
+        Assert.True((bool)host["ReadonlyRootfs"]!);
+        Assert.Equal(["ALL"], host["CapDrop"]!.AsArray().Select(c => (string)c!));
+        var security = host["SecurityOpt"]!.AsArray().Select(o => (string)o!).ToList();
+        Assert.Contains("no-new-privileges", security);
+        var profile = JsonNode.Parse(security.Single(o => o.StartsWith("seccomp=", StringComparison.Ordinal))["seccomp=".Length..])!;
+        var denied = profile["syscalls"]!.AsArray().SelectMany(r => r!["names"]!.AsArray().Select(n => (string)n!)).ToHashSet();
+        Assert.Contains("ptrace", denied); // Docker's own default profile allows it
+        Assert.Contains("io_uring_setup", denied); // and io_uring
+        Assert.Contains("clone3", denied); // runc honours errnoRet: ENOSYS makes glibc fall back to clone
+        Assert.Equal("none", (string)host["NetworkMode"]!);
+        Assert.True((bool)host["Init"]!);
+    }
+
+    [Fact]
+    public void Keeper_Memory_WithoutSwapAndWithPidsAndCpu()
+    {
+        var host = Keeper()["HostConfig"]!;
+
+        Assert.Equal(256L << 20, (long)host["Memory"]!);
+        Assert.Equal((long)host["Memory"]!, (long)host["MemorySwap"]!);
+        Assert.Equal(64, (int)host["PidsLimit"]!);
+        Assert.Equal(1_000_000_000, (long)host["NanoCpus"]!);
+    }
+
+    [Fact]
+    public void Keeper_Workspace_IsTheVolumeNeverABindMount()
+    {
+        var mount = Keeper()["HostConfig"]!["Mounts"]!.AsArray().Single()!;
+
+        Assert.Equal("volume", (string)mount["Type"]!);
+        Assert.Equal("vol", (string)mount["Source"]!);
+        Assert.Equal("/sandbox", (string)mount["Target"]!);
+    }
+
+    [Fact]
+    public void Keeper_Labels_NameTheInstanceForReaping()
+    {
+        var labels = Keeper()["Labels"]!;
+
+        Assert.Equal("1", (string)labels[DockerContainerSpec.ManagedLabel]!);
+        Assert.Equal("1-2-3", (string)labels[DockerContainerSpec.InstanceLabel]!);
+    }
+
+    [Fact]
+    public void Keeper_Runtime_OnlyWhenConfigured()
+    {
+        Assert.Null(Keeper()["HostConfig"]!["Runtime"]);
+        Assert.Equal("runsc", (string)Keeper(runtime: "runsc")["HostConfig"]!["Runtime"]!);
+    }
+
+    [Fact]
+    public void Volume_IsSizeCappedTmpfsOwnedByTheProgramUser()
+    {
+        var options = (string)DockerContainerSpec.Volume("v", "1-2-3", 64L << 20, "199999:199998")["DriverOpts"]!["o"]!;
+
+        Assert.Contains($"size={64L << 20}", options);
+        Assert.Contains("uid=199999", options);
+        Assert.Contains("gid=199998", options);
+    }
+
+    [Fact]
+    public void Exec_WrapsTheCommandInPerStageRlimitsAndDropsDockersHostname()
+    {
+        var command = new SandboxCommand(["/usr/bin/python3", "/sandbox/main.py"], new Dictionary<string, string> { ["HOME"] = "/sandbox" }, []);
+        var exec = DockerContainerSpec.Exec(command, TestLimits.Create(cpuSeconds: 3), "199999:199999");
+        var argv = exec["Cmd"]!.AsArray().Select(a => (string)a!).ToList();
+
+        Assert.Equal(["/usr/bin/env", "-u", "HOSTNAME", "/usr/bin/prlimit"], argv[..4]);
+        Assert.Contains("--cpu=3:4", argv);
+        Assert.Equal(["/usr/bin/python3", "/sandbox/main.py"], argv[^2..]);
+        Assert.Equal("199999:199999", (string)exec["User"]!);
+        Assert.Equal(["HOME=/sandbox"], exec["Env"]!.AsArray().Select(e => (string)e!));
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json.Nodes;
+using Warden.Core.Sandboxing;
+using Warden.Core.Sandboxing.Gvisor;
+
+namespace Warden.Core.Tests.Sandboxing.Gvisor;
+
+public sealed class OciSpecTests
+{
+    private static readonly GvisorLayout Layout = new("/var/lib/warden/run/x/rootfs", ["/usr", "/etc/ssl"],
+        [("/var/lib/warden/run/x/etc/passwd", "/etc/passwd")]);
+
+    private static readonly SandboxCommand Command = new(["/usr/bin/python3", "/sandbox/main.py"],
+        new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/sandbox" }, []);
+
+    private static JsonObject Build(bool network = false) => OciSpec.Build(Layout, "/var/lib/warden/run/x/ws-slot-0", 200007, TestLimits.Create(network: network), Command);
+
+    [Fact]
+    public void Build_Process_UnprivilegedWithoutCapabilitiesAndNoNewPrivileges()
+    {
+        var process = Build()["process"]!;
+
+        Assert.Equal(200007, (int)process["user"]!["uid"]!);
+        Assert.Equal(200007, (int)process["user"]!["gid"]!);
+        Assert.True((bool)process["noNewPrivileges"]!);
+        foreach (var set in new[] { "bounding", "effective", "inheritable", "permitted", "ambient" })
+            Assert.Empty(process["capabilities"]![set]!.AsArray());
+        Assert.Equal(["HOME=/sandbox", "PATH=/usr/bin:/bin"], process["env"]!.AsArray().Select(e => (string)e!));
+    }
+
+    [Fact]
+    public void Build_Root_ReadOnlyWithOnlyTheLayoutsBindsPlusWorkspaceAndTmp()
+    {
+        var spec = Build();
+        Assert.True((bool)spec["root"]!["readonly"]!);
+        var mounts = spec["mounts"]!.AsArray().ToDictionary(m => (string)m!["destination"]!, m => m!);
+
+        Assert.Equal(["/dev", "/etc/passwd", "/etc/ssl", "/proc", "/sandbox", "/tmp", "/usr"], mounts.Keys.Order());
+        Assert.Contains("ro", mounts["/usr"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Contains("rw", mounts["/sandbox"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Equal("/var/lib/warden/run/x/ws-slot-0", (string)mounts["/sandbox"]["source"]!);
+        Assert.Contains("size=65536k", mounts["/tmp"]["options"]!.AsArray().Select(o => (string)o!));
+    }
+
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void Build_NetworkNamespace_UnlessNetworkGranted(bool network, bool expectNetNamespace)
+    {
+        var namespaces = Build(network)["linux"]!["namespaces"]!.AsArray().Select(n => (string)n!["type"]!).ToList();
+
+        Assert.Equal(expectNetNamespace, namespaces.Contains("network"));
+        Assert.Contains("pid", namespaces);
+        Assert.Contains("mount", namespaces);
+    }
+
+    [Fact]
+    public void Build_Rlimits_IncludeCpuFileSizeAndProcessCount()
+    {
+        var rlimits = Build()["process"]!["rlimits"]!.AsArray().ToDictionary(r => (string)r!["type"]!, r => (long)r!["soft"]!);
+
+        Assert.Equal(10, rlimits["RLIMIT_CPU"]);
+        Assert.Equal(64L << 20, rlimits["RLIMIT_FSIZE"]);
+        Assert.Equal(64, rlimits["RLIMIT_NPROC"]);
+        Assert.Equal(0, rlimits["RLIMIT_CORE"]);
+    }
+
+    [Fact]
+    public void Build_Seccomp_DeniesPtraceButHasNoClone3RuleAndAllowsSyslog()
+    {
+        // gVisor ignores errnoRet: a clone3 rule would return EPERM and stop glibc's fallback to clone (no threads).
+        var rules = Build()["linux"]!["seccomp"]!["syscalls"]!.AsArray();
+        var names = rules.SelectMany(r => r!["names"]!.AsArray().Select(n => (string)n!)).ToHashSet();
+
+        Assert.Contains("ptrace", names);
+        Assert.Contains("io_uring_setup", names);
+        Assert.DoesNotContain("clone3", names);
+        Assert.DoesNotContain("syslog", names);
+    }
+}

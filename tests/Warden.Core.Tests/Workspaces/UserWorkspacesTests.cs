@@ -1,0 +1,38 @@
+using Microsoft.Extensions.Options;
+using Warden.Core.Terminals;
+using Warden.Core.Workspaces;
+
+namespace Warden.Core.Tests.Workspaces;
+
+public sealed class UserWorkspacesTests : IDisposable
+{
+    private readonly string _state = Path.Combine(Path.GetTempPath(), "warden-ws-tests-" + Guid.NewGuid().ToString("N")[..8]);
+
+    private UserWorkspaces Create() => new(Options.Create(new WardenOptions { StateDirectory = _state }), Options.Create(new TerminalOptions { UserUidBase = 500000 }));
+
+    [Fact]
+    public void Open_SameUserTwice_KeepsTheSameUidAndHome_AcrossInstances()
+    {
+        var first = Create().Open("alice");
+        var again = Create().Open("alice");
+        Assert.Equal(first.Uid, again.Uid);
+        Assert.Equal(first.HostHome, again.HostHome);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(first.HostHome));
+    }
+
+    [Fact]
+    public void Open_DifferentUsers_GetDistinctUidsFromTheRange()
+    {
+        var workspaces = Create();
+        var uids = new[] { "alice", "bob", "../evil", "carol" }.Select(u => workspaces.Open(u)).ToList();
+        Assert.Equal(uids.Count, uids.Select(w => w.Uid).Distinct().Count());
+        Assert.All(uids, w => Assert.InRange(w.Uid, 500000, 500000 + 100000));
+        Assert.All(uids, w => Assert.StartsWith(Path.Combine(_state, "users"), w.HostHome, StringComparison.Ordinal));
+        Assert.Matches("^[0-9a-f]{32}$", uids[2].Key);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_state, recursive: true); } catch (IOException) { }
+    }
+}

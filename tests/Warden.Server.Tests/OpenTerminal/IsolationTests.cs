@@ -1,0 +1,150 @@
+using System.Text.Json;
+
+namespace Warden.Server.Tests.OpenTerminal;
+
+/// <summary>Two users at once: neither can read, write, list, grep, glob or kill anything of the other's.</summary>
+public sealed class IsolationTests(SharedTerminalServer fixture) : IClassFixture<SharedTerminalServer>
+{
+    private TerminalTestServer Terminal => fixture.Server;
+
+    private async Task<(TerminalClient Alice, TerminalClient Bob)> TwoUsersAsync(string test)
+    {
+        var alice = Terminal.For($"alice-{test}", chatId: "shared-chat");
+        var bob = Terminal.For($"bob-{test}", chatId: "shared-chat");
+        var (w, _) = await alice.PostAsync("files/write", new { path = "/home/user/secret.txt", content = "alice-secret-token\n" });
+        Assert.Equal(200, w);
+        await bob.RunAsync("echo bob-was-here > /home/user/bob.txt");
+        return (alice, bob);
+    }
+
+    [Fact]
+    public async Task GlobSearch_FromHomeOrRoot_NeverReturnsAnotherUsersFiles()
+    {
+        // open-terminal issue #46: glob_search crossed users.
+        var (alice, bob) = await TwoUsersAsync("glob");
+        using (alice)
+        using (bob)
+        {
+            foreach (var path in new[] { "/home/user", "~", ".", ".." })
+            {
+                var (status, body) = await bob.GetAsync($"files/glob?pattern=*&path={Uri.EscapeDataString(path)}&max_results=500");
+                Assert.Equal(200, status);
+                Assert.DoesNotContain("secret", body.ToString(), StringComparison.Ordinal);
+            }
+            var (rootStatus, _) = await bob.GetAsync("files/glob?pattern=*secret*&path=/");
+            Assert.Equal(403, rootStatus);
+            var (_, own) = await alice.GetAsync("files/glob?pattern=*secret*&path=/home/user");
+            Assert.Contains("secret.txt", own.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ReadListGrep_SeeOnlyTheirOwnHome()
+    {
+        var (alice, bob) = await TwoUsersAsync("read");
+        using (alice)
+        using (bob)
+        {
+            // The same path names a different file for each user: their own home.
+            var (status, read) = await bob.GetAsync("files/read?path=/home/user/secret.txt");
+            Assert.Equal(404, status);
+            var (_, list) = await bob.GetAsync("files/list?directory=/home/user");
+            Assert.DoesNotContain("secret.txt", list.ToString(), StringComparison.Ordinal);
+            Assert.Contains("bob.txt", list.ToString(), StringComparison.Ordinal);
+            var (_, grep) = await bob.GetAsync("files/grep?query=alice-secret&path=/home/user");
+            Assert.Empty(grep.GetProperty("matches").EnumerateArray());
+            var (_, aliceRead) = await alice.GetAsync("files/read?path=/home/user/secret.txt");
+            Assert.Contains("alice-secret-token", aliceRead.GetProperty("content").GetString());
+            _ = read;
+        }
+    }
+
+    [Fact]
+    public async Task Commands_CannotReachAnotherUsersHomeOrState()
+    {
+        var (alice, bob) = await TwoUsersAsync("cmd");
+        using (alice)
+        using (bob)
+        {
+            var result = await bob.RunAsync(
+                "grep -rs alice-secret-token / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head -1; ls /var/lib 2>&1 | grep -c warden; " +
+                $"ls {Terminal.StateDirectory} 2>&1; echo done", wait: 60);
+            var output = TerminalClient.Output(result);
+            Assert.DoesNotContain("alice-secret-token", output, StringComparison.Ordinal);
+            Assert.Contains("No such file or directory", output, StringComparison.Ordinal);
+            Assert.Contains("done", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Write_ByOneUser_NeverChangesTheOthersFile()
+    {
+        var (alice, bob) = await TwoUsersAsync("write");
+        using (alice)
+        using (bob)
+        {
+            var (w, _) = await bob.PostAsync("files/write", new { path = "/home/user/secret.txt", content = "overwritten by bob" });
+            Assert.Equal(200, w);
+            var (_, aliceRead) = await alice.GetAsync("files/read?path=/home/user/secret.txt");
+            Assert.Equal("alice-secret-token\n", aliceRead.GetProperty("content").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task ProcessIds_OfAnotherUser_CannotBeSeenSignalledOrFed()
+    {
+        var (alice, bob) = await TwoUsersAsync("kill");
+        using (alice)
+        using (bob)
+        {
+            var (_, started) = await alice.PostAsync("execute", new { command = "sleep 60" });
+            var id = started.GetProperty("id").GetString()!;
+            Assert.Equal(404, (await bob.GetAsync($"execute/{id}/status")).Status);
+            Assert.Equal(404, (await bob.SendAsync(HttpMethod.Delete, $"execute/{id}?force=true")).Status);
+            Assert.Equal(404, (await bob.PostAsync($"execute/{id}/input", new { input = "x\n" })).Status);
+            var (_, bobList) = await bob.GetAsync("execute");
+            Assert.DoesNotContain(id, bobList.ToString(), StringComparison.Ordinal);
+            // Bob's own shell cannot see or signal Alice's processes either: they live in another pid namespace.
+            var ps = await bob.RunAsync("ps -eo pid,comm | grep -c 'sleep' ; pkill -9 sleep; echo ok");
+            Assert.StartsWith("0", TerminalClient.Stdout(ps).Trim(), StringComparison.Ordinal);
+            var (_, status) = await alice.GetAsync($"execute/{id}/status");
+            Assert.Equal("running", status.GetProperty("status").GetString());
+            await alice.SendAsync(HttpMethod.Delete, $"execute/{id}?force=true");
+        }
+    }
+
+    [Fact]
+    public async Task Homes_AreOwnedByDistinctPersistentUids_Mode0700()
+    {
+        if (Environment.UserName != "root") Assert.Skip("Per-user uids need root.");
+        // Two users of this test's own, so it holds whatever order the tests run in.
+        var (alice, bob) = await TwoUsersAsync("homes");
+        alice.Dispose();
+        bob.Dispose();
+        var users = Path.Combine(Terminal.StateDirectory, "users");
+        var homes = Directory.GetDirectories(users).Select(d => Path.Combine(d, "home")).Where(Directory.Exists).ToList();
+        Assert.True(homes.Count >= 2, $"expected at least the two homes this test created, found {homes.Count}");
+        var owners = homes.Select(h => new UnixFileInfo(h)).ToList();
+        Assert.All(owners, o => Assert.Equal("700", o.Mode));
+        Assert.Equal(owners.Count, owners.Select(o => o.Uid).Distinct().Count());
+        Assert.All(owners, o => Assert.True(o.Uid >= 400000));
+    }
+
+    private sealed record UnixFileInfo
+    {
+        public UnixFileInfo(string path)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u %a", path]) { RedirectStandardOutput = true };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var parts = p.StandardOutput.ReadToEnd().Trim().Split(' ');
+            p.WaitForExit();
+            Uid = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
+            Mode = parts[1];
+        }
+
+        public int Uid { get; }
+        public string Mode { get; }
+    }
+
+    internal static string Str(JsonElement e) => e.ToString();
+}

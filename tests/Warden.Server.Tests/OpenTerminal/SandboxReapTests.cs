@@ -1,0 +1,68 @@
+using Microsoft.Extensions.DependencyInjection;
+using Warden.Core.Terminals;
+
+namespace Warden.Server.Tests.OpenTerminal;
+
+/// <summary>An idle user's sandbox is stopped and leaves nothing behind on the host; the home (and their files) stay.</summary>
+public sealed class SandboxReapTests
+{
+    [Fact]
+    public async Task IdleSandbox_IsReaped_WithoutLeaks_AndHomePersists()
+    {
+        await using var terminal = await TerminalTestServer.StartAsync(new() { ["Warden:Terminal:IdleTimeoutSeconds"] = "2" });
+        using var user = terminal.For("reaped-user");
+        await user.RunAsync("echo keep > /home/user/keep.txt; (sleep 300 &) ; echo started");
+        var manager = terminal.Server.Services.GetRequiredService<TerminalManager>();
+        var uid = File.ReadAllText(Path.Combine(terminal.StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf("reaped-user"), "uid")).Trim();
+        Assert.NotEmpty(ProcessesOf(uid));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (manager.RunningCount > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+        Assert.Equal(0, manager.RunningCount);
+        // The detached "sleep 300" went with the sandbox: nothing runs under the user's uid, no cgroup, no mount.
+        await WaitUntilAsync(() => ProcessesOf(uid).Count == 0);
+        Assert.Empty(ProcessesOf(uid));
+        Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains("/users/", StringComparison.Ordinal));
+        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Describe()["instance"];
+        Assert.Empty(TermCgroups(instance));
+
+        var (_, read) = await user.GetAsync("files/read?path=/home/user/keep.txt");
+        Assert.Equal("keep\n", read.GetProperty("content").GetString());
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(100, TestContext.Current.CancellationToken);
+    }
+
+    private static List<int> ProcessesOf(string uid)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                var line = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+                if (line is not null && line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid) found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
+    /// <summary>Terminal cgroups of this server's backend instance only (other test servers run in parallel).</summary>
+    private static List<string> TermCgroups(string instance)
+    {
+        var found = new List<string>();
+        foreach (var root in new[] { "/sys/fs/cgroup/memory/warden", "/sys/fs/cgroup/pids/warden", "/sys/fs/cgroup/cpu/warden", "/sys/fs/cgroup/warden" })
+        {
+            var dir = Path.Combine(root, instance);
+            if (Directory.Exists(dir)) found.AddRange(Directory.GetDirectories(dir, "session-term-*"));
+        }
+        return found;
+    }
+}

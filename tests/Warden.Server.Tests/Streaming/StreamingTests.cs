@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Warden.Server.Tests.Streaming;
+
+public sealed class StreamingTests(SharedServer shared) : IClassFixture<SharedServer>
+{
+    [Fact]
+    public async Task ExecuteStream_OutputArrivesWhileRunning_ThenResult()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/execute/stream")
+        {
+            Content = Json.Body(new { language = "python", code = "import sys, time\nprint('first', flush=True)\nprint('oops', file=sys.stderr, flush=True)\ntime.sleep(1.5)\nprint('last')" }),
+        };
+        var watch = Stopwatch.StartNew();
+        using var response = await shared.Server.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var events = new List<(string Name, JsonElement Data, TimeSpan At)>();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+        string? name = null;
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal)) name = line[7..];
+            else if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add((name!, JsonDocument.Parse(line[6..]).RootElement, watch.Elapsed));
+        }
+
+        var first = events.First(e => e.Name == "stdout");
+        Assert.Equal("first\n", first.Data.GetProperty("data").GetString());
+        Assert.Equal("run", first.Data.GetProperty("stage").GetString());
+        Assert.Contains(events, e => e.Name == "stderr" && e.Data.GetProperty("data").GetString() == "oops\n");
+        var result = events[^1];
+        Assert.Equal("result", result.Name);
+        Assert.Equal("first\nlast\n", result.Data.GetProperty("stdout").GetString());
+        Assert.Equal("success", result.Data.GetProperty("status").GetString());
+        // The first line was streamed well before the program ended.
+        Assert.True(result.At - first.At > TimeSpan.FromSeconds(1), $"first output at {first.At}, result at {result.At}");
+    }
+
+    [Fact]
+    public async Task ExecuteStream_Compiled_StreamsCompileStageSeparately()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var response = await shared.Server.Client.PostAsync("/api/v1/execute/stream",
+            Json.Body(new { language = "c", code = "int main(){ return undefined_symbol; }" }), ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        Assert.Contains("event: stderr\ndata: {\"stage\":\"compile\"", text);
+        Assert.Contains("\"status\":\"compile_error\"", text);
+    }
+
+    [Fact]
+    public async Task ExecuteStream_BadRequest_IsAnOrdinaryProblem()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var response = await shared.Server.Client.PostAsync("/api/v1/execute/stream", Json.Body(new { language = "cobol", code = "x" }), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task WebSocket_InteractiveStdin_ProgramReadsWhatIsSent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var socket = await ConnectAsync(ct);
+        await SendAsync(socket, new
+        {
+            language = "python", interactive = true,
+            code = "import sys\nfor line in sys.stdin:\n    print('got ' + line.strip(), flush=True)\nprint('bye')",
+        }, ct);
+        await SendAsync(socket, new { type = "stdin", data = "one\n" }, ct);
+        var echoed = await ReceiveAsync(socket, ct);
+        Assert.Equal("stdout", echoed.GetProperty("type").GetString());
+        Assert.Equal("got one\n", echoed.GetProperty("data").GetString());
+        await SendAsync(socket, new { type = "stdin", data = "two\n" }, ct);
+        Assert.Equal("got two\n", (await ReceiveAsync(socket, ct)).GetProperty("data").GetString());
+        await SendAsync(socket, new { type = "eof" }, ct);
+
+        JsonElement message;
+        do message = await ReceiveAsync(socket, ct); while (message.GetProperty("type").GetString() != "result");
+        var result = message.GetProperty("result");
+        Assert.Equal("success", result.GetProperty("status").GetString());
+        Assert.Equal("got one\ngot two\nbye\n", result.GetProperty("stdout").GetString());
+    }
+
+    [Fact]
+    public async Task WebSocket_NotInteractive_StdinFromRequestOnly()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var socket = await ConnectAsync(ct);
+        await SendAsync(socket, new { language = "bash", code = "cat; echo end", stdin = "given\n" }, ct);
+        JsonElement message;
+        do message = await ReceiveAsync(socket, ct); while (message.GetProperty("type").GetString() != "result");
+        Assert.Equal("given\nend\n", message.GetProperty("result").GetProperty("stdout").GetString());
+    }
+
+    [Fact]
+    public async Task WebSocket_UnknownLanguage_SendsErrorProblem()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var socket = await ConnectAsync(ct);
+        await SendAsync(socket, new { language = "cobol", code = "x" }, ct);
+        var message = await ReceiveAsync(socket, ct);
+        Assert.Equal("error", message.GetProperty("type").GetString());
+        Assert.Equal(400, message.GetProperty("error").GetProperty("status").GetInt32());
+    }
+
+    private async Task<ClientWebSocket> ConnectAsync(CancellationToken ct)
+    {
+        var socket = new ClientWebSocket();
+        var uri = new UriBuilder(shared.Server.Address) { Scheme = "ws", Path = "/api/v1/execute/ws" }.Uri;
+        await socket.ConnectAsync(uri, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
+        return socket;
+    }
+
+    private static Task SendAsync(WebSocket socket, object message, CancellationToken ct) =>
+        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, ct);
+
+    private static async Task<JsonElement> ReceiveAsync(WebSocket socket, CancellationToken ct)
+    {
+        var buffer = new byte[1 << 16];
+        using var message = new MemoryStream();
+        while (true)
+        {
+            var received = await socket.ReceiveAsync(buffer, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
+            Assert.NotEqual(WebSocketMessageType.Close, received.MessageType);
+            message.Write(buffer, 0, received.Count);
+            if (received.EndOfMessage) return JsonDocument.Parse(Encoding.UTF8.GetString(message.ToArray())).RootElement;
+        }
+    }
+}
