@@ -12,6 +12,12 @@ public static class Backends
 
     public static TheoryData<string> All => new(Names);
 
+    /// <summary>
+    /// The listed backends that have warm sandboxes (bwrap so far). The warm-path tests run only there: a skip would
+    /// prove nothing, and on the others every run is cold, which the whole suite already covers.
+    /// </summary>
+    public static TheoryData<string> WithWarmPool => new(Names.Where(n => n == "bwrap"));
+
     /// <summary>Every backend crossed with each of <paramref name="values"/>.</summary>
     public static TheoryData<string, string> Cross(IEnumerable<string> values)
     {

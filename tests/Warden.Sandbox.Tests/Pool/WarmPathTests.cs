@@ -51,12 +51,12 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         """;
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task Python_WarmAndCold_SameObservableRun(string backend) =>
         await AssertSameAsync(backend, Run.Python(PythonProbe, args: ["a b", "-c", "ü"], stdin: "line 1\nline 2"));
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task Python_SyntaxErrorAndSysExit_SameAsCold(string backend)
     {
         await AssertSameAsync(backend, Run.Python("print('x')\n1 +\n"));
@@ -66,17 +66,17 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
     }
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>
         await AssertSameAsync(backend, Run.Code("javascript", NodeProbe, args: ["x", "--y"], stdin: "in"));
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task Bash_WarmAndCold_SameObservableRun(string backend) =>
         await AssertSameAsync(backend, Run.Code("bash", BashProbe, args: ["one", "two words"], stdin: "piped"));
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task WarmSandbox_UsedOnce_NothingCarriesOver(string backend)
     {
         const string code = """
@@ -94,7 +94,7 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
     }
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task WarmRun_RequestLimits_SameStatusesAsCold(string backend)
     {
         var memory = await pool.RunWarmAsync(backend, Run.Python("x = bytearray(400 << 20)\nprint(len(x))", limits: new LimitRequest { MemoryMb = 96 }));
@@ -110,11 +110,11 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
     }
 
     [Theory]
-    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task OwnCpuTime_RunsCold_KilledAtTheLimit(string backend)
     {
         // RLIMIT_CPU is set before bwrap starts (see WarmProfile): another CPU time is another profile, served cold.
-        pool.SkipUnlessWarm(backend);
+        pool.RequireWarm(backend);
         var engine = pool.Warm(backend).Engine;
         long profileMisses = engine.Pool.Metrics.MissesByReason.GetValueOrDefault("profile");
         var cpu = await engine.RunAsync(Run.Python("while True: pass", limits: new LimitRequest { CpuTimeSeconds = 1, TimeoutSeconds = 10 }));

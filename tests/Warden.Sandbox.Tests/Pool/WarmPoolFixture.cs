@@ -37,7 +37,7 @@ public sealed class WarmPoolFixture : IAsyncLifetime
     public async Task<ExecutionResult> RunWarmAsync(string backend, ExecutionRequest request)
     {
         var engine = Warm(backend).Engine;
-        SkipUnlessWarm(backend);
+        RequireWarm(backend);
         Assert.True(await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken), "the pool did not fill");
         long hits = engine.Pool.Metrics.Hits;
         var result = await engine.RunAsync(request);
@@ -45,11 +45,9 @@ public sealed class WarmPoolFixture : IAsyncLifetime
         return result;
     }
 
-    /// <summary>Backends without warm sandboxes (gvisor, docker so far) serve every run cold: nothing to compare.</summary>
-    public void SkipUnlessWarm(string backend)
-    {
-        if (!Warm(backend).Engine.Pool.Running) Assert.Skip($"The {backend} backend has no warm sandboxes.");
-    }
+    /// <summary>These tests only run for backends with warm sandboxes (<see cref="Backends.WithWarmPool"/>): the pool must be up.</summary>
+    public void RequireWarm(string backend) =>
+        Assert.True(Warm(backend).Engine.Pool.Running, $"The {backend} backend's warm pool is not running.");
 
     public async ValueTask DisposeAsync()
     {
