@@ -148,14 +148,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     {
         try
         {
-            if (data.Length > 0) await stream.WriteAsync(data, stop).ConfigureAwait(false);
-            if (source is not null)
-            {
-                var buffer = new byte[16 * 1024];
-                int n;
-                while ((n = await source.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)
-                    await stream.WriteAsync(buffer.AsMemory(0, n), stop).ConfigureAwait(false);
-            }
+            await StdinFeed.WriteAsync(stream, data, source, stop).ConfigureAwait(false);
             // Half-close: the program sees end-of-file on stdin while its output keeps flowing back.
             stream.Socket.Shutdown(SocketShutdown.Send);
         }

@@ -159,17 +159,7 @@ internal static class SlotRun
     {
         try
         {
-            if (data.Length > 0) await stdin.WriteAsync(data, stop).ConfigureAwait(false);
-            if (source is not null)
-            {
-                var buffer = new byte[16 * 1024];
-                int n;
-                while ((n = await source.ReadAsync(buffer, stop).ConfigureAwait(false)) > 0)
-                {
-                    await stdin.WriteAsync(buffer.AsMemory(0, n), stop).ConfigureAwait(false);
-                    await stdin.FlushAsync(stop).ConfigureAwait(false);
-                }
-            }
+            await StdinFeed.WriteAsync(stdin, data, source, stop).ConfigureAwait(false);
         }
         catch (IOException)
         {
