@@ -87,6 +87,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         var (exitCode, signal) = killed ? ((int?)null, (int?)9)
             : state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
 
+        var cause = KillCause.Decide(killed, wall.IsCancellationRequested, cancellationToken.IsCancellationRequested, outputHit != 0, cpuHit: false);
         return new ProcessOutcome
         {
             Started = true,
@@ -96,9 +97,9 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             CpuTime = counters.CpuTime,
             PeakMemoryBytes = counters.PeakMemoryBytes,
             OomKills = counters.OomKills,
-            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && !cancellationToken.IsCancellationRequested,
-            OutputLimitExceeded = outputHit != 0,
-            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0,
+            WallTimeExceeded = cause.WallTimeExceeded,
+            OutputLimitExceeded = cause.OutputLimitExceeded,
+            Cancelled = cause.Cancelled,
             Stdout = stdout.ToArray(),
             Stderr = stderr.ToArray(),
             StdoutTruncated = stdout.Truncated,

@@ -82,6 +82,7 @@ internal static class SlotRun
         var (exitCode, signal) = !childStarted ? (null, null) : killed ? ((int?)null, (int?)9) : ShellStatus.Decode(code);
 
         var stderrBytes = stderr.ToArray();
+        var cause = KillCause.Decide(killed, wall.IsCancellationRequested, cancellationToken.IsCancellationRequested, outputHit != 0, cpuHit != 0);
         return new ProcessOutcome
         {
             Started = childStarted,
@@ -91,10 +92,10 @@ internal static class SlotRun
             CpuTime = counters.CpuTime,
             PeakMemoryBytes = counters.PeakMemoryBytes,
             OomKills = counters.OomKills,
-            WallTimeExceeded = killed && wall.IsCancellationRequested && outputHit == 0 && cpuHit == 0 && !cancellationToken.IsCancellationRequested,
-            CpuTimeExceeded = cpuHit != 0,
-            OutputLimitExceeded = outputHit != 0,
-            Cancelled = killed && cancellationToken.IsCancellationRequested && outputHit == 0 && cpuHit == 0,
+            WallTimeExceeded = cause.WallTimeExceeded,
+            CpuTimeExceeded = cause.CpuTimeExceeded,
+            OutputLimitExceeded = cause.OutputLimitExceeded,
+            Cancelled = cause.Cancelled,
             Stdout = stdout.ToArray(),
             Stderr = stderrBytes,
             StdoutTruncated = stdout.Truncated,
