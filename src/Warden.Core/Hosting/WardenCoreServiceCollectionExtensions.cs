@@ -45,6 +45,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<SandboxPool>();
         services.TryAddSingleton<ExecutionEngine>();
         services.TryAddSingleton<KernelCatalog>();
+        services.TryAddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.TryAddSingleton<SessionManager>();
         services.TryAddSingleton<UserWorkspaces>();
         services.TryAddSingleton<TerminalManager>();

@@ -23,6 +23,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger<SessionManager> _logger;
+    private readonly ISessionRegistry _registry;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
@@ -30,8 +31,9 @@ public sealed partial class SessionManager : IAsyncDisposable
     private int _disposed;
 
     public SessionManager(BackendSelector backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers, ISessionRegistry registry)
     {
+        ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
         _backends = backends;
@@ -41,6 +43,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger<SessionManager>();
+        _registry = registry;
         var period = TimeSpan.FromSeconds(Math.Clamp(_options.IdleTimeoutSeconds / 4, 0.5, 30));
         _reaper = time.CreateTimer(_ => _ = ReapIdleAsync(CancellationToken.None), null, period, period);
     }
@@ -60,9 +63,18 @@ public sealed partial class SessionManager : IAsyncDisposable
         var kernel = _kernels.Resolve(request.Language);
         var limits = _policy.ResolveSession(request.Limits, _options);
         Reserve(request.UserId);
-        var id = Guid.NewGuid().ToString();
-        var session = new Session(id, request.UserId, kernel, limits, _backends.Selected, _policy, _options, _time,
-            _loggers.CreateLogger<Session>());
+        var id = _registry.NewSessionId();
+        try
+        {
+            // Claimed before the kernel starts: a user over the cap (counted on every replica) costs no sandbox.
+            await _registry.ClaimAsync(id, request.UserId, _options.MaxSessionsPerUser, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            lock (_admission) _reserved--;
+            throw;
+        }
+        var session = new Session(id, request.UserId, kernel, limits, _backends.Selected, _policy, _options, _time, _loggers.CreateLogger<Session>());
         try
         {
             _sessions[id] = session;
@@ -72,6 +84,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         {
             _sessions.TryRemove(id, out _);
             await session.DisposeAsync().ConfigureAwait(false);
+            await _registry.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
         finally
@@ -108,6 +121,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     public async Task DeleteAsync(string id, CancellationToken cancellationToken)
     {
         if (!_sessions.TryRemove(id, out var session)) throw new SessionNotFoundException(id);
+        await _registry.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
         await session.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         Log.Deleted(_logger, id);
     }
@@ -121,6 +135,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         {
             if (session.State is SessionState.Busy or SessionState.Starting or SessionState.Restarting || session.LastActivity > cutoff) continue;
             if (!_sessions.TryRemove(session.Id, out _)) continue;
+            await _registry.ReleaseAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
             await session.DisposeAsync().ConfigureAwait(false);
             Log.Reaped(_logger, session.Id, (long)(_time.GetUtcNow() - session.LastActivity).TotalSeconds);
             reaped++;
