@@ -109,7 +109,16 @@ public sealed class WardenDatabase : IAsyncDisposable
         try
         {
             if (_schemaReady) return;
-            await ExecuteAsync(connection, DatabaseSchema.For(Kind), cancellationToken).ConfigureAwait(false);
+            if (Kind == DatabaseKind.Postgres)
+            {
+                // Replicas starting together would race in CREATE TABLE IF NOT EXISTS (PostgreSQL then fails one of them on
+                // a duplicate catalog row): one at a time, under a transaction-scoped advisory lock.
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, $"SELECT pg_advisory_xact_lock({SchemaLockKey}); " + DatabaseSchema.For(Kind), cancellationToken, transaction)
+                    .ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else await ExecuteAsync(connection, DatabaseSchema.For(Kind), cancellationToken).ConfigureAwait(false);
             _schemaReady = true;
         }
         finally
@@ -118,9 +127,13 @@ public sealed class WardenDatabase : IAsyncDisposable
         }
     }
 
-    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken)
+    /// <summary>Advisory lock key under which schema changes run (an arbitrary constant: "warden" in ASCII).</summary>
+    internal const long SchemaLockKey = 0x77617264656E;
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken, DbTransaction? transaction = null)
     {
         await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -99,24 +99,42 @@ public sealed class HistoryStore(WardenDatabase database)
     }
 
     /// <summary>Deletes rows started before <paramref name="olderThan"/>, then all but the newest <paramref name="maxRows"/>.</summary>
+    /// <remarks>
+    /// On PostgreSQL several replicas share the table and each runs retention: only one at a time does the work (the
+    /// others find the advisory lock taken and skip), so their deletes never contend for the same rows.
+    /// </remarks>
     public async Task<int> ApplyRetentionAsync(DateTimeOffset olderThan, long maxRows, CancellationToken cancellationToken)
     {
         await using var connection = await database.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        if (database.Kind == DatabaseKind.Postgres)
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = $"SELECT pg_try_advisory_xact_lock({RetentionLockKey})";
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true) return 0;
+        }
         int deleted = 0;
         await using (var command = connection.CreateCommand())
         {
+            command.Transaction = transaction;
             command.CommandText = "DELETE FROM executions WHERE started_at < @cutoff";
             command.With("@cutoff", olderThan.ToUnixTimeMilliseconds());
             deleted += await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         await using (var command = connection.CreateCommand())
         {
+            command.Transaction = transaction;
             command.CommandText = "DELETE FROM executions WHERE id <= (SELECT id FROM executions ORDER BY id DESC LIMIT 1 OFFSET @keep)";
             command.With("@keep", maxRows);
             deleted += await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return deleted;
     }
+
+    /// <summary>Advisory lock key of history retention ("retent" in ASCII).</summary>
+    private const long RetentionLockKey = 0x726574656E74;
 
     private static ExecutionRecord Read(DbDataReader r)
     {
