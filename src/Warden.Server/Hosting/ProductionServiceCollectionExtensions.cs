@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Warden.Server.Auth;
@@ -26,6 +27,7 @@ public static class ProductionServiceCollectionExtensions
         });
         services.AddSingleton(database);
         services.AddSingleton<ApiKeyStore>();
+        services.TryAddSingleton<ISigningKeys, ProcessSigningKeys>();
         services.AddSingleton<HistoryStore>();
         services.AddSingleton<ExecutionRecorder>();
         services.AddSingleton<ShutdownGrace>();

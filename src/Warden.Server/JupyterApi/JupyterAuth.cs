@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 using Warden.Server.Auth;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.JupyterApi;
 
@@ -20,14 +21,15 @@ internal sealed class JupyterAuth
     public const string LoginCookie = "warden-jupyter-login";
     private readonly byte[]? _apiKeyHash;
     private readonly byte[]? _passwordHash;
-    private readonly byte[] _signingKey = RandomNumberGenerator.GetBytes(32);
+    private readonly ISigningKeys _keys;
     private readonly TimeSpan _loginLifetime;
 
     private readonly ApiKeyStore _store;
 
-    public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options, ApiKeyStore store)
+    public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options, ApiKeyStore store, ISigningKeys keys)
     {
         _store = store;
+        _keys = keys;
         var apiKey = configuration["Warden:ApiKey"];
         if (!string.IsNullOrEmpty(apiKey)) _apiKeyHash = Hash(apiKey);
         if (!string.IsNullOrEmpty(options.Value.Password)) _passwordHash = Hash(options.Value.Password);
@@ -59,7 +61,7 @@ internal sealed class JupyterAuth
 
     public bool CheckPassword(string? password) => _passwordHash is not null && password is not null && Matches(password, _passwordHash);
 
-    /// <summary>A login cookie value: expiry (unix seconds) and its HMAC under a key that lives as long as the process.</summary>
+    /// <summary>A login cookie value: expiry (unix seconds) and its HMAC (under a key per process, or per cluster: <see cref="ISigningKeys"/>).</summary>
     public string IssueLogin()
     {
         var expires = DateTimeOffset.UtcNow.Add(_loginLifetime).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -78,7 +80,7 @@ internal sealed class JupyterAuth
         return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(expires)), Encoding.ASCII.GetBytes(cookie[(dot + 1)..]));
     }
 
-    private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_signingKey, Encoding.UTF8.GetBytes(value)));
+    private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_keys.For("jupyter-login"), Encoding.UTF8.GetBytes(value)));
 
     private static string? PresentedToken(HttpRequest request)
     {
