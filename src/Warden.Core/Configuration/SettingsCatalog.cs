@@ -90,6 +90,13 @@ public static class SettingsCatalog
         new("Warden:RateLimits:PerKeyPerMinute", "WARDEN_RATE_LIMIT_PER_KEY_PER_MINUTE", "0 (off)", "Executions per minute per API key, all its users together."),
         new("Warden:RateLimits:PerKeyBurst", "WARDEN_RATE_LIMIT_PER_KEY_BURST", "100", "Burst of the per-key limit."),
         new("Warden:RateLimits:MaxConcurrentPerUser", "WARDEN_MAX_CONCURRENT_PER_USER", "0 (off)", "Executions one caller may have running or queued; more get 429."),
+        new("Warden:Cluster:Enabled", "WARDEN_CLUSTER_ENABLED", "auto", "Cluster mode (replicas sharing PostgreSQL): auto = on when the database is PostgreSQL and a replica id or advertise URL is set."),
+        new("Warden:Cluster:ReplicaId", "WARDEN_CLUSTER_REPLICA_ID", "{hostname}-{random}", "This replica's id in the cluster directory; unique per replica (the default is new at every start)."),
+        new("Warden:Cluster:AdvertiseUrl", "WARDEN_CLUSTER_ADVERTISE_URL", "(the listen URL)", "The URL other replicas reach this one at (forwarding); required when listening on 0.0.0.0."),
+        new("Warden:Cluster:HeartbeatSeconds", "WARDEN_CLUSTER_HEARTBEAT", "5", "How often a replica writes its heartbeat and refreshes its view of the others."),
+        new("Warden:Cluster:DeadAfterSeconds", "WARDEN_CLUSTER_DEAD_AFTER", "20", "A replica silent this long is declared dead: its sessions are reported lost (410)."),
+        new("Warden:Cluster:ConnectTimeoutSeconds", "WARDEN_CLUSTER_CONNECT_TIMEOUT", "2", "Forwarding to the owning replica gives up connecting after this long (503)."),
+        new("Warden:Cluster:ListTimeoutSeconds", "WARDEN_CLUSTER_LIST_TIMEOUT", "5", "Cluster-wide lists wait this long for each replica; slower ones are left out and named."),
         new("Warden:Metrics:Anonymous", "WARDEN_METRICS_ANONYMOUS", "false", "Serve /metrics without a key (otherwise an admin key, when auth is on)."),
         new("Warden:Jupyter:Password", "WARDEN_JUPYTER_PASSWORD", "(none)", "Enables Jupyter password login (/login + _xsrf) for the Jupyter API."),
     ];
