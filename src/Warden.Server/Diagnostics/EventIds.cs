@@ -14,4 +14,15 @@ internal static class EventIds
     public const int ShutdownDraining = 2202;
     public const int KeyCreated = 2301;
     public const int KeyRevoked = 2302;
+    public const int ClusterJoined = 2401;
+    public const int ClusterHeartbeatFailed = 2402;
+    public const int ClusterReplicaDeclaredDead = 2403;
+    public const int ClusterRejoined = 2404;
+    public const int ClusterLeft = 2405;
+    public const int ClusterIdTaken = 2406;
+    public const int ClusterForwardFailed = 2407;
+    public const int ClusterReleaseFailed = 2408;
+    public const int ClusterWaitingForId = 2409;
+    public const int ClusterLeaveFailed = 2410;
+    public const int ClusterRelayFailed = 2411;
 }

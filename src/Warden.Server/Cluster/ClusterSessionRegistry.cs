@@ -1,0 +1,31 @@
+using System.Data.Common;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Sessions;
+using Warden.Server.Diagnostics;
+
+namespace Warden.Server.Cluster;
+
+/// <summary>Sessions in the shared directory: ids that name this replica, claims counted against the cluster-wide per-user cap.</summary>
+internal sealed partial class ClusterSessionRegistry(ClusterDirectory directory, ILogger<ClusterSessionRegistry> logger) : ISessionRegistry
+{
+    public string NewSessionId() => OwnerTag.NewId(directory.Self.Tag);
+
+    public ValueTask ClaimAsync(string sessionId, string userId, int maxPerUser, CancellationToken cancellationToken) =>
+        new(directory.ClaimSessionAsync(sessionId, userId, maxPerUser, cancellationToken));
+
+    public async ValueTask ReleaseAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        try { await directory.ReleaseAsync(ResourceKind.Session, sessionId, cancellationToken).ConfigureAwait(false); }
+        catch (Exception e) when (e is DbException or IOException or TimeoutException or InvalidOperationException)
+        {
+            // The row is deleted by the membership's next sync with the live sessions; until then it only routes to a 404 here.
+            Log.ReleaseFailed(logger, sessionId, e);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventIds.ClusterReleaseFailed, LogLevel.Warning, "Could not remove session {SessionId} from the cluster directory; the next sync will")]
+        public static partial void ReleaseFailed(ILogger logger, string sessionId, Exception exception);
+    }
+}
