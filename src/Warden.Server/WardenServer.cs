@@ -12,6 +12,7 @@ using Warden.Core.Hosting;
 using Warden.Core.Limits;
 using Warden.Core;
 using Warden.Server.Auth;
+using Warden.Server.Cluster;
 using Warden.Server.Data;
 using Warden.Server.Hosting;
 using Warden.Server.Metrics;
@@ -46,6 +47,8 @@ public static class WardenServer
         var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
         var apiKey = builder.Configuration["Warden:ApiKey"];
         var database = OpenDatabase(builder.Configuration);
+        // One of several replicas sharing PostgreSQL, or a server on its own (null): decided here, once, naming any bad setting.
+        var replica = ClusterSetup.Resolve(builder.Configuration, database.Kind, urls);
         // Keys in the store protect the server as well as the bootstrap key does.
         var storedKeys = !BindGuard.AllLoopback(urls) && string.IsNullOrEmpty(apiKey)
             && new ApiKeyStore(database, TimeProvider.System).KeysExistAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
@@ -64,7 +67,8 @@ public static class WardenServer
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(grace + 15));
 
         builder.Services.AddWardenCore(builder.Configuration);
-        builder.Services.AddWardenProduction(builder.Configuration, database);
+        builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
+        builder.Services.AddWardenCluster(builder.Configuration, replica);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();
         builder.Services.ConfigureHttpJsonOptions(o => NativeJson.Configure(o.SerializerOptions));
@@ -84,9 +88,11 @@ public static class WardenServer
         var app = builder.Build();
         // Listen from the start: measurements made before the first scrape count too.
         app.Services.GetRequiredService<PrometheusExporter>();
+        if (replica is not null) app.UseClusterReplicaHeader(replica);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<AuthenticationMiddleware>();
+        if (replica is not null) app.UseClusterRouting();
         app.UseRateLimiter();
         app.MapOpenApi("/openapi.json");
         app.MapOperationsApi();
@@ -97,6 +103,7 @@ public static class WardenServer
         app.MapSessionsApi();
         app.MapJupyterApi();
         app.MapOpenTerminalApi();
+        if (replica is not null) app.MapClusterApi();
         return app;
     }
 

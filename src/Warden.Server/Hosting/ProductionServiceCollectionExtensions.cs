@@ -15,7 +15,9 @@ namespace Warden.Server.Hosting;
 /// <summary>The service around the engine: keys, rate limits, audit log and history, metrics, graceful shutdown.</summary>
 public static class ProductionServiceCollectionExtensions
 {
-    public static IServiceCollection AddWardenProduction(this IServiceCollection services, IConfiguration configuration, WardenDatabase database)
+    /// <param name="sharedQuotas">Replicas share rate limits in the database (cluster mode) instead of each keeping its own.</param>
+    public static IServiceCollection AddWardenProduction(this IServiceCollection services, IConfiguration configuration, WardenDatabase database,
+        bool sharedQuotas = false)
     {
         services.AddOptions<HistoryOptions>().Bind(configuration.GetSection(HistoryOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateOnStart();
@@ -38,7 +40,7 @@ public static class ProductionServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<BackendLifetime>());
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownGrace>());
         services.AddHostedService(sp => sp.GetRequiredService<ExecutionRecorder>());
-        services.AddWardenRateLimits();
+        services.AddWardenRateLimits(shared: sharedQuotas);
         return services;
     }
 }

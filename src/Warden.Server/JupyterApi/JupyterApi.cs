@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 using Warden.Core.Sessions;
+using Warden.Server.Cluster;
 using Warden.Server.Hosting;
 
 namespace Warden.Server.JupyterApi;
@@ -42,15 +43,20 @@ public static class JupyterApi
         api.MapGet("", () => TypedResults.Json(new { version = "2.14.2" })).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
         api.MapGet("/status", GetStatus).WithName("jupyter_status").WithSummary("Jupyter server status");
         api.MapGet("/kernelspecs", GetKernelSpecs).WithName("jupyter_kernelspecs").WithSummary("Kernels this server offers");
-        api.MapGet("/kernels", ListKernels).WithName("jupyter_list_kernels").WithSummary("Running kernels");
+        api.MapGet("/kernels", ListKernels).WithName("jupyter_list_kernels").WithSummary("Running kernels").WithMetadata(ClusterWideList.Instance);
         api.MapPost("/kernels", StartKernelAsync).WithName("jupyter_start_kernel").WithSummary("Start a kernel (a Warden session)");
-        api.MapGet("/kernels/{id}", GetKernel).WithName("jupyter_get_kernel").WithSummary("One kernel");
-        api.MapDelete("/kernels/{id}", DeleteKernelAsync).WithName("jupyter_delete_kernel").WithSummary("Shut a kernel down");
-        api.MapPost("/kernels/{id}/interrupt", InterruptAsync).WithName("jupyter_interrupt_kernel").WithSummary("Interrupt (SIGINT)");
-        api.MapPost("/kernels/{id}/restart", RestartAsync).WithName("jupyter_restart_kernel").WithSummary("Restart with a fresh state");
-        api.Map("/kernels/{id}/channels", ChannelsAsync).WithName("jupyter_kernel_channels").WithSummary("Kernel WebSocket (protocol 5.3)");
+        // In cluster mode, requests for one kernel (REST and its WebSocket) are served by the replica that holds it.
+        var kernel = api.MapGroup("").WithMetadata(OwnedResource.Session("Kernel", authorize: IsAuthorizedAsync));
+        kernel.MapGet("/kernels/{id}", GetKernel).WithName("jupyter_get_kernel").WithSummary("One kernel");
+        kernel.MapDelete("/kernels/{id}", DeleteKernelAsync).WithName("jupyter_delete_kernel").WithSummary("Shut a kernel down");
+        kernel.MapPost("/kernels/{id}/interrupt", InterruptAsync).WithName("jupyter_interrupt_kernel").WithSummary("Interrupt (SIGINT)");
+        kernel.MapPost("/kernels/{id}/restart", RestartAsync).WithName("jupyter_restart_kernel").WithSummary("Restart with a fresh state");
+        kernel.Map("/kernels/{id}/channels", ChannelsAsync).WithName("jupyter_kernel_channels").WithSummary("Kernel WebSocket (protocol 5.3)");
         return app;
     }
+
+    private static ValueTask<bool> IsAuthorizedAsync(HttpContext context) =>
+        context.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorizedAsync(context, context.RequestAborted);
 
     private static async ValueTask<object?> RequireJupyterAuth(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {

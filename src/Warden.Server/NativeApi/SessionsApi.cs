@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Warden.Core.Execution;
 using Warden.Core.Sessions;
+using Warden.Server.Cluster;
 using Warden.Server.Hosting;
 
 namespace Warden.Server.NativeApi;
@@ -17,14 +18,17 @@ public static class SessionsApi
         api.MapPost("", CreateAsync).WithName("create_session").WithSummary("Start a stateful kernel (python, bash, javascript)")
             .Accepts<CreateSessionRequest>("application/json").ProducesProblem(400).ProducesProblem(429).ProducesProblem(503)
             .WithMetadata(RateLimiting.ExecutionEndpoint.Instance);
-        api.MapGet("", List).WithName("list_sessions").WithSummary("Sessions alive on this server");
-        api.MapGet("/{id}", Get).WithName("get_session").WithSummary("One session's state").ProducesProblem(404);
-        api.MapDelete("/{id}", DeleteAsync).WithName("delete_session").WithSummary("Destroy a session and its sandbox").ProducesProblem(404);
-        api.MapPost("/{id}/execute", ExecuteAsync).WithName("execute_in_session").WithSummary("Run one cell; state persists between cells")
+        api.MapGet("", List).WithName("list_sessions").WithSummary("Sessions alive on this server (on every replica, in cluster mode)")
+            .WithMetadata(ClusterWideList.Instance);
+        // In cluster mode, requests for one session are served by the replica that holds it.
+        var one = api.MapGroup("").WithMetadata(OwnedResource.Session("Session"));
+        one.MapGet("/{id}", Get).WithName("get_session").WithSummary("One session's state").ProducesProblem(404);
+        one.MapDelete("/{id}", DeleteAsync).WithName("delete_session").WithSummary("Destroy a session and its sandbox").ProducesProblem(404);
+        one.MapPost("/{id}/execute", ExecuteAsync).WithName("execute_in_session").WithSummary("Run one cell; state persists between cells")
             .Accepts<SessionExecuteRequest>("application/json").ProducesProblem(400).ProducesProblem(404).ProducesProblem(429)
             .WithMetadata(RateLimiting.ExecutionEndpoint.Instance);
-        api.MapPost("/{id}/interrupt", InterruptAsync).WithName("interrupt_session").WithSummary("Interrupt the running cell").ProducesProblem(404);
-        api.MapPost("/{id}/restart", RestartAsync).WithName("restart_session").WithSummary("Fresh kernel, same session").ProducesProblem(404);
+        one.MapPost("/{id}/interrupt", InterruptAsync).WithName("interrupt_session").WithSummary("Interrupt the running cell").ProducesProblem(404);
+        one.MapPost("/{id}/restart", RestartAsync).WithName("restart_session").WithSummary("Fresh kernel, same session").ProducesProblem(404);
         return app;
     }
 

@@ -61,7 +61,7 @@ public static class OpenTerminalApi
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         OpenTerminalUiApi.Map(root);
 
-        var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal");
+        var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
         api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command")
             .WithDescription("Run a shell command in the background and return a command ID. Pass wait to get its output inline when it finishes in time. " +
                 "The command runs in your own sandbox (Linux, bash, Python 3 and the host's tools under /usr; no network unless enabled); your home directory persists between chats.");

@@ -20,13 +20,14 @@ internal static class OpenTerminalUiApi
         root.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).ExcludeFromDescription();
         root.MapGet("/api/config", () => TypedResults.Ok(new { features = new { terminal = false, notebooks = false, system = true } })).ExcludeFromDescription();
         root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
-        root.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
-        root.MapPost("/files/cwd", SetWorkingDirectoryAsync).ExcludeFromDescription();
-        root.MapGet("/files/view", ViewFileAsync).ExcludeFromDescription();
-        root.MapPost("/files/upload", UploadFileAsync).ExcludeFromDescription();
-        root.MapPost("/files/mkdir", MakeDirectoryAsync).ExcludeFromDescription();
-        root.MapDelete("/files/delete", DeleteAsync).ExcludeFromDescription();
-        root.MapPost("/files/move", MoveAsync).ExcludeFromDescription();
+        var files = root.MapGroup("").WithMetadata(TerminalCaller.Owned);
+        files.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
+        files.MapPost("/files/cwd", SetWorkingDirectoryAsync).ExcludeFromDescription();
+        files.MapGet("/files/view", ViewFileAsync).ExcludeFromDescription();
+        files.MapPost("/files/upload", UploadFileAsync).ExcludeFromDescription();
+        files.MapPost("/files/mkdir", MakeDirectoryAsync).ExcludeFromDescription();
+        files.MapDelete("/files/delete", DeleteAsync).ExcludeFromDescription();
+        files.MapPost("/files/move", MoveAsync).ExcludeFromDescription();
     }
 
     /// <summary>Open WebUI fetches this once per connection (with no user), so it describes the sandbox in general.</summary>

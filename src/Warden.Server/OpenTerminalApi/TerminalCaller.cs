@@ -11,13 +11,27 @@ namespace Warden.Server.OpenTerminalApi;
 /// </summary>
 internal sealed record TerminalCaller(string UserId, string? SessionId, UserTerminal Terminal)
 {
+    /// <summary>Endpoint metadata of every route that acts on the caller's terminal: in cluster mode it is served where the user's terminal lives.</summary>
+    public static readonly Cluster.OwnedResource Owned = Cluster.OwnedResource.Terminal(async context => await UserOfAsync(context).ConfigureAwait(false));
+
+    private static readonly object UserItem = new();
+
     public static async ValueTask<TerminalCaller?> BindAsync(HttpContext context, ParameterInfo parameter)
     {
-        var identity = context.RequestServices.GetRequiredService<TerminalIdentity>();
-        var userId = await identity.AuthenticateAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
+        var userId = await UserOfAsync(context).ConfigureAwait(false);
         var session = context.Request.Headers["X-Session-Id"].ToString();
         var terminal = context.RequestServices.GetRequiredService<TerminalManager>().Get(userId);
         return new TerminalCaller(userId, session.Length == 0 ? null : session, terminal);
+    }
+
+    /// <summary>The authenticated user (checked once per request: routing asks first in cluster mode, then binding).</summary>
+    private static async ValueTask<string> UserOfAsync(HttpContext context)
+    {
+        if (context.Items.TryGetValue(UserItem, out var known) && known is string user) return user;
+        var identity = context.RequestServices.GetRequiredService<TerminalIdentity>();
+        var userId = await identity.AuthenticateAsync(context.Request, context.RequestAborted).ConfigureAwait(false);
+        context.Items[UserItem] = userId;
+        return userId;
     }
 }
 

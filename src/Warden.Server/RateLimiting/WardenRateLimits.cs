@@ -19,9 +19,11 @@ namespace Warden.Server.RateLimiting;
 /// </summary>
 public static class WardenRateLimits
 {
-    public static IServiceCollection AddWardenRateLimits(this IServiceCollection services)
+    /// <param name="shared">Replicas share the limits in the database (Cluster/SharedQuotaMiddleware): no in-memory limiter then.</param>
+    public static IServiceCollection AddWardenRateLimits(this IServiceCollection services, bool shared = false)
     {
         services.AddRateLimiter(_ => { });
+        if (shared) return services;
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<RateLimitOptions>, ExecutionMetrics>((o, limits, metrics) =>
         {
             var l = limits.Value;
@@ -83,8 +85,14 @@ public static class WardenRateLimits
 
     private static async ValueTask RejectAsync(OnRejectedContext rejected, ExecutionMetrics metrics, CancellationToken cancellationToken)
     {
-        var context = rejected.HttpContext;
         bool rate = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter);
+        await WriteRejectionAsync(rejected.HttpContext, metrics, rate, retryAfter);
+    }
+
+    /// <summary>The 429 problem of a refusal (a rate limit, with how long to wait; or the concurrency cap), counted in the metrics.</summary>
+    internal static async Task WriteRejectionAsync(HttpContext context, ExecutionMetrics metrics, bool rate, TimeSpan retryAfter)
+    {
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
         metrics.Rejected(rate ? "rate_limit" : "concurrency");
         var seconds = rate ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 1;
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
