@@ -14,7 +14,8 @@ namespace Warden.Server.Cluster;
 /// </summary>
 internal sealed partial class ClusterForwarder(ClusterTransport transport, ClusterMembership membership, ILogger<ClusterForwarder> logger)
 {
-    public async Task ForwardAsync(HttpContext context, ReplicaRow owner, string what)
+    /// <summary>Null once the owner's answer has been passed on; otherwise why the owner could not answer (nothing was written).</summary>
+    public async Task<string?> ForwardAsync(HttpContext context, ReplicaRow owner)
     {
         var aborted = context.RequestAborted;
         using var lost = CancellationTokenSource.CreateLinkedTokenSource(aborted, membership.WatchLoss(owner));
@@ -27,8 +28,7 @@ internal sealed partial class ClusterForwarder(ClusterTransport transport, Clust
         catch (Exception e) when (!aborted.IsCancellationRequested && e is HttpRequestException or OperationCanceledException or IOException)
         {
             Log.ForwardFailed(logger, owner.Id, context.Request.Path, e.Message);
-            await ClusterProblems.UnreachableAsync(context, what, owner, Failure(e, lost.IsCancellationRequested), membership.DeadAfter);
-            return;
+            return Failure(e, lost.IsCancellationRequested);
         }
         using (response)
         {
@@ -48,12 +48,13 @@ internal sealed partial class ClusterForwarder(ClusterTransport transport, Clust
                 if (context.Response.HasStarted)
                 {
                     context.Abort();
-                    return;
+                    return null;
                 }
                 context.Response.Headers.Clear();
-                await ClusterProblems.UnreachableAsync(context, what, owner, Failure(e, lost.IsCancellationRequested), membership.DeadAfter);
+                return Failure(e, lost.IsCancellationRequested);
             }
         }
+        return null;
     }
 
     /// <summary>What went wrong, for the problem detail: "refused the connection", "did not answer within 2 s"…</summary>

@@ -68,11 +68,34 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
         }
         if (route.Owner is { } owner)
         {
-            if (context.WebSockets.IsWebSocketRequest) await relay.RelayAsync(context, owner, what);
-            else await forwarder.ForwardAsync(context, owner, what);
+            var failure = context.WebSockets.IsWebSocketRequest ? await relay.RelayAsync(context, owner, what) : await forwarder.ForwardAsync(context, owner);
+            if (failure is not null) await UnreachableAsync(context, owned, what, owner, route.Entry, failure);
         }
         else if (route.GoneFrom is { } replica) await ClusterProblems.GoneAsync(context, what, replica, route.Reason!, owned.Kind == ResourceKind.Terminal);
         else await next(context);
+    }
+
+    /// <summary>
+    /// The owner did not answer. The in-memory view may be a heartbeat behind: ask the directory whether the owner has
+    /// meanwhile stopped (a graceful shutdown says so at once) or been declared dead, and answer 410 then; else 503.
+    /// </summary>
+    private async Task UnreachableAsync(HttpContext context, OwnedResource owned, string what, ReplicaRow owner, DirectoryEntry? entry, string failure)
+    {
+        string? reason = null;
+        try
+        {
+            var fresh = await directory.FindReplicaAsync(owner.Id, CancellationToken.None);
+            reason = fresh is null ? "is no longer registered"
+                : fresh.Incarnation != owner.Incarnation ? new DirectoryEntry(owned.Kind, "", owner.Id, owner.Incarnation, null, fresh).GoneReason(membership.DeadAfter)
+                : fresh.StoppedAt is not null ? fresh.GoneReason(membership.DeadAfter) : null;
+            if (reason is not null && entry is not null && owned.Kind == ResourceKind.Terminal) await directory.DropAsync(entry, CancellationToken.None);
+        }
+        catch (Exception e) when (e is DbException or TimeoutException)
+        {
+            // The 503 below is still true.
+        }
+        if (reason is not null) await ClusterProblems.GoneAsync(context, what, owner.Id, reason, owned.Kind == ResourceKind.Terminal);
+        else await ClusterProblems.UnreachableAsync(context, what, owner, failure, membership.DeadAfter);
     }
 
     private async Task<Route> SessionRouteAsync(string id, CancellationToken cancellationToken)
@@ -89,7 +112,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
         var entry = await directory.LookupAsync(ResourceKind.Session, id, cancellationToken);
         if (entry is null || IsOurs(entry)) return Route.Local;
         var reason = entry.GoneReason(membership.DeadAfter);
-        return reason is null ? new Route(entry.Owner, null, null) : new Route(null, entry.ReplicaId, reason);
+        return reason is null ? new Route(entry.Owner, null, null, entry) : new Route(null, entry.ReplicaId, reason);
     }
 
     private async Task<Route> TerminalRouteAsync(string userId, CancellationToken cancellationToken)
@@ -103,7 +126,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
             return Route.Local;
         }
         var reason = entry.GoneReason(membership.DeadAfter);
-        if (reason is null) return new Route(entry.Owner, null, null);
+        if (reason is null) return new Route(entry.Owner, null, null, entry);
         // Tell the user once that their sandbox is lost; the next request claims a new one.
         await directory.DropAsync(entry, cancellationToken);
         return new Route(null, entry.ReplicaId, reason);
@@ -112,7 +135,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
     private bool IsOurs(DirectoryEntry entry) => entry.ReplicaId == _self.ReplicaId && entry.Incarnation == _self.Incarnation;
 
     /// <summary>Serve here (no owner, not gone), forward to <see cref="Owner"/>, or answer 410 naming <see cref="GoneFrom"/>.</summary>
-    private sealed record Route(ReplicaRow? Owner, string? GoneFrom, string? Reason)
+    private sealed record Route(ReplicaRow? Owner, string? GoneFrom, string? Reason, DirectoryEntry? Entry = null)
     {
         public static readonly Route Local = new(null, null, null);
     }

@@ -22,7 +22,7 @@ public sealed record ReplicaRow(string Id, Uri AdvertiseUrl, string Incarnation,
     {
         if (StoppedAt is { } at) return $"{StopReason ?? "stopped"} at {at.ToString("u", CultureInfo.InvariantCulture)}";
         var age = AgeMs + extraAgeMs;
-        return age > deadAfter.TotalMilliseconds ? $"has sent no heartbeat for {age / 1000.0:0.#} s" : null;
+        return age > deadAfter.TotalMilliseconds ? $"stopped sending heartbeats {age / 1000.0:0.#} s ago" : null;
     }
 }
 

@@ -23,7 +23,8 @@ internal sealed partial class WebSocketRelay(ClusterTransport transport, Cluster
         "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol", "Content-Length",
     };
 
-    public async Task RelayAsync(HttpContext context, ReplicaRow owner, string what)
+    /// <summary>Null once the owner answered the handshake (and the relay ended); otherwise why it could not be reached (nothing was written).</summary>
+    public async Task<string?> RelayAsync(HttpContext context, ReplicaRow owner, string what)
     {
         var aborted = context.RequestAborted;
         using var lost = CancellationTokenSource.CreateLinkedTokenSource(aborted, membership.WatchLoss(owner));
@@ -45,11 +46,9 @@ internal sealed partial class WebSocketRelay(ClusterTransport transport, Cluster
         catch (Exception e) when (!aborted.IsCancellationRequested && e is WebSocketException or HttpRequestException or OperationCanceledException or IOException)
         {
             Log.RelayFailed(logger, owner.Id, context.Request.Path, e.Message);
-            if (upstream.HttpStatusCode is not 0 and not HttpStatusCode.SwitchingProtocols)
-                await ClusterProblems.RefusedAsync(context, (int)upstream.HttpStatusCode, what, owner.Id);
-            else
-                await ClusterProblems.UnreachableAsync(context, what, owner, ClusterForwarder.Failure(e, lost.IsCancellationRequested), membership.DeadAfter);
-            return;
+            if (upstream.HttpStatusCode is 0 or HttpStatusCode.SwitchingProtocols) return ClusterForwarder.Failure(e, lost.IsCancellationRequested);
+            await ClusterProblems.RefusedAsync(context, (int)upstream.HttpStatusCode, what, owner.Id);
+            return null;
         }
         context.Response.Headers[ClusterTransport.ReplicaHeader] = owner.Id;
         context.Response.Headers[ClusterTransport.ViaHeader] = transport.Self.ReplicaId;
@@ -58,6 +57,7 @@ internal sealed partial class WebSocketRelay(ClusterTransport transport, Cluster
             SubProtocol = upstream.SubProtocol, KeepAliveInterval = TimeSpan.FromSeconds(30),
         });
         await PumpBothAsync(client, upstream, owner, lost.Token);
+        return null;
     }
 
     private async Task PumpBothAsync(WebSocket client, WebSocket upstream, ReplicaRow owner, CancellationToken cancellationToken)
