@@ -52,9 +52,30 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
 
     public void OwnTerminal(string key) => _ownTerminals.TryAdd(key, 0);
 
+    /// <summary>How long start-up waits for the shared database (it may be starting alongside, as in a compose file or a pod restart).</summary>
+    public static readonly TimeSpan DatabaseWait = TimeSpan.FromSeconds(60);
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await directory.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await directory.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (Exception e) when (e is DbException or IOException or TimeoutException && waited.Elapsed < DatabaseWait)
+            {
+                Log.DatabaseWait(logger, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is DbException or IOException or TimeoutException)
+            {
+                throw new InvalidOperationException(
+                    $"Cluster mode: the shared database did not answer for {DatabaseWait.TotalSeconds:0} s (Warden:Database:ConnectionString, WARDEN_DATABASE_URL): {e.Message}", e);
+            }
+        }
         await TakeIdAsync(cancellationToken).ConfigureAwait(false);
         keys.Load(await directory.SharedSecretAsync("signing-key", cancellationToken).ConfigureAwait(false));
         await RefreshAsync(cancellationToken).ConfigureAwait(false);
@@ -196,6 +217,9 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
         [LoggerMessage(Diagnostics.EventIds.ClusterIdTaken, LogLevel.Error,
             "Replica id {ReplicaId} was taken over by another process at {Url}: two replicas share one id; this one no longer heartbeats")]
         public static partial void IdTaken(ILogger logger, string replicaId, string url);
+
+        [LoggerMessage(Diagnostics.EventIds.ClusterDatabaseWait, LogLevel.Warning, "Cluster mode: waiting for the shared database ({Reason})")]
+        public static partial void DatabaseWait(ILogger logger, string reason);
 
         [LoggerMessage(Diagnostics.EventIds.ClusterWaitingForId, LogLevel.Information,
             "Replica id {ReplicaId} is still held by a process that heartbeated {AgeMs} ms ago; waiting for it to count as dead")]

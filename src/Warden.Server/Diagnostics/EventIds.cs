@@ -25,4 +25,5 @@ internal static class EventIds
     public const int ClusterWaitingForId = 2409;
     public const int ClusterLeaveFailed = 2410;
     public const int ClusterRelayFailed = 2411;
+    public const int ClusterDatabaseWait = 2412;
 }
