@@ -24,6 +24,7 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
     private readonly ConcurrentDictionary<(string Id, string Incarnation), CancellationTokenSource> _watches = new();
     private readonly ConcurrentDictionary<string, byte> _ownTerminals = new(StringComparer.Ordinal);
     private volatile View _view = new([], Stopwatch.GetTimestamp());
+    private long _healthySince;   // Stopwatch timestamp of the first heartbeat since the last failure; 0: failing
     private Task _loop = Task.CompletedTask;
 
     public ReplicaIdentity Self => directory.Self;
@@ -33,9 +34,27 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
     /// <summary>Every replica as of the last refresh (live or not).</summary>
     public IReadOnlyList<ReplicaRow> Replicas => _view.Rows;
 
-    public bool IsLive(ReplicaRow row) => row.IsLive(DeadAfter, _view.AgeMs);
+    /// <summary>
+    /// Whether silence may be taken for death: only once this replica has itself been heartbeating for
+    /// <see cref="DeadAfter"/>. Right after it starts, or after the database was unreachable, every heartbeat looks old;
+    /// declaring the others dead then would report sessions lost that are fine (and move users' terminals).
+    /// </summary>
+    public bool CanJudgeSilence => Interlocked.Read(ref _healthySince) is var since and not 0 && Stopwatch.GetElapsedTime(since) >= DeadAfter;
 
-    public string? GoneReason(ReplicaRow row) => row.GoneReason(DeadAfter, _view.AgeMs);
+    public bool IsLive(ReplicaRow row) => GoneReason(row) is null;
+
+    /// <summary>Why <paramref name="row"/> no longer serves, or null: a stop is certain; silence counts only when it can be judged.</summary>
+    public string? GoneReason(ReplicaRow row) => row.StoppedAt is not null || CanJudgeSilence ? row.GoneReason(DeadAfter, ExtraAgeMs) : null;
+
+    /// <summary>As <see cref="GoneReason(ReplicaRow)"/>, for a directory row (a restart of its holder is certain too).</summary>
+    public string? GoneReason(DirectoryEntry entry) =>
+        entry.Owner is null || entry.Owner.Incarnation != entry.Incarnation ? entry.GoneReason(DeadAfter) : GoneReason(entry.Owner);
+
+    /// <summary>
+    /// How much older the view's heartbeat ages are by now; capped, so a view this replica could not refresh (the database
+    /// unreachable) never makes the others look dead by itself.
+    /// </summary>
+    private long ExtraAgeMs => Math.Min(_view.AgeMs, (long)(2 * _heartbeat.TotalMilliseconds));
 
     public ReplicaRow? FindByTag(uint tag) => _view.Rows.FirstOrDefault(r => r.Tag == tag);
 
@@ -77,6 +96,7 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
             }
         }
         await TakeIdAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Exchange(ref _healthySince, Stopwatch.GetTimestamp());
         keys.Load(await directory.SharedSecretAsync("signing-key", cancellationToken).ConfigureAwait(false));
         await RefreshAsync(cancellationToken).ConfigureAwait(false);
         Log.Joined(logger, Self.ReplicaId, Self.AdvertiseUrl.ToString(), _view.Rows.Count(IsLive));
@@ -110,7 +130,9 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
             {
                 await Task.Delay(_heartbeat, stop).ConfigureAwait(false);
                 if (!await directory.HeartbeatAsync(stop).ConfigureAwait(false)) await RejoinAsync(stop).ConfigureAwait(false);
-                foreach (var dead in await directory.ReapAsync(stop).ConfigureAwait(false)) Log.DeclaredDead(logger, dead, DeadAfter.TotalSeconds);
+                Interlocked.CompareExchange(ref _healthySince, Stopwatch.GetTimestamp(), 0);
+                if (CanJudgeSilence)
+                    foreach (var dead in await directory.ReapAsync(stop).ConfigureAwait(false)) Log.DeclaredDead(logger, dead, DeadAfter.TotalSeconds);
                 await RefreshAsync(stop).ConfigureAwait(false);
                 await directory.SyncSessionsAsync(sessions.List().Select(s => s.Id).ToList(), stop).ConfigureAwait(false);
                 await quotas.SyncLeasesAsync(stop).ConfigureAwait(false);
@@ -121,6 +143,7 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
             }
             catch (Exception e) when (e is DbException or IOException or TimeoutException or InvalidOperationException)
             {
+                Interlocked.Exchange(ref _healthySince, 0);
                 Log.HeartbeatFailed(logger, e);
             }
         }

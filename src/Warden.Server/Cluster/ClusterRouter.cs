@@ -111,7 +111,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
         // An id the view does not know: a replica that joined since the last refresh, or not a cluster id at all.
         var entry = await directory.LookupAsync(ResourceKind.Session, id, cancellationToken);
         if (entry is null || IsOurs(entry)) return Route.Local;
-        var reason = entry.GoneReason(membership.DeadAfter);
+        var reason = membership.GoneReason(entry);
         return reason is null ? new Route(entry.Owner, null, null, entry) : new Route(null, entry.ReplicaId, reason);
     }
 
@@ -125,7 +125,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
             membership.OwnTerminal(key);
             return Route.Local;
         }
-        var reason = entry.GoneReason(membership.DeadAfter);
+        var reason = membership.GoneReason(entry);
         if (reason is null) return new Route(entry.Owner, null, null, entry);
         // Tell the user once that their sandbox is lost; the next request claims a new one.
         await directory.DropAsync(entry, cancellationToken);

@@ -164,6 +164,43 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         Assert.Equal(leaving, ReplicaOf(viaOther));
     }
 
+    [Fact]
+    public async Task DatabaseOutage_LongerThanDeadAfter_SessionsKeepWorking_AndNothingIsDeclaredLostAfterwards()
+    {
+        var cluster = Cluster;
+        using var createdSession = await SendAsync(cluster.Direct("r2"), HttpMethod.Post, "/api/v1/sessions", new { language = "python" }, null);
+        var session = (await Json.ReadAsync(createdSession)).GetProperty("id").GetString()!;
+        using (await SendAsync(cluster.Direct("r2"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x = 41" }, null)) { }
+        const string user = "outage-user";
+        Assert.Equal("1\n", await TerminalAsync(cluster.Direct("r1"), user, "echo x >> n.txt; wc -l < n.txt", expect: HttpStatusCode.OK));
+
+        await _postgres.StopAsync();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(ReplicaCluster.DeadAfterSeconds * 2), Ct);
+            // Sessions are routed from memory by the owner tag in their id: they keep working while the database is away.
+            using var during = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x + 1" }, null);
+            Assert.Equal(HttpStatusCode.OK, during.StatusCode);
+            Assert.Equal("42", (await Json.ReadAsync(during)).GetProperty("result").GetString());
+        }
+        finally
+        {
+            await _postgres.StartAsync();
+        }
+
+        // Every heartbeat looked old when the database came back: nobody may be declared dead for that.
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(ReplicaCluster.DeadAfterSeconds * 3))
+        {
+            using var after = await SendAsync(cluster.Direct("r3"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x + 1" }, null);
+            Assert.True(after.StatusCode == HttpStatusCode.OK, $"after the outage: {after.StatusCode} {await after.Content.ReadAsStringAsync(Ct)}");
+            await Task.Delay(500, Ct);
+        }
+        Assert.Equal("2\n", await TerminalAsync(cluster.Direct("r2"), user, "echo x >> n.txt; wc -l < n.txt", expect: HttpStatusCode.OK));
+        var view = await Json.ReadAsync(await cluster.Direct("r2").GetAsync("/api/v1/cluster", Ct));
+        Assert.Equal(["live", "live", "live"], view.GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("state").GetString()));
+    }
+
     private static async Task<string> TerminalAsync(HttpClient client, string user, string command, HttpStatusCode expect)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/terminal/execute?wait=20") { Content = Json.Body(new { command }) };
