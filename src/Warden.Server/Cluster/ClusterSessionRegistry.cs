@@ -10,8 +10,15 @@ internal sealed partial class ClusterSessionRegistry(ClusterDirectory directory,
 {
     public string NewSessionId() => OwnerTag.NewId(directory.Self.Tag);
 
-    public ValueTask ClaimAsync(string sessionId, string userId, int maxPerUser, CancellationToken cancellationToken) =>
-        new(directory.ClaimSessionAsync(sessionId, userId, maxPerUser, cancellationToken));
+    public async ValueTask ClaimAsync(string sessionId, string userId, int maxPerUser, CancellationToken cancellationToken)
+    {
+        try { await directory.ClaimSessionAsync(sessionId, userId, maxPerUser, cancellationToken).ConfigureAwait(false); }
+        catch (Exception e) when (e is DbException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ClusterDatabaseUnavailableException(
+                "A new session must be recorded in the cluster's directory (and counted against the per-user cap), but the database did not answer. Retry shortly.", e);
+        }
+    }
 
     public async ValueTask ReleaseAsync(string sessionId, CancellationToken cancellationToken)
     {

@@ -59,8 +59,7 @@ internal sealed class SharedQuotaMiddleware(RequestDelegate next, SharedQuotaSto
         }
         catch (Exception e) when (e is DbException or TimeoutException && !context.RequestAborted.IsCancellationRequested)
         {
-            throw new CapacityExceededException("The shared rate limits could not be checked: the cluster's database did not answer. Retry shortly.",
-                TimeSpan.FromSeconds(5));
+            throw new ClusterDatabaseUnavailableException("The shared rate limits could not be checked: the cluster's database did not answer. Retry shortly.", e);
         }
         try
         {

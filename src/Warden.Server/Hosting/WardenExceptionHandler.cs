@@ -22,8 +22,14 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         }
         var (status, kind, title) = Classify(exception);
         if (status == 500) Log.Unhandled(logger, context.Request.Path, exception);
-        if (exception is CapacityExceededException capacity)
-            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(capacity.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var retryAfter = exception switch
+        {
+            CapacityExceededException capacity => capacity.RetryAfter,
+            Cluster.ClusterDatabaseUnavailableException => Cluster.ClusterDatabaseUnavailableException.RetryAfter,
+            _ => (TimeSpan?)null,
+        };
+        if (retryAfter is { } wait)
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.StatusCode = status;
         var details = new ProblemDetails
         {
@@ -71,6 +77,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
         PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
         CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+        Cluster.ClusterDatabaseUnavailableException e => (503, e.Kind, "Cluster database unavailable"),
         SessionNotFoundException e => (404, e.Kind, "Session not found"),
         KernelStartException e => (500, e.Kind, "Kernel start failed"),
         UnknownLanguageException e => (400, e.Kind, "Unknown language"),

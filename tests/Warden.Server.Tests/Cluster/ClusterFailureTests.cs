@@ -182,6 +182,11 @@ public sealed class ClusterFailureTests : IAsyncLifetime
             using var during = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x + 1" }, null);
             Assert.Equal(HttpStatusCode.OK, during.StatusCode);
             Assert.Equal("42", (await Json.ReadAsync(during)).GetProperty("result").GetString());
+            // A new session must be recorded (and counted against the cluster-wide cap): refused, clearly, until the database is back.
+            using var refused = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, "/api/v1/sessions", new { language = "python" }, null);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.NotNull(refused.Headers.RetryAfter);
+            Assert.EndsWith("cluster-database-unavailable", (await Json.ReadAsync(refused)).GetProperty("type").GetString());
         }
         finally
         {
