@@ -156,22 +156,27 @@ rate() { python3 -c "print(f'{$(field ok "$1") / $(field seconds "$1"):.1f}')"; 
   echo "\`echo 42\` alternately, as 16 users per thread; rate limits are off. *Busy* is the whole machine's CPU use during the run,"
   echo "*ours* the part used by the replicas, nginx, PostgreSQL and wrk; the difference is other tenants of this VM."
   echo
-  echo "| configuration | executions/s | ok | not ok | p50 ms | p95 ms | p99 ms | served by | machine busy | ours | load avg |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+  echo "| configuration | executions/s | per core-second of ours | ok | not ok | p50 ms | p95 ms | p99 ms | served by | machine busy | ours | load avg |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
   for row in "${rows[@]}"; do
     IFS='|' read -r label line busy ours load <<<"$row"
-    echo "| $label | $(rate "$line") | $(field ok "$line") | $(( $(field other "$line") + $(field errors "$line") )) | $(field p50 "$line") | $(field p95 "$line") | $(field p99 "$line") | $(field by "$line" | tr ',' ' ') | ${busy}% | ${ours}% | $load |"
+    per_core=$(python3 -c "print(f'{$(rate "$line") / max(0.01, $ours * $cores / 100):.1f}')")
+    echo "| $label | $(rate "$line") | $per_core | $(field ok "$line") | $(( $(field other "$line") + $(field errors "$line") )) | $(field p50 "$line") | $(field p95 "$line") | $(field p99 "$line") | $(field by "$line" | tr ',' ' ') | ${busy}% | ${ours}% | $load |"
   done
   echo
-  python3 - "${rows[@]}" <<'PY'
+  python3 - "$cores" "${rows[@]}" <<'PY'
 import re, sys
+cores = int(sys.argv[1])
 one, three = [], []
-for row in sys.argv[1:]:
-    label, line = row.split("|")[:2]
+for row in sys.argv[2:]:
+    label, line, busy, ours = row.split("|")[:4]
     ok = int(re.search(r"ok=(\d+)", line).group(1)); secs = float(re.search(r"seconds=([\d.]+)", line).group(1))
-    (one if label.startswith("1 replica") else three).append(ok / secs)
-a, b = sum(one) / len(one), sum(three) / len(three)
-print(f"Mean over the rounds: **1 replica {a:.1f} executions/s, 3 replicas {b:.1f} executions/s ({b / a:.2f}×)**.")
+    (one if label.startswith("1 replica") else three).append((ok / secs, ok / secs / max(0.01, int(ours) * cores / 100)))
+mean = lambda rows, i: sum(r[i] for r in rows) / len(rows)
+a, b = mean(one, 0), mean(three, 0)
+print(f"Mean over the rounds: **1 replica {a:.1f} executions/s, 3 replicas {b:.1f} executions/s ({b / a:.2f}×)**; "
+      f"per core-second actually used by the replicas, nginx, PostgreSQL and wrk: {mean(one, 1):.1f} vs {mean(three, 1):.1f} "
+      f"({mean(three, 1) / mean(one, 1):.2f}×).")
 PY
   echo
   echo "A session's cells (python \`x + 1\`, one at a time, 10 s per run) through the replica that holds it and through another"

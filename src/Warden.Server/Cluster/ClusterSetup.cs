@@ -49,7 +49,7 @@ public static partial class ClusterSetup
 
     public static string CheckReplicaId(string value) => ReplicaIdPattern().IsMatch(value) ? value
         : throw new InvalidConfigurationException(ReplicaIdSetting,
-            $"must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit (got '{value}').");
+            $"must be 1 to 253 letters, digits, '.', '_' or '-' (a pod name fits), starting with a letter or digit (got '{value}').");
 
     public static Uri CheckAdvertiseUrl(string value)
     {
@@ -82,7 +82,7 @@ public static partial class ClusterSetup
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")]
     private static partial Regex ReplicaIdPattern();
 
     [GeneratedRegex("[^a-z0-9.-]+")]

@@ -24,6 +24,14 @@ public sealed class ClusterSetupTests
     }
 
     [Fact]
+    public void Resolve_APodNameAsReplicaId_IsAccepted()
+    {
+        var pod = "warden-" + new string('a', 200) + "-7d9f8c6b5-x2x9q";
+        Assert.Equal(pod, Resolve(DatabaseKind.Postgres, Listen, ("Warden:Cluster:ReplicaId", pod))!.ReplicaId);
+        Assert.Throws<InvalidConfigurationException>(() => Resolve(DatabaseKind.Postgres, Listen, ("Warden:Cluster:ReplicaId", new string('a', 254))));
+    }
+
+    [Fact]
     public void Resolve_ReplicaIdOnPostgres_IsAReplica_AdvertisingItsListenUrl()
     {
         var replica = Resolve(DatabaseKind.Postgres, "http://10.1.2.3:9000;http://127.0.0.1:9001", ("Warden:Cluster:ReplicaId", "warden-0"))!;
@@ -70,6 +78,7 @@ public sealed class ClusterSetupTests
     [InlineData("Warden:Cluster:ReplicaId", "r 1", "WARDEN_CLUSTER_REPLICA_ID")]
     [InlineData("Warden:Cluster:ReplicaId", "-r1", "WARDEN_CLUSTER_REPLICA_ID")]
     [InlineData("Warden:Cluster:ReplicaId", "r1/evil", "WARDEN_CLUSTER_REPLICA_ID")]
+    [InlineData("Warden:Cluster:ReplicaId", "r1;evil", "WARDEN_CLUSTER_REPLICA_ID")]
     [InlineData("Warden:Cluster:AdvertiseUrl", "10.0.0.7:8090", "WARDEN_CLUSTER_ADVERTISE_URL")]
     [InlineData("Warden:Cluster:AdvertiseUrl", "ftp://10.0.0.7", "WARDEN_CLUSTER_ADVERTISE_URL")]
     [InlineData("Warden:Cluster:AdvertiseUrl", "http://10.0.0.7:8090/warden", "WARDEN_CLUSTER_ADVERTISE_URL")]
