@@ -128,7 +128,9 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     /// <summary>Recycles a warm slot in the background: its sandbox is gone for good; the slot gets a new workspace.</summary>
     public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper)
     {
-        var task = ReleaseWarmAsync(slot, helper);
+        // Off the caller's path: this runs synchronously otherwise (the helper has exited, unmounting is a syscall), and
+        // the caller's result would wait for the workspace to be replaced.
+        var task = Task.Run(() => ReleaseWarmAsync(slot, helper));
         lock (_recycling) _recycling.Add(task);
         task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
     }
@@ -155,7 +157,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     /// <summary>Recycles a slot in the background; <see cref="DisposeAsync"/> waits for it.</summary>
     public void Recycle(SandboxSlot slot)
     {
-        var task = ReleaseAsync(slot);
+        // Off the caller's path: ReleaseAsync runs synchronously up to the helper spawn (kill loop, unmount, mount).
+        var task = Task.Run(() => ReleaseAsync(slot));
         lock (_recycling) _recycling.Add(task);
         task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
     }
