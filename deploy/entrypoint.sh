@@ -9,11 +9,11 @@ if [ "$(id -u)" = 0 ]; then
   #    binds read-write lets Warden create its sandboxes' cgroups *inside the container's cgroup*: they count against
   #    the container's limits, and Warden sees neither the host's cgroups nor other containers' (so two Warden
   #    containers on one host never mistake each other's sandboxes for a crashed instance's leftovers). No bind of the
-  #    host's /sys/fs/cgroup is needed. Only the controllers Warden uses (memory, pids, cpu, cpuacct; or cgroup2).
+  #    host's /sys/fs/cgroup is needed. Every controller: runsc (the gvisor backend) creates its cgroups in all of them.
   awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { print $5, $(i + 1), $(i + 3); break } }' /proc/self/mountinfo |
   while read -r point type options; do
     case "$type:$options" in
-      cgroup2:* | cgroup:*memory* | cgroup:*pids* | cgroup:*cpu*)
+      cgroup2:* | cgroup:*)
         mount -o remount,bind,rw "$point" 2>/dev/null \
           || echo "warden-entrypoint: could not remount $point read-write (needs CAP_SYS_ADMIN)" >&2 ;;
     esac
