@@ -14,6 +14,8 @@ import unittest
 import uuid
 from pathlib import Path
 
+import yaml
+
 from deploytest import BWRAP_CAPS, CI, REPO, compose_file, run
 
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
@@ -239,12 +241,23 @@ class EachCapabilityIsNeeded(unittest.TestCase):
             raise AssertionError(f"{IMAGE} is missing (Image builds it)")
         cls.service = compose_file()["services"]["warden"]
 
-    def one_shot(self, without, code, *extra):
+    def test_gvisor_backend_runs_with_the_override_and_needs_sys_chroot(self):
+        override = yaml.safe_load((REPO / "deploy/compose.gvisor.yaml").read_text())["services"]["warden"]
+        self.assertEqual(override["cap_add"], ["SYS_CHROOT"])
+        gvisor = dict(self.service, cap_add=self.service["cap_add"] + override["cap_add"])
+        with_chroot, _ = self.one_shot(None, self.PROGRAM, service=gvisor, backend="gvisor")
+        self.assertIn('"status":"success","stdout":"1\\n"', with_chroot)
+        without_chroot, _ = self.one_shot("SYS_CHROOT", self.PROGRAM, service=gvisor, backend="gvisor")
+        self.assertNotIn('"status":"success"', without_chroot)
+        self.assertIn("runsc", without_chroot)
+
+    def one_shot(self, without, code, *extra, service=None, backend="bwrap"):
         volume = f"warden-deploy-cap-{uuid.uuid4().hex[:8]}"
         script = f'printf %s "$PROGRAM" > /tmp/main.py && exec /opt/warden/entrypoint.sh run --json {" ".join(extra)} /tmp/main.py'
         try:
             started = time.monotonic()
-            result = docker("run", "--rm", *run_args(self.service, volume, {"PROGRAM": code}, without_cap=without),
+            env = {"PROGRAM": code, "WARDEN_BACKEND": backend}
+            result = docker("run", "--rm", *run_args(service or self.service, volume, env, without_cap=without),
                             "--entrypoint", "/usr/bin/tini", IMAGE, "--", "/bin/sh", "-c", script, check=False, timeout=120)
             return result.stdout + result.stderr, time.monotonic() - started
         finally:
