@@ -92,6 +92,18 @@ if [ -x tests/jupyter-client/run.sh ]; then
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 fi
 
+# --- deployment suite (Python): kustomize renders, compose validation, the image built and run without a registry ----
+if [ -x tests/deploy/run.sh ]; then
+  echo "test.sh: deploy (image, compose, kubernetes)"
+  tests/deploy/run.sh > "$log_dir/deploy.log" 2>&1
+  tail -3 "$log_dir/deploy.log"
+  ran=$(grep -Eo '^Ran [0-9]+ test' "$log_dir/deploy.log" | awk '{s+=$2} END {print s+0}')
+  bad=$(grep -Eo '(failures|errors)=[0-9]+' "$log_dir/deploy.log" | awk -F= '{s+=$2} END {print s+0}')
+  skip=$(grep -Eo 'skipped=[0-9]+' "$log_dir/deploy.log" | awk -F= '{s+=$2} END {print s+0}')
+  if [ "$ran" -eq 0 ]; then bad=$((bad + 1)); fi
+  passed=$((passed + ran - bad - skip)); failed=$((failed + bad)); skipped=$((skipped + skip))
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi
 if [ "${CI:-}" = "true" ] && [ "$skipped" -gt 0 ]; then
