@@ -12,9 +12,8 @@ public sealed class BadInputTests(SandboxEngines engines)
     {
         var testEngine = engines[backend];
         var engine = testEngine.Engine;
-        // The warm pool refills in the background: count processes only while it is full.
-        await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-        await SlotsIdleAsync(engine);
+        // The warm pool refills and slots are recycled in the background: count processes only once that is done.
+        await testEngine.SettleAsync();
         var before = testEngine.Instance is { } instance ? HostProcesses.WithCommandLine(instance).Count : 0;
 
         var e = await Assert.ThrowsAsync<TException>(() => engine.RunAsync(request));
@@ -25,8 +24,7 @@ public sealed class BadInputTests(SandboxEngines engines)
         // to settle before comparing: a refused request must not leave a process of its own behind.
         if (testEngine.Instance is { } name)
         {
-            await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-            await SlotsIdleAsync(engine);
+            await testEngine.SettleAsync();
             var deadline = DateTime.UtcNow.AddSeconds(5);
             while (HostProcesses.WithCommandLine(name).Count != before && DateTime.UtcNow < deadline) await Task.Delay(20);
             Assert.Equal(before, HostProcesses.WithCommandLine(name).Count);
@@ -34,21 +32,6 @@ public sealed class BadInputTests(SandboxEngines engines)
         var next = await engine.RunAsync(Run.Python("print('ok')"));
         Run.AssertStatus(ExecutionStatus.Success, next);
         return e;
-    }
-
-    /// <summary>
-    /// The previous test's slot is recycled after its result was returned (a helper is parked in the background): count
-    /// processes only once every slot is idle again.
-    /// </summary>
-    private static async Task SlotsIdleAsync(ExecutionEngine engine)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline)
-        {
-            var info = engine.Backend.Describe();
-            if (!info.TryGetValue("slots", out var slots) || !info.TryGetValue("idle_slots", out var idle) || slots == idle) return;
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
     }
 
     [Theory]

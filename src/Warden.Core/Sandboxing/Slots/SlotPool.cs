@@ -197,8 +197,14 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
         ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
         ["idle_slots"] = _free.Reader.Count.ToString(CultureInfo.InvariantCulture),
+        ["recycling"] = RecyclingCount().ToString(CultureInfo.InvariantCulture),
         ["instance"] = Instance,
     };
+
+    private int RecyclingCount()
+    {
+        lock (_recycling) return _recycling.Count;
+    }
 
     public async ValueTask DisposeAsync()
     {
