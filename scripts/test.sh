@@ -74,8 +74,8 @@ for project in $(ls -d tests/*/ 2>/dev/null); do
   run_suite "$name" "$project"
 done
 # The conformance and security suites once more with the warm pool on (issue 8: limits, statuses and cleanup must be
-# the same on the warm path); bwrap is the backend with warm sandboxes.
-run_suite "Warden.Sandbox.Tests-warm-pool" tests/Warden.Sandbox.Tests WARDEN_TEST_BACKENDS=bwrap WARDEN_TEST_POOL=on
+# the same on the warm path) on the backends with warm sandboxes.
+run_suite "Warden.Sandbox.Tests-warm-pool" tests/Warden.Sandbox.Tests WARDEN_TEST_BACKENDS=bwrap,gvisor WARDEN_TEST_POOL=on
 
 # --- plugin suites (Python) --------------------------------------------------------------------------------------
 if [ -x integrations/open-webui/tests/run.sh ]; then

@@ -81,9 +81,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
             slot.Cgroup?.Apply(recipe.IdleLimits);
-            helper = await _pool.ParkWarmAsync(slot).ConfigureAwait(false);
+            helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null);
-            control.Insert(0, "keep-fd5");
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
             return new BwrapWarmSandbox(_pool, slot, helper, recipe);
         }
