@@ -19,8 +19,6 @@
  *               seccomp=PATH            opened and placed on fd 3 for bwrap's --seccomp 3
  *               --                      then the argv to exec (argv[0] is an absolute path)
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
- *   fd 5      (optional, with the control field keep-fd5) a warm sandbox's go pipe: the language stub inside the
- *             sandbox blocks reading it until the service sends the program to run (see Warden.Core/Pool)
  * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
  * exit code, or 128+N when it was killed by signal N.
  *
@@ -134,10 +132,9 @@ int main(int argc, char **argv) {
         fields[count++] = buf + pos;
         pos += strlen(buf + pos) + 1;
     }
-    int f = 0, keep_go_fd = 0;
+    int f = 0;
     for (; f < count && strcmp(fields[f], "--") != 0; f++) {
         if (strncmp(fields[f], "rlimit=", 7) == 0) apply_rlimit(fields[f] + 7);
-        else if (strcmp(fields[f], "keep-fd5") == 0) keep_go_fd = 1;
         else if (strncmp(fields[f], "seccomp=", 8) == 0) {
             int fd = open(fields[f] + 8, O_RDONLY);
             if (fd < 0) die("open seccomp program");
@@ -152,7 +149,7 @@ int main(int argc, char **argv) {
     command[count - f - 1] = NULL;
 
     /* Anything else a library may have left open must not reach the sandbox. */
-    syscall(SYS_close_range, keep_go_fd ? 6 : 5, ~0U, 0);
+    syscall(SYS_close_range, 5, ~0U, 0);
 
     if (uid != (uid_t)-1) {
         if (setgroups(0, NULL) != 0) die("setgroups");
@@ -176,7 +173,7 @@ int main(int argc, char **argv) {
     }
     /* Keep no copy of the program's pipes: the service must see end-of-file when the sandbox is gone, not when we are. */
     int devnull = open("/dev/null", O_RDWR);
-    for (int fd = 0; fd <= 5; fd++) {
+    for (int fd = 0; fd <= 4; fd++) {
         if (devnull >= 0 && fd <= 2) dup2(devnull, fd); else close(fd);
     }
     int tool_status = 0;

@@ -13,22 +13,49 @@ internal static class PoolBench
 {
     private const string Begin = "<!-- pool-bench:begin -->", End = "<!-- pool-bench:end -->";
 
+    /// <summary>What one backend measured: latency rows and throughput cells per language, pool stats after each phase.</summary>
+    private sealed record BackendRun(string Backend, Dictionary<(string Language, string Variant), Samples> Latency,
+        Dictionary<string, Dictionary<(string Variant, int Concurrency), Samples>> Throughput, JsonElement PoolAfterLatency, JsonElement PoolAfterAll);
+
     public static async Task RunAsync(BenchOptions options, Action<string> progress)
+    {
+        string loadBefore = Machine.LoadAverage();
+        var cpuStart = CpuCounters.Read();
+        var runs = new List<BackendRun>();
+        foreach (var backend in new[] { "bwrap", "gvisor" })
+        {
+            if (backend == "gvisor" && !File.Exists("/usr/bin/runsc") && !File.Exists("/usr/local/bin/runsc"))
+            {
+                progress("gvisor: runsc not installed, skipped");
+                continue;
+            }
+            runs.Add(await MeasureAsync(backend, options, progress));
+        }
+        var cpu = CpuCounters.Between(cpuStart, CpuCounters.Read());
+
+        var md = Report(options, runs, cpu, loadBefore, Machine.LoadAverage());
+        var existing = File.Exists(options.Output) ? File.ReadAllText(options.Output) : "";
+        int b = existing.IndexOf(Begin, StringComparison.Ordinal), e = existing.IndexOf(End, StringComparison.Ordinal);
+        var text = b >= 0 && e > b ? existing[..b] + md + existing[(e + End.Length)..] : existing.TrimEnd() + "\n\n" + md + "\n";
+        File.WriteAllText(options.Output, text);
+        Console.Write(md);
+    }
+
+    private static async Task<BackendRun> MeasureAsync(string backend, BenchOptions options, Action<string> progress)
     {
         var common = new Dictionary<string, string?>
         {
+            ["Warden:Backend"] = backend,
             ["Warden:MaxConcurrent"] = "16",
             ["Warden:MaxQueue"] = "1000",
         };
         var warmSettings = new Dictionary<string, string?>(common) { ["Warden:Pool:Enabled"] = "true", ["Warden:Pool:Size"] = "16" };
         var coldSettings = new Dictionary<string, string?>(common) { ["Warden:Pool:Enabled"] = "false" };
-        string loadBefore = Machine.LoadAverage();
-        var cpuStart = CpuCounters.Read();
-        progress("starting Warden HTTP twice: pool off (cold) and pool on (warm)");
+        progress($"{backend}: starting Warden HTTP twice: pool off (cold) and pool on (warm)");
         await using var cold = await HttpRunner.StartAsync(coldSettings);
         await using var warm = await HttpRunner.StartAsync(warmSettings);
         using var stats = new HttpClient { BaseAddress = warm.BaseAddress };
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(backend == "gvisor" ? 10 : 3));
 
         var latency = new Dictionary<(string Language, string Variant), Samples>();
         var rounds = new RoundRobin(options.Seed);
@@ -38,11 +65,13 @@ internal static class PoolBench
             latency[(workload.Language, "cold")] = rounds.Add(() => cold.ExecuteAsync(workload));
             latency[(workload.Language, "warm")] = rounds.Add(() => warm.ExecuteAsync(workload));
         }
-        progress($"latency: {options.WarmupRounds} warm-up + {options.Rounds} interleaved rounds");
+        progress($"{backend} latency: {options.WarmupRounds} warm-up + {options.Rounds} interleaved rounds");
         await rounds.RunAsync(options.WarmupRounds, options.Rounds);
         var afterLatency = await PoolStatsAsync(stats);
 
-        progress("throughput");
+        progress($"{backend} throughput");
+        // A cold gVisor run costs ~10x a bwrap one: fewer executions per cell keep the run in minutes.
+        Func<int, int> executions = backend == "gvisor" ? n => Math.Max(options.Quick ? 4 : 16, 2 * n) : options.ThroughputExecutions;
         var throughput = new Dictionary<string, Dictionary<(string Variant, int Concurrency), Samples>>();
         foreach (var workload in Workload.All)
         {
@@ -51,17 +80,9 @@ internal static class PoolBench
                 ("bare", () => BareAsync(workload)),
                 ("cold", () => cold.ExecuteAsync(workload)),
                 ("warm", () => warm.ExecuteAsync(workload)),
-            ], options.ThroughputRepetitions, options.ThroughputExecutions, options.Seed, progress);
+            ], options.ThroughputRepetitions, executions, options.Seed, progress);
         }
-        var afterAll = await PoolStatsAsync(stats);
-        var cpu = CpuCounters.Between(cpuStart, CpuCounters.Read());
-
-        var md = Report(options, latency, throughput, afterLatency, afterAll, cpu, loadBefore, Machine.LoadAverage());
-        var existing = File.Exists(options.Output) ? File.ReadAllText(options.Output) : "";
-        int b = existing.IndexOf(Begin, StringComparison.Ordinal), e = existing.IndexOf(End, StringComparison.Ordinal);
-        var text = b >= 0 && e > b ? existing[..b] + md + existing[(e + End.Length)..] : existing.TrimEnd() + "\n\n" + md + "\n";
-        File.WriteAllText(options.Output, text);
-        Console.Write(md);
+        return new BackendRun(backend, latency, throughput, afterLatency, await PoolStatsAsync(stats));
     }
 
     private static async Task<double> BareAsync(Workload workload)
@@ -77,9 +98,7 @@ internal static class PoolBench
         return json.RootElement.GetProperty("pool").Clone();
     }
 
-    private static string Report(BenchOptions options, Dictionary<(string Language, string Variant), Samples> latency,
-        Dictionary<string, Dictionary<(string Variant, int Concurrency), Samples>> throughput, JsonElement poolAfterLatency,
-        JsonElement poolAfterAll, CpuShare cpu, string loadBefore, string loadAfter)
+    private static string Report(BenchOptions options, IReadOnlyList<BackendRun> runs, CpuShare cpu, string loadBefore, string loadAfter)
     {
         var c = CultureInfo.InvariantCulture;
         string F(FormattableString f) => f.ToString(c);
@@ -88,49 +107,61 @@ internal static class PoolBench
         s.AppendLine("## Warm pool (issue 8): bare interpreter vs Warden HTTP cold vs warm");
         s.AppendLine();
         s.AppendLine(F($"`bench/run.sh --pool` ({options.Rounds} interleaved rounds per latency row, {options.ThroughputRepetitions} repetitions per throughput cell), ") +
-            F($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, bwrap backend. Load average {loadBefore} → {loadAfter} on {Environment.ProcessorCount} CPUs; ") +
+            F($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, backends {string.Join(" and ", runs.Select(r => r.Backend))}. Load average {loadBefore} → {loadAfter} on {Environment.ProcessorCount} CPUs; ") +
             F($"other tenants used {cpu.OthersPercent:0} % of all CPU time during the run. Bare = `/usr/bin/{{python3 -c,node -e,bash -c}}` with an empty environment, ") +
             "spawned the same way Warden spawns its helper. Cold = Warden with `Warden:Pool:Enabled=false`; warm = pool on (size 16). Every result is checked (`1\\n`).");
-        s.AppendLine();
-        s.AppendLine("### Latency (ms, one request at a time, interleaved)");
-        s.AppendLine();
-        s.AppendLine("| language | bare p50 | cold p50 | warm p50 | warm p10 | warm p95 | warm − bare (paired median) | warm − cold |");
-        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var language in latency.Keys.Select(k => k.Language).Distinct())
+        foreach (var run in runs)
         {
-            var bare = latency[(language, "bare")];
-            var coldS = latency[(language, "cold")];
-            var warmS = latency[(language, "warm")];
-            s.AppendLine(F($"| {language} | {bare.Median:0.0} | {coldS.Median:0.0} | {warmS.Median:0.0} | {warmS.P10:0.0} | {warmS.P95:0.0} | ") +
-                F($"{warmS.PairedMedianDelta(bare):+0.0;-0.0} | {warmS.PairedMedianDelta(coldS):+0.0;-0.0} |"));
-        }
-        s.AppendLine();
-        s.AppendLine("### Throughput (executions/s, median of repetitions)");
-        s.AppendLine();
-        s.AppendLine("| language | callers | bare | cold | warm | warm / bare |");
-        s.AppendLine("|---|---:|---:|---:|---:|---:|");
-        foreach (var (language, cells) in throughput)
-        {
-            foreach (int n in Throughput.Concurrencies)
+            s.AppendLine();
+            s.AppendLine(c, $"### {run.Backend}: latency (ms, one request at a time, interleaved)");
+            s.AppendLine();
+            s.AppendLine("| language | bare p50 | cold p50 | warm p50 | warm p10 | warm p95 | warm − bare (paired median) | warm − cold |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var language in run.Latency.Keys.Select(k => k.Language).Distinct())
             {
-                double bare = cells[("bare", n)].Median, coldT = cells[("cold", n)].Median, warmT = cells[("warm", n)].Median;
-                s.AppendLine(c, $"| {language} | {n} | {bare:0.0} | {coldT:0.0} | {warmT:0.0} | {warmT / bare:P0} |");
+                var bare = run.Latency[(language, "bare")];
+                var coldS = run.Latency[(language, "cold")];
+                var warmS = run.Latency[(language, "warm")];
+                s.AppendLine(F($"| {language} | {bare.Median:0.0} | {coldS.Median:0.0} | {warmS.Median:0.0} | {warmS.P10:0.0} | {warmS.P95:0.0} | ") +
+                    F($"{warmS.PairedMedianDelta(bare):+0.0;-0.0} | {warmS.PairedMedianDelta(coldS):+0.0;-0.0} |"));
             }
+            s.AppendLine();
+            s.AppendLine(c, $"### {run.Backend}: throughput (executions/s, median of repetitions)");
+            s.AppendLine();
+            s.AppendLine("| language | callers | bare | cold | warm | warm / bare |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (var (language, cells) in run.Throughput)
+            {
+                foreach (int n in Throughput.Concurrencies)
+                {
+                    double bare = cells[("bare", n)].Median, coldT = cells[("cold", n)].Median, warmT = cells[("warm", n)].Median;
+                    s.AppendLine(c, $"| {language} | {n} | {bare:0.0} | {coldT:0.0} | {warmT:0.0} | {warmT / bare:P0} |");
+                }
+            }
+            s.AppendLine();
+            s.AppendLine(c, $"{run.Backend} pool after the latency rounds: `{run.PoolAfterLatency.GetRawText()}`");
+            s.AppendLine();
+            s.AppendLine(c, $"{run.Backend} pool after the throughput runs: `{run.PoolAfterAll.GetRawText()}`");
         }
         s.AppendLine();
-        s.AppendLine(c, $"Pool after the latency rounds: `{poolAfterLatency.GetRawText()}`");
-        s.AppendLine();
-        s.AppendLine(c, $"Pool after the throughput runs: `{poolAfterAll.GetRawText()}`");
-        s.AppendLine();
-        var pythonWarm = latency[("python", "warm")].Median;
-        var sat = throughput["python"];
-        double satRatio = sat[("warm", 16)].Median / sat[("bare", 16)].Median;
         s.AppendLine("### Targets");
         s.AppendLine();
-        s.AppendLine(F($"- {(pythonWarm <= 5 ? "✔" : "✘")} python `print(1)` via HTTP p50 ≤ 5 ms with the pool: {pythonWarm:0.0} ms ") +
-            F($"(bare interpreter in the same run: {latency[("python", "bare")].Median:0.0} ms)."));
-        s.AppendLine("- ✘ gVisor warm p50 ≤ 15 ms: not measured, the gVisor backend has no warm sandboxes yet (it runs cold).");
-        s.AppendLine(c, $"- {(satRatio >= 0.9 ? "✔" : "✘")} python throughput at saturation (16 callers) ≥ 90 % of bare spawning: {satRatio:P0}.");
+        var bwrap = runs.First(r => r.Backend == "bwrap");
+        var pythonWarm = bwrap.Latency[("python", "warm")].Median;
+        var sat = bwrap.Throughput["python"];
+        double satRatio = sat[("warm", 16)].Median / sat[("bare", 16)].Median;
+        s.AppendLine(F($"- {(pythonWarm <= 5 ? "✔" : "✘")} python `print(1)` via HTTP p50 ≤ 5 ms with the pool (bwrap): {pythonWarm:0.0} ms ") +
+            F($"(bare interpreter in the same run: {bwrap.Latency[("python", "bare")].Median:0.0} ms)."));
+        if (runs.FirstOrDefault(r => r.Backend == "gvisor") is { } gvisor)
+        {
+            var g = gvisor.Latency[("python", "warm")].Median;
+            s.AppendLine(F($"- {(g <= 15 ? "✔" : "✘")} gVisor warm p50 ≤ 15 ms: python {g:0.0} ms (gVisor cold in the same run: {gvisor.Latency[("python", "cold")].Median:0.0} ms)."));
+        }
+        else
+        {
+            s.AppendLine("- ✘ gVisor warm p50 ≤ 15 ms: not measured (runsc not installed).");
+        }
+        s.AppendLine(c, $"- {(satRatio >= 0.9 ? "✔" : "✘")} python throughput at saturation (16 callers) ≥ 90 % of bare spawning (bwrap): {satRatio:P0}.");
         s.AppendLine(End);
         return s.ToString();
     }

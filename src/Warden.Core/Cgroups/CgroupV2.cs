@@ -56,8 +56,15 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
 
     public IReadOnlyList<string> ProcsFiles { get; } = [Path.Combine(path, "cgroup.procs")];
 
+    private (long Memory, int Processes, double Cpus)? _applied;
+
     public void Apply(ResourceLimits limits)
     {
+        // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
+        // armed with the limits it idles under costs no cgroupfs write on the request path.
+        var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
+        if (_applied == applied) return;
+        _applied = null;
         CgroupFiles.Write(Path.Combine(path, "memory.max"), limits.MemoryBytes.ToString(CultureInfo.InvariantCulture));
         CgroupFiles.TryWrite(Path.Combine(path, "memory.swap.max"), "0");
         // On OOM kill the whole sandbox, not one process: a half-killed program would report a misleading result.
@@ -65,6 +72,7 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
         CgroupFiles.Write(Path.Combine(path, "pids.max"), limits.MaxProcesses.ToString(CultureInfo.InvariantCulture));
         const long period = 100_000;
         CgroupFiles.Write(Path.Combine(path, "cpu.max"), $"{(long)(limits.Cpus * period)} {period}");
+        _applied = applied;
     }
 
     public CgroupCounters Baseline()

@@ -7,7 +7,11 @@ internal static partial class Libc
 {
     private const string Lib = "libc";
 
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
     public const int O_CLOEXEC = 0x80000;
+    public const int ENOENT = 2;
+    public const int EACCES = 13;
     public const int SIGKILL = 9;
     public const int SIGINT = 2;
     public const int EINTR = 4;
@@ -22,8 +26,22 @@ internal static partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int getpid();
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int pipe2(int* fds, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static unsafe partial nint pread(int fd, byte* buffer, nint count, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static unsafe partial nint pwrite(int fd, byte* buffer, nint count, long offset);
     [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int signal);
     [LibraryImport(Lib, SetLastError = true)] public static partial int waitpid(int pid, out int status, int options);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int epoll_create1(int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+    [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeout);
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)] public static partial long syscall2(long number, long a, long b);
+
+    public const int WNOHANG = 1;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const uint EPOLLIN = 1;
+    public const long SYS_pidfd_open = 434; // the same number on every architecture (unified syscall table)
     [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int chown(string path, int owner, int group);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int lchown(string path, int owner, int group);

@@ -1,10 +1,13 @@
 namespace Warden.Core.Pool;
 
 /// <summary>
-/// The programs a warm sandbox starts with instead of the user's: they load the interpreter, block on the go pipe
-/// (fd 5), then run the main file exactly as the language's cold run command would. Each replaces the <c>{main}</c>
-/// argument of that command; the go-message is NUL-terminated fields: the main file's index in the cold argv, then
-/// the cold argv itself (interpreter, its flags, main file, the request's args).
+/// The programs a warm sandbox starts with instead of the user's: they load the interpreter, block reading the
+/// go-message from stdin, then run the main file exactly as the language's cold run command would, with the rest of
+/// stdin left to the program. Each replaces the <c>{main}</c> argument of that command. The go-message (see
+/// <see cref="WarmRecipes.GoMessage"/>) is a header line "BYTES FIELDS\n", then NUL-terminated fields: the main
+/// file's index in the cold argv, then the cold argv itself (interpreter, its flags, main file, the request's args).
+/// Stdin carries it because it reaches the program in every backend (gVisor passes no other descriptor in); the stubs
+/// read exactly the message and not one byte of the program's input.
 /// </summary>
 internal static class LanguageStubs
 {
@@ -26,13 +29,19 @@ internal static class LanguageStubs
     private const string Python = """
 def _warden_go():
     import sys, os
+    header = b''
+    while not header.endswith(b'\n'):
+        byte = os.read(0, 1)
+        if not byte:
+            raise SystemExit(0)
+        header += byte
+    size = int(header.split()[0])
     data = b''
-    while True:
-        chunk = os.read(5, 65536)
+    while len(data) < size:
+        chunk = os.read(0, size - len(data))
         if not chunk:
-            break
+            raise SystemExit(0)
         data += chunk
-    os.close(5)
     fields = [os.fsdecode(f) for f in data.split(b'\0')[:-1]]
     index, argv = int(fields[0]), fields[1:]
     main = argv[index]
@@ -87,15 +96,25 @@ _warden_go()
     private const string JavaScript = """
 (() => {
   const fs = require('fs');
-  const chunks = [];
-  const buffer = Buffer.alloc(65536);
-  for (;;) {
-    let n;
-    try { n = fs.readSync(5, buffer, 0, buffer.length, null); } catch (e) { if (e.code === 'EAGAIN') continue; throw e; }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  const one = Buffer.alloc(1);
+  const read = (buffer, offset, length) => {
+    for (;;) {
+      try { return fs.readSync(0, buffer, offset, length, null); } catch (e) { if (e.code !== 'EAGAIN') throw e; }
+    }
+  };
+  let header = '';
+  while (!header.endsWith('\n')) {
+    if (read(one, 0, 1) === 0) process.exit(0);
+    header += one.toString('latin1');
   }
-  fs.closeSync(5);
+  const size = Number(header.split(' ')[0]);
+  const message = Buffer.alloc(size);
+  for (let got = 0; got < size;) {
+    const n = read(message, got, size - got);
+    if (n === 0) process.exit(0);
+    got += n;
+  }
+  const chunks = [message];
   const fields = Buffer.concat(chunks).toString('utf8').split('\0');
   fields.pop();
   const index = Number(fields[0]);
@@ -109,8 +128,11 @@ _warden_go()
 })();
 """;
 
-    /// <summary>Reads the cold argv and execs it: a fresh bash with clean <c>set</c> state, $0 and $@.</summary>
+    /// <summary>
+    /// Reads the cold argv (bash's read takes one byte at a time from a pipe, so it stops exactly at the message's end)
+    /// and execs it: a fresh bash with clean <c>set</c> state, $0 and $@.
+    /// </summary>
     private const string Bash = """
-a=(); while IFS= read -r -d '' f <&5; do a+=("$f"); done; exec 5<&-; unset SHLVL _; exec "${a[@]:1}"
+read -r size n || exit 0; a=(); for ((i = 0; i < n; i++)); do IFS= read -r -d '' f || exit 0; a+=("$f"); done; unset SHLVL _ size n i f; exec "${a[@]:1}"
 """;
 }

@@ -26,7 +26,8 @@ internal static class WarmRecipes
     }
 
     /// <summary>
-    /// The go-message for <paramref name="command"/>, the cold run command of the request. The interpreter, its flags
+    /// The go-message for <paramref name="command"/>, the cold run command of the request: "BYTES FIELDS\n", then the
+    /// NUL-terminated fields (see <see cref="LanguageStubs"/>). The interpreter, its flags
     /// and the environment are fixed when the sandbox starts, so a command that differs in them cannot run warm.
     /// </summary>
     public static byte[] GoMessage(WarmRecipe recipe, SandboxCommand command)
@@ -36,6 +37,9 @@ internal static class WarmRecipes
             || command.Environment.Count != stub.Environment.Count
             || command.Environment.Any(kv => !stub.Environment.TryGetValue(kv.Key, out var v) || v != kv.Value))
             throw new InvalidOperationException($"The command does not match the {recipe.Language} warm sandbox's interpreter or environment.");
-        return SlotRun.Encode([recipe.MainIndex.ToString(CultureInfo.InvariantCulture), .. command.Argv]);
+        string[] fields = [recipe.MainIndex.ToString(CultureInfo.InvariantCulture), .. command.Argv];
+        var body = SlotRun.Encode(fields);
+        var header = System.Text.Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{body.Length} {fields.Length}\n"));
+        return [.. header, .. body];
     }
 }

@@ -4,8 +4,9 @@ using Warden.Core.Interop;
 namespace Warden.Core.Processes;
 
 /// <summary>
-/// A child started with posix_spawn. The exit is collected by <see cref="WaitForExitAsync"/> on a dedicated thread
-/// (waitpid blocks; a thread-pool thread must not). .NET's own SIGCHLD handling only reaps children it started itself.
+/// A child started with posix_spawn. Its exit is collected by <see cref="ChildReaper"/>'s one thread (pidfd + epoll),
+/// or where pidfds are missing by a thread of its own blocked in waitpid (a thread-pool thread must not block).
+/// .NET's own SIGCHLD handling only reaps children it started itself.
 /// </summary>
 internal sealed class ChildProcess
 {
@@ -21,8 +22,9 @@ internal sealed class ChildProcess
     /// <summary>The raw wait status: decode with <see cref="WaitStatus"/>.</summary>
     public Task<int> WaitForExitAsync()
     {
-        if (Interlocked.Exchange(ref _waiting, 1) == 0)
+        if (Interlocked.Exchange(ref _waiting, 1) == 0 && !ChildReaper.TryWatch(this))
         {
+            // Starting a thread costs 0.5-4 ms (Thread.Start waits until it runs): the fallback only.
             var thread = new Thread(Reap) { IsBackground = true, Name = $"reap {Pid}" };
             thread.UnsafeStart();
         }
@@ -33,6 +35,11 @@ internal sealed class ChildProcess
     {
         if (!HasExited) Libc.kill(Pid, Libc.SIGKILL);
     }
+
+    /// <summary>Called by <see cref="ChildReaper"/> once it has reaped this child.</summary>
+    internal void Complete(int status) => _exit.TrySetResult(status);
+
+    internal void Fail(string reason) => _exit.TrySetException(new InvalidOperationException(reason));
 
     private void Reap()
     {

@@ -34,14 +34,15 @@ public sealed class WarmRecipesTests
     }
 
     [Fact]
-    public void GoMessage_ColdArgv_IndexThenArgvNulTerminated()
+    public void GoMessage_HeaderThenIndexThenArgvNulTerminated()
     {
         var recipe = WarmRecipes.For(Language("bash", "{bin}", "{main}"), Limits, "/sandbox")!;
         var command = new SandboxCommand(["/usr/bin/bash", "/sandbox/main.x", "a b"], recipe.Stub.Environment, []);
 
         var go = WarmRecipes.GoMessage(recipe, command);
 
-        Assert.Equal("1\0/usr/bin/bash\0/sandbox/main.x\0a b\0", System.Text.Encoding.UTF8.GetString(go));
+        const string body = "1\0/usr/bin/bash\0/sandbox/main.x\0a b\0";
+        Assert.Equal($"{body.Length} 4\n{body}", System.Text.Encoding.UTF8.GetString(go));
     }
 
     [Fact]

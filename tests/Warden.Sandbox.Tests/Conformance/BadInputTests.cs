@@ -12,8 +12,8 @@ public sealed class BadInputTests(SandboxEngines engines)
     {
         var testEngine = engines[backend];
         var engine = testEngine.Engine;
-        // The warm pool refills in the background: count processes only while it is full.
-        await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        // The warm pool refills and slots are recycled in the background: count processes only once that is done.
+        await testEngine.SettleAsync();
         var before = testEngine.Instance is { } instance ? HostProcesses.WithCommandLine(instance).Count : 0;
 
         var e = await Assert.ThrowsAsync<TException>(() => engine.RunAsync(request));
@@ -24,7 +24,7 @@ public sealed class BadInputTests(SandboxEngines engines)
         // to settle before comparing: a refused request must not leave a process of its own behind.
         if (testEngine.Instance is { } name)
         {
-            await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            await testEngine.SettleAsync();
             var deadline = DateTime.UtcNow.AddSeconds(5);
             while (HostProcesses.WithCommandLine(name).Count != before && DateTime.UtcNow < deadline) await Task.Delay(20);
             Assert.Equal(before, HostProcesses.WithCommandLine(name).Count);

@@ -16,7 +16,7 @@ public static class Backends
     /// The listed backends that have warm sandboxes (bwrap so far). The warm-path tests run only there: a skip would
     /// prove nothing, and on the others every run is cold, which the whole suite already covers.
     /// </summary>
-    public static TheoryData<string> WithWarmPool => new(Names.Where(n => n == "bwrap"));
+    public static TheoryData<string> WithWarmPool => new(Names.Where(n => n is "bwrap" or "gvisor"));
 
     /// <summary>Every backend crossed with each of <paramref name="values"/>.</summary>
     public static TheoryData<string, string> Cross(IEnumerable<string> values)

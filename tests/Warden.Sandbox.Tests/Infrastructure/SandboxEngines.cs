@@ -20,6 +20,15 @@ public sealed class SandboxEngines : IAsyncLifetime
 
     public TestEngine this[string backend] => _engines[backend];
 
+    /// <summary>
+    /// Waits until no shared engine has background work under way (warm pool refills, slots being recycled after their
+    /// result was returned), so host-wide process and mount counts taken now stay put unless a test changes them.
+    /// </summary>
+    public async Task SettleAsync()
+    {
+        foreach (var engine in _engines.Values) await engine.SettleAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         var leaks = new List<string>();

@@ -55,6 +55,12 @@ public sealed class TestEngine : IAsyncDisposable
             ["Warden:MaxConcurrent"] = "4",
             ["Warden:Pool:Enabled"] = PoolEnabled ? "true" : "false",
             ["Warden:Pool:Size"] = "4",
+            // Fixed targets: an adaptive pool retires and starts sandboxes as demand shifts, and the suites' "nothing
+            // left behind" checks count host processes. Adaptivity has its own tests (Pool/).
+            ["Warden:Pool:Adaptive"] = "false",
+            ["Warden:Pool:Targets:python"] = "2",
+            ["Warden:Pool:Targets:javascript"] = "1",
+            ["Warden:Pool:Targets:bash"] = "1",
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) overrides[key] = value;
 
@@ -91,6 +97,33 @@ public sealed class TestEngine : IAsyncDisposable
         if (engine.Pool.Running) await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
         engine.Backend.Describe().TryGetValue("instance", out var instance);
         return new TestEngine(backend, provider, engine, null, instance);
+    }
+
+    /// <summary>Waits for this engine's background work: a full warm pool, every slot idle, nothing being recycled.</summary>
+    public async Task SettleAsync()
+    {
+        if (_engine is not { } engine) return;
+        if (engine.Pool.Running) await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (DateTime.UtcNow < deadline)
+        {
+            var info = engine.Backend.Describe();
+            bool idle = (!info.TryGetValue("slots", out var slots) || !info.TryGetValue("idle_slots", out var free) || slots == free)
+                && (!info.TryGetValue("recycling", out var recycling) || recycling == "0");
+            if (idle) break;
+            await Task.Delay(20, CancellationToken.None);
+        }
+        // A warm sandbox counts as ready once bwrap was told to start; it forks its pid-1 and the stub a moment later.
+        // Wait until the instance's process count holds still.
+        if (Instance is not { } instance) return;
+        int last = -1, stableFor = 0;
+        while (DateTime.UtcNow < deadline && stableFor < 3)
+        {
+            int count = HostProcesses.WithCommandLine(instance).Count;
+            stableFor = count == last ? stableFor + 1 : 0;
+            last = count;
+            await Task.Delay(100, CancellationToken.None);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -6,12 +6,15 @@ namespace Warden.Sandbox.Tests.Lifecycle;
 
 /// <summary>An engine of its own, used hard and then disposed: the host must look exactly as it did before.</summary>
 [Collection(nameof(SandboxCollection))]
-public sealed class EngineDisposalTests
+public sealed class EngineDisposalTests(SandboxEngines engines)
 {
     [Theory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public async Task DisposeAsync_AfterRunsAndKills_LeavesNoCgroupMountOrProcess(string backend)
     {
+        // The suite's shared engines work in the background (pool refills, slot recycling): host-wide counts are only
+        // comparable while they are settled.
+        await engines.SettleAsync();
         var before = HostLeaks.Take();
         var engine = await TestEngine.CreateAsync(backend, new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "2" });
         string? instance = engine.Instance;
@@ -33,6 +36,7 @@ public sealed class EngineDisposalTests
         }
 
         if (instance is not null) Assert.Empty(HostLeaks.ForInstance(instance));
+        await engines.SettleAsync();
         var after = HostLeaks.Take();
         Assert.True(after.CgroupDirectories <= before.CgroupDirectories && after.Mounts <= before.Mounts
             && after.SandboxProcesses <= before.SandboxProcesses, $"before: {before}; after: {after}");

@@ -81,9 +81,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
             slot.Cgroup?.Apply(recipe.IdleLimits);
-            helper = await _pool.ParkWarmAsync(slot).ConfigureAwait(false);
+            helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null);
-            control.Insert(0, "keep-fd5");
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
             return new BwrapWarmSandbox(_pool, slot, helper, recipe);
         }
@@ -111,13 +110,11 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     private BwrapLayout CreateLayout(string runDirectory)
     {
-        var passwd = Path.Combine(runDirectory, "passwd");
-        var group = Path.Combine(runDirectory, "group");
-        var hosts = Path.Combine(runDirectory, "hosts");
-        SandboxIdentity.WriteFiles(passwd, group, hosts, BwrapArguments.SandboxUid, BwrapArguments.Workspace);
+        var etc = Path.Combine(runDirectory, "etc");
+        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapArguments.SandboxUid, BwrapArguments.Workspace);
         // Merged-/usr hosts have /bin -> usr/bin etc.: recreate the links; older layouts get read-only binds.
         var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
-        return new BwrapLayout(passwd, group, hosts, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, _filesystem.ReadOnlyPathsIfPresent.ToList());
+        return new BwrapLayout(etc, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, elsewhere);
     }
 
     public async ValueTask DisposeAsync()

@@ -4,10 +4,10 @@ using Warden.Core.Limits;
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
 /// <summary>The files and binds every bwrap sandbox shares, prepared once per instance.</summary>
+/// <param name="EtcDirectory">The prepared /etc (see <see cref="SandboxEtc"/>), bound read-only as one mount.</param>
+/// <param name="ReadOnlyPathsIfPresent">Other small host paths, outside /etc, bound read-only when they exist.</param>
 internal sealed record BwrapLayout(
-    string PasswdFile,
-    string GroupFile,
-    string HostsFile,
+    string EtcDirectory,
     IReadOnlyList<string> ReadOnlyDirectories,
     IReadOnlyList<(string Target, string Link)> Symlinks,
     IReadOnlyList<string> ReadOnlyPathsIfPresent);
@@ -38,10 +38,7 @@ internal static class BwrapArguments
         ]);
         foreach (var dir in layout.ReadOnlyDirectories) a.AddRange(["--ro-bind", dir, dir]);
         foreach (var (target, link) in layout.Symlinks) a.AddRange(["--symlink", target, link]);
-        a.AddRange(["--dir", "/etc",
-            "--ro-bind", layout.PasswdFile, "/etc/passwd",
-            "--ro-bind", layout.GroupFile, "/etc/group",
-            "--ro-bind", layout.HostsFile, "/etc/hosts"]);
+        a.AddRange(["--ro-bind", layout.EtcDirectory, "/etc"]);
         foreach (var path in layout.ReadOnlyPathsIfPresent) a.AddRange(["--ro-bind-try", path, path]);
         foreach (var (source, target) in readOnlyBinds ?? []) a.AddRange(["--ro-bind", source, target]);
         a.AddRange([

@@ -6,14 +6,13 @@ namespace Warden.Core.Sandboxing.Slots;
 /// <summary>
 /// A started <c>warden-exec</c> that has already joined its slot's cgroups (the slow part) and now waits on its control
 /// pipe. Sending it a control block turns it into the sandbox: it applies rlimits, drops to the slot uid and execs bwrap.
-/// fd layout in the child: 0 stdin, 1 stdout, 2 stderr, 3 control, 4 bwrap's JSON status, and for a warm sandbox 5, the
-/// go pipe its language stub waits on.
+/// fd layout in the child: 0 stdin, 1 stdout, 2 stderr, 3 control, 4 bwrap's JSON status. A warm sandbox's language
+/// stub waits for its go-message on stdin.
 /// </summary>
 internal sealed class ParkedHelper : IAsyncDisposable
 {
-    private ParkedHelper(ChildProcess process, Stream stdin, Stream stdout, Stream stderr, Stream control, Stream status, Stream? go)
+    private ParkedHelper(ChildProcess process, Stream stdin, Stream stdout, Stream stderr, Stream control, Stream status)
     {
-        Go = go;
         Process = process;
         Stdin = stdin;
         Stdout = stdout;
@@ -29,20 +28,14 @@ internal sealed class ParkedHelper : IAsyncDisposable
     public Stream Control { get; }
     public Stream Status { get; }
 
-    /// <summary>The write end of a warm sandbox's go pipe (fd 5 in the helper); null for a cold one.</summary>
-    public Stream? Go { get; }
-
-    public static async Task<ParkedHelper> StartAsync(string helperPath, int? uid, IReadOnlyList<string> procsFiles, bool withGoPipe = false)
+    public static async Task<ParkedHelper> StartAsync(string helperPath, int? uid, IReadOnlyList<string> procsFiles)
     {
         var argv = new List<string> { helperPath, "--parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture) };
         if (uid is int u) argv.AddRange(["--uid", u.ToString(CultureInfo.InvariantCulture), "--gid", u.ToString(CultureInfo.InvariantCulture)]);
         foreach (var file in procsFiles) argv.AddRange(["--cgroup", file]);
 
         using Pipe stdin = new(), stdout = new(), stderr = new(), control = new(), status = new();
-        using Pipe? go = withGoPipe ? new() : null;
-        int[] fds = go is null
-            ? [stdin.ReadFd, stdout.WriteFd, stderr.WriteFd, control.ReadFd, status.WriteFd]
-            : [stdin.ReadFd, stdout.WriteFd, stderr.WriteFd, control.ReadFd, status.WriteFd, go.ReadFd];
+        int[] fds = [stdin.ReadFd, stdout.WriteFd, stderr.WriteFd, control.ReadFd, status.WriteFd];
         var process = await Spawner.SpawnAsync(argv, fds).ConfigureAwait(false);
         // The child has its copies; ours must go, or we would never see end-of-file on its output.
         stdin.CloseRead();
@@ -50,9 +43,7 @@ internal sealed class ParkedHelper : IAsyncDisposable
         stderr.CloseWrite();
         control.CloseRead();
         status.CloseWrite();
-        go?.CloseRead();
-        return new ParkedHelper(process, stdin.TakeWriter(), stdout.TakeReader(), stderr.TakeReader(), control.TakeWriter(), status.TakeReader(),
-            go?.TakeWriter());
+        return new ParkedHelper(process, stdin.TakeWriter(), stdout.TakeReader(), stderr.TakeReader(), control.TakeWriter(), status.TakeReader());
     }
 
     /// <summary>Sends the control block (see <c>native/warden-exec.c</c>) and closes the pipe: the helper then execs bwrap.</summary>
@@ -68,26 +59,22 @@ internal sealed class ParkedHelper : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends a warm sandbox's go-message and closes the pipe, so the stub reads it to end-of-file.</summary>
+    /// <summary>
+    /// Sends a warm sandbox's go-message on the program's stdin, ahead of the request's own input (which the run feeds
+    /// right after, then closes stdin).
+    /// </summary>
     public async Task SendGoAsync(byte[] message)
     {
-        var go = Go ?? throw new InvalidOperationException("This helper has no go pipe: it is not a warm sandbox.");
-        try
-        {
-            await go.WriteAsync(message).ConfigureAwait(false);
-        }
-        finally
-        {
-            await go.DisposeAsync().ConfigureAwait(false);
-        }
+        await Stdin.WriteAsync(message).ConfigureAwait(false);
+        await Stdin.FlushAsync().ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
         Process.Kill();
-        foreach (var stream in new[] { Stdin, Stdout, Stderr, Control, Status, Go })
+        foreach (var stream in new[] { Stdin, Stdout, Stderr, Control, Status })
         {
-            try { if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false); } catch (IOException) { }
+            try { await stream.DisposeAsync().ConfigureAwait(false); } catch (IOException) { }
         }
         await Process.WaitForExitAsync().ConfigureAwait(false);
     }

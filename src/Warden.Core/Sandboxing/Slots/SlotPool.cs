@@ -121,24 +121,24 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         return await _warmFree.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A helper with a go pipe (fd 5), for a sandbox started ahead of its request.</summary>
-    public Task<ParkedHelper> ParkWarmAsync(SandboxSlot slot) =>
-        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? [], withGoPipe: true);
-
     /// <summary>Recycles a warm slot in the background: its sandbox is gone for good; the slot gets a new workspace.</summary>
-    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper)
+    /// <param name="cleanup">Backend cleanup once the sandbox's processes are gone (gVisor deletes its container record).</param>
+    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup = null)
     {
-        var task = ReleaseWarmAsync(slot, helper);
+        // Off the caller's path: this runs synchronously otherwise (the helper has exited, unmounting is a syscall), and
+        // the caller's result would wait for the workspace to be replaced.
+        var task = Task.Run(() => ReleaseWarmAsync(slot, helper, cleanup));
         lock (_recycling) _recycling.Add(task);
         task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
     }
 
-    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper)
+    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup)
     {
         try
         {
             if (helper is not null) await helper.DisposeAsync().ConfigureAwait(false);
             if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+            if (cleanup is not null) await cleanup().ConfigureAwait(false);
             slot.ResetWorkspace();
             _warmFree.Writer.TryWrite(slot);
         }
@@ -155,7 +155,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     /// <summary>Recycles a slot in the background; <see cref="DisposeAsync"/> waits for it.</summary>
     public void Recycle(SandboxSlot slot)
     {
-        var task = ReleaseAsync(slot);
+        // Off the caller's path: ReleaseAsync runs synchronously up to the helper spawn (kill loop, unmount, mount).
+        var task = Task.Run(() => ReleaseAsync(slot));
         lock (_recycling) _recycling.Add(task);
         task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
     }
@@ -194,8 +195,14 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
         ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
         ["idle_slots"] = _free.Reader.Count.ToString(CultureInfo.InvariantCulture),
+        ["recycling"] = RecyclingCount().ToString(CultureInfo.InvariantCulture),
         ["instance"] = Instance,
     };
+
+    private int RecyclingCount()
+    {
+        lock (_recycling) return _recycling.Count;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -9,9 +9,9 @@ public sealed class BwrapArgumentsTests
 
     // The options' default read-only paths, as the backend's layout uses them on a merged-/usr host.
     private static readonly BwrapLayout Layout = new(
-        "/var/lib/warden/run/test/passwd", "/var/lib/warden/run/test/group", "/var/lib/warden/run/test/hosts",
+        "/var/lib/warden/run/test/etc",
         ["/usr"], [("usr/bin", "/bin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64")],
-        new SandboxFilesystemOptions().ReadOnlyPathsIfPresent);
+        []);
 
     private static readonly SandboxCommand Command = new(
         ["/usr/bin/python3", "/sandbox/main.py", "--bind", "/", "/host"],
