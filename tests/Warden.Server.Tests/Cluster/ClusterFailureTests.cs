@@ -223,8 +223,16 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         var wanted = ids.ToHashSet();
         await WaitUntilAsync(async () =>
         {
-            var page = await Json.ReadAsync(await cluster.Direct(replica).GetAsync("/api/v1/executions?limit=500", Ct));
-            return wanted.IsSubsetOf(page.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("id").GetString()!));
+            // Every page, newest first: the load may have recorded more rows than one page holds.
+            var seen = new HashSet<string>();
+            for (string? cursor = null; ;)
+            {
+                var page = await Json.ReadAsync(await cluster.Direct(replica).GetAsync("/api/v1/executions?limit=500" + (cursor is null ? "" : "&cursor=" + cursor), Ct));
+                seen.UnionWith(page.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("id").GetString()!));
+                if (page.GetProperty("next_cursor").ValueKind != System.Text.Json.JsonValueKind.String) break;
+                cursor = page.GetProperty("next_cursor").GetString();
+            }
+            return wanted.IsSubsetOf(seen);
         }, $"{wanted.Count} executions in the shared history");
     }
 
