@@ -191,9 +191,10 @@ PY
   echo
   echo "**Reading it.** All three replicas run on the same $cores cores, so a third replica adds sandbox slots and request"
   echo "handling but no CPU: an execution is mostly CPU (bwrap, the interpreter's start-up), so on this host 3 replicas cannot"
-  echo "run much more than one does, and the extra processes (three .NET servers, more parked helpers, round-robin through"
-  echo "nginx) cost a little. What scales is CPU: replicas on separate machines (or pods on separate nodes) each bring their"
-  echo "own cores, and stateless work spreads evenly over them (the *served by* column). Forwarding a session's request to"
-  echo "its owner adds one loopback HTTP hop; compare the two session rows."
+  echo "run much more than one does. The runs differ by a few percent either way: three servers bring three spawner threads and"
+  echo "three times the slots, which overlap a little more of each execution's waiting, and cost a little more memory and CPU"
+  echo "themselves. What scales is CPU: replicas on separate machines (or pods on separate nodes) each bring their own cores,"
+  echo "and stateless work spreads evenly over them (the *served by* column). Forwarding a session's request to its owner adds"
+  echo "one loopback HTTP hop; compare the two session rows."
 } > bench/REPLICAS.md
 echo "replicas.sh: wrote bench/REPLICAS.md" >&2
