@@ -12,10 +12,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CI = os.environ.get("CI") == "true"
 
-# Names the scale-out work of issue 9 adds to SettingsCatalog.cs (branch scaleout). Until it is merged they are
-# accepted here by name; once SettingsCatalog has them this set is redundant.
-PENDING_CLUSTER_SETTINGS = {"WARDEN_CLUSTER_REPLICA_ID", "WARDEN_CLUSTER_ADVERTISE_URL"}
-
 # What the bwrap backend needs in a container, each demonstrated by tests/deploy/test_image.py (removing any one
 # breaks something) and explained in deploy/compose.yaml.
 BWRAP_CAPS = {"SYS_ADMIN", "SETUID", "SETGID", "SETFCAP", "CHOWN", "DAC_OVERRIDE", "KILL"}
@@ -29,7 +25,7 @@ def warden_settings():
 
 
 def is_warden_setting(name, catalog):
-    return name in catalog or name in PENDING_CLUSTER_SETTINGS
+    return name in catalog
 
 
 def anonymous_routes():

@@ -198,6 +198,12 @@ class PostgresOverlay(unittest.TestCase):
         self.assertEqual(r.deployment["spec"]["strategy"]["type"], "RollingUpdate")
         self.assertEqual(r.deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0)
 
+    def test_replicas_prefer_different_nodes(self):
+        terms = self.r.pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        term = terms[0]["podAffinityTerm"]
+        self.assertEqual(term["topologyKey"], "kubernetes.io/hostname")
+        self.assertEqual(term["labelSelector"]["matchLabels"], self.r.deployment["spec"]["selector"]["matchLabels"])
+
     def test_hpa_and_pdb_allow_scale_out_and_keep_replicas_up(self):
         r = self.r
         replicas = r.deployment["spec"]["replicas"]
