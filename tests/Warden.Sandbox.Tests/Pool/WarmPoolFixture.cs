@@ -29,9 +29,16 @@ public sealed class WarmPoolFixture : IAsyncLifetime
         }
     }
 
-    public TestEngine Warm(string backend) => _engines[backend].Warm;
+    public TestEngine Warm(string backend) => Engines(backend).Warm;
 
-    public TestEngine Cold(string backend) => _engines[backend].Cold;
+    public TestEngine Cold(string backend) => Engines(backend).Cold;
+
+    private (TestEngine Warm, TestEngine Cold) Engines(string backend)
+    {
+        if (backend == Backends.NoWarmBackend)
+            Assert.Skip($"WARDEN_TEST_BACKENDS={string.Join(',', Backends.Names)} lists no backend with warm sandboxes (bwrap, gvisor).");
+        return _engines[backend];
+    }
 
     /// <summary>Runs <paramref name="request"/> in a warm sandbox, failing if none was ready (the run went cold).</summary>
     public async Task<ExecutionResult> RunWarmAsync(string backend, ExecutionRequest request)
