@@ -8,11 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "nginx: nginx is missing; run: sudo apt-get install -y nginx (the scale-out tests are skipped until then)" >&2
   exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
 # The package's post-install starts the default site on port 80; policy-rc.d keeps it from starting here.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1; fi
-apt-get install -y -qq --no-install-recommends nginx >/dev/null \
-  || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
-if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
+# shellcheck source=lib/install-without-service.sh
+source "$(dirname "$0")/lib/install-without-service.sh"
+install_without_service nginx

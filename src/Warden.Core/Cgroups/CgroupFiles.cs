@@ -66,19 +66,17 @@ internal static class CgroupFiles
         }
         try
         {
-            var buffer = new byte[4096];
+            const int size = 4096;
+            byte* buffer = stackalloc byte[size];
             int used = 0;
-            fixed (byte* p = buffer)
+            while (used < size)
             {
-                while (used < buffer.Length)
-                {
-                    nint n = Interop.Libc.pread(fd, p + used, buffer.Length - used, used);
-                    if (n < 0) throw new IOException($"Cannot read {path}: {Interop.Libc.ErrorText(Interop.Libc.LastError)}");
-                    if (n == 0) break;
-                    used += (int)n;
-                }
+                nint n = Interop.Libc.pread(fd, buffer + used, size - used, used);
+                if (n < 0) throw new IOException($"Cannot read {path}: {Interop.Libc.ErrorText(Interop.Libc.LastError)}");
+                if (n == 0) break;
+                used += (int)n;
             }
-            return System.Text.Encoding.ASCII.GetString(buffer, 0, used);
+            return System.Text.Encoding.ASCII.GetString(buffer, used);
         }
         finally
         {

@@ -18,7 +18,7 @@ public interface IWarmSandboxSource
 }
 
 /// <summary>
-/// A sandbox whose interpreter is already loaded and blocked on its go pipe. It runs exactly one program: the
+/// A sandbox whose interpreter is already loaded and waiting on stdin for its go-message. It runs exactly one program: the
 /// <see cref="ISandbox.RunAsync"/> that sends the go-message; disposing it destroys it.
 /// </summary>
 public interface IWarmSandbox : ISandbox
