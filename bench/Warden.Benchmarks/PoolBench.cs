@@ -41,6 +41,16 @@ internal static class PoolBench
         Console.Write(md);
     }
 
+    /// <summary>
+    /// The full run's report with the pool section of <paramref name="previous"/> (the file it replaces) kept, so each
+    /// mode rewrites only its own part of RESULTS.md.
+    /// </summary>
+    public static string KeepSection(string report, string previous)
+    {
+        int b = previous.IndexOf(Begin, StringComparison.Ordinal), e = previous.IndexOf(End, StringComparison.Ordinal);
+        return b >= 0 && e > b ? report.TrimEnd() + "\n\n" + previous[b..(e + End.Length)] + "\n" : report;
+    }
+
     private static async Task<BackendRun> MeasureAsync(string backend, BenchOptions options, Action<string> progress)
     {
         var common = new Dictionary<string, string?>

@@ -117,7 +117,7 @@ if (options.WardenBinary is { } warden)
 results.FinishedUtc = DateTime.UtcNow;
 results.LoadAtEnd = Machine.LoadAverage();
 var markdown = Report.Write(results);
-File.WriteAllText(options.Output, markdown);
+File.WriteAllText(options.Output, PoolBench.KeepSection(markdown, File.Exists(options.Output) ? File.ReadAllText(options.Output) : ""));
 Progress($"wrote {options.Output}");
 Console.Write(markdown);
 return 0;
