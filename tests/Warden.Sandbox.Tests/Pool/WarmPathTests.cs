@@ -30,6 +30,8 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
 
     private const string NodeProbe = """
         const fs = require('fs');
+        // Before anything touches process.stdout: the stdio descriptors' flags (O_NONBLOCK) as the program finds them.
+        for (const fd of [0, 1, 2]) fs.writeSync(1, fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n')[1] + '\n');
         console.log(JSON.stringify([process.argv, process.execArgv, __filename, __dirname, require.main === module, process.cwd()]));
         console.log(JSON.stringify(Object.entries(process.env).sort()));
         console.log(JSON.stringify([typeof globalThis.require, typeof globalThis.module, typeof globalThis.__filename, process._eval]));
@@ -63,6 +65,41 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         await AssertSameAsync(backend, Run.Python("import sys\nprint('out')\nsys.exit('bye')"));
         await AssertSameAsync(backend, Run.Python("import atexit\natexit.register(lambda: print('at exit'))\nraise SystemExit(3)"));
         await AssertSameAsync(backend, Run.Python("raise KeyError('k') from OSError(2, 'inner')"));
+    }
+
+    /// <summary>
+    /// The warm stub ends the process itself instead of the interpreter's finalization (see LanguageStubs): everything a
+    /// program can see of the end of a run must stay as in a cold run, and where it cannot tell, the interpreter ends it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
+    public async Task Python_EndOfRun_SameAsCold(string backend)
+    {
+        // Non-daemon threads finish, atexit runs after them, __del__ of globals and cyclic garbage run, unclosed files
+        // are flushed (read back by a second run of the same workspace is impossible: a later atexit reads it instead).
+        await AssertSameAsync(backend, Run.Python("""
+            import atexit, threading, time, sys
+            class Noisy:
+                def __init__(self, name): self.name = name
+                def __del__(self): print('del', self.name, flush=True)
+            kept = Noisy('global')
+            cycle = Noisy('cycle'); cycle.me = cycle; del cycle
+            _private = Noisy('private')
+            log = open('log.txt', 'w'); log.write('unclosed')
+            def late():
+                time.sleep(0.2); print('thread done', flush=True)
+            threading.Thread(target=late).start()
+            atexit.register(lambda: print('atexit', threading.active_count(), open('log.txt').read() == ''))
+            print('main done')
+            """));
+        await AssertSameAsync(backend, Run.Python("import sys\nprint('x')\nsys.exit(7)"));
+        await AssertSameAsync(backend, Run.Python("import sys\nsys.exit(None)"));
+        await AssertSameAsync(backend, Run.Python("import sys\nsys.exit(2**40)"));
+        await AssertSameAsync(backend, Run.Python("print('before')\nraise KeyboardInterrupt"));
+        // C-level stdio is only flushed by the interpreter's exit(): with ctypes loaded the interpreter ends the run.
+        await AssertSameAsync(backend, Run.Python("import ctypes\nlibc = ctypes.CDLL(None)\nlibc.printf(b'from C\\n')\nprint('from python')"));
+        // A flush that fails at exit (stdout closed under the interpreter) gives the interpreter's status 120.
+        await AssertSameAsync(backend, Run.Python("import os, sys\nprint('lost', end='')\nos.close(1)"));
     }
 
     [Theory]
