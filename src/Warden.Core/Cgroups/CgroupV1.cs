@@ -58,11 +58,23 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
         new[] { memory, pids, cpu, cpuacct }.Where(d => d is not null).Distinct().Select(d => Path.Combine(d!, "cgroup.procs")).ToArray();
 
     private (long Memory, int Processes, double Cpus)? _applied;
+    private bool? _idle;
+
+    public void SetIdle() => Weigh(idle: true);
+
+    private void Weigh(bool idle)
+    {
+        if (cpu is null || _idle == idle) return;
+        _idle = null;
+        CgroupFiles.TryWrite(Path.Combine(cpu, "cpu.shares"), idle ? "2" : "1024");
+        _idle = idle;
+    }
 
     public void Apply(ResourceLimits limits)
     {
         // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
         // armed with the limits it idles under costs no cgroupfs write on the request path.
+        Weigh(idle: false);
         var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
         if (_applied == applied) return;
         _applied = null;

@@ -57,11 +57,23 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
     public IReadOnlyList<string> ProcsFiles { get; } = [Path.Combine(path, "cgroup.procs")];
 
     private (long Memory, int Processes, double Cpus)? _applied;
+    private bool? _idle;
+
+    public void SetIdle() => Weigh(idle: true);
+
+    private void Weigh(bool idle)
+    {
+        if (_idle == idle) return;
+        _idle = null;
+        CgroupFiles.TryWrite(Path.Combine(path, "cpu.weight"), idle ? "1" : "100");
+        _idle = idle;
+    }
 
     public void Apply(ResourceLimits limits)
     {
         // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
         // armed with the limits it idles under costs no cgroupfs write on the request path.
+        Weigh(idle: false);
         var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
         if (_applied == applied) return;
         _applied = null;

@@ -13,8 +13,17 @@ internal interface ICgroup
     /// <summary>The <c>cgroup.procs</c> files a process writes its pid to, to join (one per v1 hierarchy).</summary>
     IReadOnlyList<string> ProcsFiles { get; }
 
-    /// <summary>Sets memory (no swap), pids and CPU bandwidth. Safe to call while a parked process is inside.</summary>
+    /// <summary>
+    /// Sets memory (no swap), pids and CPU bandwidth, and the default CPU weight. Safe to call while a parked process is
+    /// inside.
+    /// </summary>
     void Apply(ResourceLimits limits);
+
+    /// <summary>
+    /// The smallest CPU weight, until the next <see cref="Apply"/>: for a warm sandbox starting or waiting for its
+    /// request, so loading interpreters ahead never takes CPU from programs that run for a request.
+    /// </summary>
+    void SetIdle();
 
     /// <summary>Starts a new accounting period: peak memory and CPU usage are measured from here.</summary>
     CgroupCounters Baseline();

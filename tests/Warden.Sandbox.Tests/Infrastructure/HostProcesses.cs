@@ -61,6 +61,24 @@ internal static class HostProcesses
             .Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList();
     }
 
+    /// <summary>
+    /// The CPU weight of <paramref name="pid"/>'s cgroup on the default scale (cpu.shares, 1024 = default, on v1;
+    /// cpu.weight, 100 = default, on v2, scaled to 1024); null when the process is gone or has no cpu controller.
+    /// </summary>
+    public static int? CpuWeight(int pid)
+    {
+        var lines = Read($"/proc/{pid}/cgroup")?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        var v1 = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("cpu"));
+        if (v1 is not null)
+        {
+            var dir = Directory.Exists("/sys/fs/cgroup/cpu") ? "/sys/fs/cgroup/cpu" : "/sys/fs/cgroup/cpu,cpuacct";
+            return Read($"{dir}{v1[2]}/cpu.shares") is { } shares ? int.Parse(shares.Trim(), CultureInfo.InvariantCulture) : null;
+        }
+        var v2 = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p is ["0", "", _]);
+        return v2 is not null && Read($"/sys/fs/cgroup{v2[2]}/cpu.weight") is { } weight
+            ? int.Parse(weight.Trim(), CultureInfo.InvariantCulture) * 1024 / 100 : null;
+    }
+
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && Read($"/proc/{pid}/stat") is { } stat
         && stat[(stat.LastIndexOf(')') + 2)] != 'Z';
 

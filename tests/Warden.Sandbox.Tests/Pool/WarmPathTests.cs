@@ -146,6 +146,33 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         Assert.Equal("1\n", ok.Run.Stdout);
     }
 
+    /// <summary>
+    /// Warm sandboxes load their interpreter at the smallest CPU weight, so refilling the pool never slows a program that
+    /// runs for a request; the one taken for a request runs at the default weight.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
+    public async Task IdleWarmSandboxes_LowestCpuWeight_TakenOneDefault(string backend)
+    {
+        pool.RequireWarm(backend);
+        var ct = TestContext.Current.CancellationToken;
+        await pool.Warm(backend).SettleAsync();
+        await pool.Cold(backend).SettleAsync();
+        // A warm sandbox's host processes name its slot ("warm-N": bwrap's workspace bind, runsc's bundle).
+        static List<int> Weights() => HostProcesses.WithCommandLine("-warm-").Select(HostProcesses.CpuWeight).OfType<int>().ToList();
+        var idle = Weights();
+        Assert.NotEmpty(idle);
+        Assert.All(idle, weight => Assert.True(weight <= 10, $"an idle warm sandbox runs at CPU weight {weight}"));
+
+        var run = pool.RunWarmAsync(backend, Run.Python("import time\ntime.sleep(2)"));
+        var seen = new List<int>();
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); !run.IsCompleted && DateTime.UtcNow < deadline; await Task.Delay(50, ct))
+            seen.AddRange(Weights().Where(weight => weight > 10));
+        Run.AssertStatus(ExecutionStatus.Success, await run);
+        Assert.Contains(1024, seen);
+        Assert.All(seen, weight => Assert.Equal(1024, weight));
+    }
+
     [Theory]
     [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task OwnCpuTime_RunsCold_KilledAtTheLimit(string backend)

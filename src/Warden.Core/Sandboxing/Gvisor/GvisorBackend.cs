@@ -93,6 +93,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         try
         {
             slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor));
+            slot.Cgroup?.SetIdle();
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken).ConfigureAwait(false);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);
