@@ -84,8 +84,8 @@ public sealed partial class ExecutionEngine
         Stats.Start();
         try
         {
-            // A warm sandbox when one is ready for this language and limits profile; a compiled language needs two runs.
-            await using var sandbox = (language.Definition.IsCompiled ? null : Pool.TryTake(language, limits))
+            // A warm sandbox when this language and limits profile can have one; a compiled language needs two runs.
+            await using var sandbox = (language.Definition.IsCompiled ? null : await Pool.TakeAsync(language, limits, cancellationToken).ConfigureAwait(false))
                 ?? await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
             await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
             var workspace = sandbox.WorkspacePath;

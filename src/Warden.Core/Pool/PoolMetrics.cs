@@ -17,7 +17,8 @@ public sealed record PoolSnapshot(
     double RefillP50Ms,
     double RefillP95Ms,
     long Refills,
-    long RefillFailures);
+    long RefillFailures,
+    long OnDemand);
 
 /// <summary>
 /// The pool's counters, kept for /stats and published as <c>warden.pool.*</c> instruments on the <c>Warden.Pool</c>
@@ -29,17 +30,19 @@ public sealed class PoolMetrics : IDisposable
     private const int Window = 512;
 
     private readonly Meter _meter = new(MeterName);
-    private readonly Counter<long> _hits, _misses;
+    private readonly Counter<long> _hits, _misses, _onDemand;
     private readonly Histogram<double> _refill;
     private readonly ConcurrentDictionary<string, long> _missesByReason = new(StringComparer.Ordinal);
     private readonly double[] _refills = new double[Window];
-    private long _hitCount, _missCount, _refillCount, _refillFailures;
+    private long _hitCount, _missCount, _refillCount, _refillFailures, _onDemandCount;
     private Func<IEnumerable<(string Language, int Ready)>> _ready = () => [];
 
     public PoolMetrics()
     {
         _hits = _meter.CreateCounter<long>("warden.pool.hits", description: "Executions that ran in a warm sandbox.");
         _misses = _meter.CreateCounter<long>("warden.pool.misses", description: "Executions that started cold, by reason.");
+        _onDemand = _meter.CreateCounter<long>("warden.pool.on_demand",
+            description: "Misses (pool empty) that ran in a stub sandbox started for them instead of cold.");
         _refill = _meter.CreateHistogram<double>("warden.pool.refill.duration", unit: "ms",
             description: "From starting a warm sandbox until its stub runs inside bwrap/runsc.");
         _meter.CreateObservableGauge("warden.pool.ready", () => _ready().Select(r =>
@@ -51,6 +54,7 @@ public sealed class PoolMetrics : IDisposable
     public IReadOnlyDictionary<string, long> MissesByReason => _missesByReason;
     public long Refills => Interlocked.Read(ref _refillCount);
     public long RefillFailures => Interlocked.Read(ref _refillFailures);
+    public long OnDemand => Interlocked.Read(ref _onDemandCount);
 
     internal void ObserveReady(Func<IEnumerable<(string Language, int Ready)>> ready) => _ready = ready;
 
@@ -66,6 +70,12 @@ public sealed class PoolMetrics : IDisposable
         Interlocked.Increment(ref _missCount);
         _missesByReason.AddOrUpdate(reason, 1, (_, n) => n + 1);
         _misses.Add(1, new KeyValuePair<string, object?>("language", language), new KeyValuePair<string, object?>("reason", reason));
+    }
+
+    internal void StartedOnDemand(string language)
+    {
+        Interlocked.Increment(ref _onDemandCount);
+        _onDemand.Add(1, new KeyValuePair<string, object?>("language", language));
     }
 
     internal void Refilled(string language, TimeSpan duration)

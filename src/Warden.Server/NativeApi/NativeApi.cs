@@ -87,8 +87,8 @@ public sealed record StatsDto(long Total, Dictionary<string, long> ByStatus, Dic
 /// <summary>The warm pool: hit rate (warm runs / runs of warmable languages), refill latency, ready sandboxes by language.</summary>
 public sealed record PoolStatsDto(bool Enabled, int Size, long Hits, long Misses, double HitRate, IReadOnlyDictionary<string, long> MissesByReason,
     IReadOnlyDictionary<string, int> Ready, IReadOnlyDictionary<string, int> Targets, int Starting, PercentilesDto RefillMs, long Refills,
-    long RefillFailures)
+    long RefillFailures, long OnDemand)
 {
     public static PoolStatsDto From(Warden.Core.Pool.PoolSnapshot p) => new(p.Enabled, p.Size, p.Hits, p.Misses, p.HitRate, p.MissesByReason,
-        p.Ready, p.Targets, p.Starting, new PercentilesDto(p.RefillP50Ms, p.RefillP95Ms), p.Refills, p.RefillFailures);
+        p.Ready, p.Targets, p.Starting, new PercentilesDto(p.RefillP50Ms, p.RefillP95Ms), p.Refills, p.RefillFailures, p.OnDemand);
 }

@@ -102,6 +102,35 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         await AssertSameAsync(backend, Run.Python("import os, sys\nprint('lost', end='')\nos.close(1)"));
     }
 
+    /// <summary>
+    /// With no ready sandbox for the language (here: a target of 0), a run starts its stub sandbox on demand instead of
+    /// running cold: counted as a miss and as on-demand, and indistinguishable from a cold run, limits included.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
+    public async Task Python_PoolEmpty_StartsStubOnDemand_SameAsCold(string backend)
+    {
+        pool.RequireWarm(backend);
+        var engine = pool.OnDemand(backend).Engine;
+        Assert.True(engine.Pool.Running);
+        long hits = engine.Pool.Metrics.Hits, onDemand = engine.Pool.Metrics.OnDemand;
+        var request = Run.Python(PythonProbe, args: ["a b"], stdin: "in");
+        var started = await engine.RunAsync(request);
+        var cold = await pool.Cold(backend).Engine.RunAsync(request);
+        Assert.Equal(onDemand + 1, engine.Pool.Metrics.OnDemand);
+        Assert.Equal(hits, engine.Pool.Metrics.Hits);
+        Assert.Equal(cold.Status, started.Status);
+        Assert.Equal(cold.Run.ExitCode, started.Run.ExitCode);
+        Assert.Equal(cold.Run.Stdout, started.Run.Stdout);
+        Assert.Equal(cold.Run.Stderr, started.Run.Stderr);
+
+        var memory = await engine.RunAsync(Run.Python("x = bytearray(400 << 20)\nprint(len(x))", limits: new LimitRequest { MemoryMb = 96 }));
+        Run.AssertStatus(ExecutionStatus.MemoryLimit, memory);
+        var timeout = await engine.RunAsync(Run.Python("import time\ntime.sleep(30)", limits: new LimitRequest { TimeoutSeconds = 1, CpuTimeSeconds = 10 }));
+        Run.AssertStatus(ExecutionStatus.Timeout, timeout);
+        Assert.Equal(onDemand + 3, engine.Pool.Metrics.OnDemand);
+    }
+
     [Theory]
     [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>

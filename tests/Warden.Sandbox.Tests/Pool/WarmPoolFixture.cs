@@ -5,11 +5,12 @@ namespace Warden.Sandbox.Tests.Pool;
 
 /// <summary>
 /// Two engines per backend: one whose every python/javascript/bash run is served warm (a fixed split, no adaptivity,
-/// so a sandbox for the language is always refilled) and one with the pool off, to compare the two paths' results.
+/// so a sandbox for the language is always refilled), one with the pool off, to compare the two paths' results, and
+/// one whose pool keeps no python sandbox ready, so every python run starts its stub sandbox on demand.
 /// </summary>
 public sealed class WarmPoolFixture : IAsyncLifetime
 {
-    private readonly Dictionary<string, (TestEngine Warm, TestEngine Cold)> _engines = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (TestEngine Warm, TestEngine Cold, TestEngine OnDemand)> _engines = new(StringComparer.Ordinal);
 
     public async ValueTask InitializeAsync()
     {
@@ -25,7 +26,16 @@ public sealed class WarmPoolFixture : IAsyncLifetime
                 ["Warden:Pool:Targets:bash"] = "1",
             });
             var cold = await TestEngine.CreateAsync(backend, new Dictionary<string, string?> { ["Warden:Pool:Enabled"] = "false" });
-            _engines[backend] = (warm, cold);
+            var onDemand = await TestEngine.CreateAsync(backend, new Dictionary<string, string?>
+            {
+                ["Warden:Pool:Enabled"] = "true",
+                ["Warden:Pool:Size"] = "1",
+                ["Warden:Pool:Adaptive"] = "false",
+                ["Warden:Pool:Targets:python"] = "0",
+                ["Warden:Pool:Targets:javascript"] = "0",
+                ["Warden:Pool:Targets:bash"] = "1",
+            });
+            _engines[backend] = (warm, cold, onDemand);
         }
     }
 
@@ -33,7 +43,9 @@ public sealed class WarmPoolFixture : IAsyncLifetime
 
     public TestEngine Cold(string backend) => Engines(backend).Cold;
 
-    private (TestEngine Warm, TestEngine Cold) Engines(string backend)
+    public TestEngine OnDemand(string backend) => Engines(backend).OnDemand;
+
+    private (TestEngine Warm, TestEngine Cold, TestEngine OnDemand) Engines(string backend)
     {
         if (backend == Backends.NoWarmBackend)
             Assert.Skip($"WARDEN_TEST_BACKENDS={string.Join(',', Backends.Names)} lists no backend with warm sandboxes (bwrap, gvisor).");
@@ -58,11 +70,12 @@ public sealed class WarmPoolFixture : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (warm, cold) in _engines.Values)
+        foreach (var (warm, cold, onDemand) in _engines.Values)
         {
             await warm.DisposeAsync();
             await cold.DisposeAsync();
-            foreach (var instance in new[] { warm.Instance, cold.Instance }.OfType<string>())
+            await onDemand.DisposeAsync();
+            foreach (var instance in new[] { warm.Instance, cold.Instance, onDemand.Instance }.OfType<string>())
             {
                 var leaks = HostLeaks.ForInstance(instance);
                 if (leaks.Count > 0) throw new InvalidOperationException("Disposing left things behind:\n" + string.Join("\n", leaks));
