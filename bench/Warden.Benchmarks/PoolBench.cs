@@ -15,7 +15,11 @@ internal static class PoolBench
 
     /// <summary>What one backend measured: latency rows and throughput cells per language, pool stats after each phase.</summary>
     private sealed record BackendRun(string Backend, Dictionary<(string Language, string Variant), Samples> Latency,
-        Dictionary<string, Dictionary<(string Variant, int Concurrency), Samples>> Throughput, JsonElement PoolAfterLatency, JsonElement PoolAfterAll);
+        Dictionary<string, Dictionary<(string Variant, int Concurrency), Samples>> Throughput, JsonElement PoolAfterLatency, JsonElement PoolAfterAll,
+        JitWarmUp WarmUp);
+
+    /// <summary>The executions run before measuring, until the JIT went quiet, and the methods it compiled meanwhile.</summary>
+    private sealed record JitWarmUp(int Executions, long Methods, bool Quiet);
 
     public static async Task RunAsync(BenchOptions options, Action<string> progress)
     {
@@ -66,6 +70,7 @@ internal static class PoolBench
         await using var warm = await HttpRunner.StartAsync(warmSettings);
         using var stats = new HttpClient { BaseAddress = warm.BaseAddress };
         await Task.Delay(TimeSpan.FromSeconds(backend == "gvisor" ? 10 : 3));
+        var warmUp = await WarmUpJitAsync(cold, warm, options.Quick ? 40 : backend == "gvisor" ? 400 : 3000, progress);
 
         var latency = new Dictionary<(string Language, string Variant), Samples>();
         var rounds = new RoundRobin(options.Seed);
@@ -92,7 +97,34 @@ internal static class PoolBench
                 ("warm", () => warm.ExecuteAsync(workload)),
             ], options.ThroughputRepetitions, executions, options.Seed, progress);
         }
-        return new BackendRun(backend, latency, throughput, afterLatency, await PoolStatsAsync(stats));
+        return new BackendRun(backend, latency, throughput, afterLatency, await PoolStatsAsync(stats), warmUp);
+    }
+
+    /// <summary>
+    /// A service runs for days, but a fresh .NET process keeps compiling for its first ~1000 requests (tiered compilation
+    /// recompiles hot methods, ~15 ms of CPU per request at first against ~3 ms later): that start-up cost is not what a
+    /// steady server pays per execution, so batches of 40 executions (both servers, every language, 4 at a time) run
+    /// until one compiles fewer than 10 methods, or <paramref name="limit"/> executions.
+    /// </summary>
+    private static async Task<JitWarmUp> WarmUpJitAsync(HttpRunner cold, HttpRunner warm, int limit, Action<string> progress)
+    {
+        long first = System.Runtime.JitInfo.GetCompiledMethodCount();
+        int done = 0;
+        bool quiet = false;
+        while (done < limit && !quiet)
+        {
+            long before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            for (int i = 0; i < 40; i += 4)
+            {
+                await Task.WhenAll(Enumerable.Range(i, 4).Select(k =>
+                    (k % 4 == 0 ? cold : warm).ExecuteAsync(Workload.All[k / 4 % Workload.All.Count])));
+            }
+            done += 40;
+            quiet = System.Runtime.JitInfo.GetCompiledMethodCount() - before < 10;
+        }
+        long methods = System.Runtime.JitInfo.GetCompiledMethodCount() - first;
+        progress($"JIT warm-up: {done} executions, {methods} methods compiled, {(quiet ? "quiet" : "still compiling")}");
+        return new JitWarmUp(done, methods, quiet);
     }
 
     private static async Task<double> BareAsync(Workload workload)
@@ -120,6 +152,11 @@ internal static class PoolBench
             F($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, backends {string.Join(" and ", runs.Select(r => r.Backend))}. Load average {loadBefore} → {loadAfter} on {Environment.ProcessorCount} CPUs; ") +
             F($"other tenants used {cpu.OthersPercent:0} % of all CPU time during the run. Bare = `/usr/bin/{{python3 -c,node -e,bash -c}}` with an empty environment, ") +
             "spawned the same way Warden spawns its helper. Cold = Warden with `Warden:Pool:Enabled=false`; warm = pool on (size 16). Every result is checked (`1\\n`).");
+        s.AppendLine();
+        s.AppendLine("Before measuring, each backend's servers ran batches of 40 executions until one made the JIT compile fewer than 10 methods " +
+            "(a fresh .NET process recompiles hot code for its first ~1000 requests: ~15 ms of CPU per request at first, ~3 ms once warm; " +
+            "a server that runs for days pays the second): " +
+            string.Join("; ", runs.Select(r => F($"{r.Backend} {r.WarmUp.Executions} executions, {r.WarmUp.Methods} methods compiled{(r.WarmUp.Quiet ? "" : ", still compiling at the limit")}"))) + ".");
         foreach (var run in runs)
         {
             s.AppendLine();
