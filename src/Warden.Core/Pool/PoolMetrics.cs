@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Warden.Core.Pool;
 
@@ -29,7 +30,7 @@ public sealed class PoolMetrics : IDisposable
     public const string MeterName = "Warden.Pool";
     private const int Window = 512;
 
-    private readonly Meter _meter = new(MeterName);
+    private readonly Meter _meter;
     private readonly Counter<long> _hits, _misses, _onDemand;
     private readonly Histogram<double> _refill;
     private readonly ConcurrentDictionary<string, long> _missesByReason = new(StringComparer.Ordinal);
@@ -37,8 +38,10 @@ public sealed class PoolMetrics : IDisposable
     private long _hitCount, _missCount, _refillCount, _refillFailures, _onDemandCount;
     private Func<IEnumerable<(string Language, int Ready)>> _ready = () => [];
 
-    public PoolMetrics()
+    /// <param name="services">Its IMeterFactory, when there is one, owns the meter (the server's /metrics exports only those).</param>
+    public PoolMetrics(IServiceProvider services)
     {
+        _meter = services.GetService<IMeterFactory>()?.Create(MeterName) ?? new Meter(MeterName);
         _hits = _meter.CreateCounter<long>("warden.pool.hits", description: "Executions that ran in a warm sandbox.");
         _misses = _meter.CreateCounter<long>("warden.pool.misses", description: "Executions that started cold, by reason.");
         _onDemand = _meter.CreateCounter<long>("warden.pool.on_demand",

@@ -15,7 +15,8 @@ public sealed class PrometheusExporter : IDisposable
 {
     public static readonly IReadOnlySet<string> MeterNames = new HashSet<string>(StringComparer.Ordinal)
     {
-        Warden.Core.Execution.ExecutionMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel",
+        Warden.Core.Execution.ExecutionMetrics.MeterName, Warden.Core.Pool.PoolMetrics.MeterName,
+        "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel",
     };
 
     private static readonly double[] DefaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];

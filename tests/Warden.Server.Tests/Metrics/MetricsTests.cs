@@ -37,6 +37,37 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
+    public async Task Metrics_WarmPool_HitsMissesOnDemandRefillsAndReady()
+    {
+        // python is kept warm, javascript never: its run finds the pool empty and starts a stub sandbox on demand.
+        await using var server = await WardenTestServer.StartAsync(new()
+        {
+            ["Warden:Pool:Enabled"] = "true", ["Warden:Pool:Size"] = "1", ["Warden:Pool:Adaptive"] = "false",
+            ["Warden:Pool:Targets:python"] = "1", ["Warden:Pool:Targets:javascript"] = "0", ["Warden:Pool:Targets:bash"] = "0",
+        });
+        var ct = TestContext.Current.CancellationToken;
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline; await Task.Delay(50, ct))
+        {
+            var stats = await Json.ReadAsync(await server.Client.GetAsync("/api/v1/stats", ct));
+            if (stats.GetProperty("pool").GetProperty("ready").TryGetProperty("python", out var ready) && ready.GetInt32() == 1) break;
+        }
+        var warm = await Json.PostAsync(server.Client, "/api/v1/execute", new { language = "python", code = "print(1)" });
+        var onDemand = await Json.PostAsync(server.Client, "/api/v1/execute", new { language = "javascript", code = "console.log(2)" });
+        Assert.Equal("1\n", warm.Body.GetProperty("run").GetProperty("stdout").GetString());
+        Assert.Equal("2\n", onDemand.Body.GetProperty("run").GetProperty("stdout").GetString());
+
+        var pool = (await Json.ReadAsync(await server.Client.GetAsync("/api/v1/stats", ct))).GetProperty("pool");
+        Assert.Equal(1, pool.GetProperty("hits").GetInt64());
+        Assert.Equal(1, pool.GetProperty("on_demand").GetInt64());
+        var text = await (await server.Client.GetAsync("/metrics", ct)).Content.ReadAsStringAsync(ct);
+        Assert.Equal(1, Value(text, "warden_pool_hits_total", "language=\"python\""));
+        Assert.Equal(1, Value(text, "warden_pool_misses_total", "language=\"javascript\",reason=\"empty\""));
+        Assert.Equal(1, Value(text, "warden_pool_on_demand_total", "language=\"javascript\""));
+        Assert.Contains("# TYPE warden_pool_refill_duration_milliseconds histogram", text);
+        Assert.Matches(@"warden_pool_ready\{language=""python""\} [01]\n", text);
+    }
+
+    [Fact]
     public async Task Probes_LivenessAndReadiness()
     {
         await using var server = await WardenTestServer.StartAsync(apiKey: "k");
