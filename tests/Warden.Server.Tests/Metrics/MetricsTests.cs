@@ -53,8 +53,8 @@ public sealed partial class MetricsTests
         }
         var warm = await Json.PostAsync(server.Client, "/api/v1/execute", new { language = "python", code = "print(1)" });
         var onDemand = await Json.PostAsync(server.Client, "/api/v1/execute", new { language = "javascript", code = "console.log(2)" });
-        Assert.Equal("1\n", warm.Body.GetProperty("run").GetProperty("stdout").GetString());
-        Assert.Equal("2\n", onDemand.Body.GetProperty("run").GetProperty("stdout").GetString());
+        Assert.Equal("1\n", warm.Body.GetProperty("stdout").GetString());
+        Assert.Equal("2\n", onDemand.Body.GetProperty("stdout").GetString());
 
         var pool = (await Json.ReadAsync(await server.Client.GetAsync("/api/v1/stats", ct))).GetProperty("pool");
         Assert.Equal(1, pool.GetProperty("hits").GetInt64());
