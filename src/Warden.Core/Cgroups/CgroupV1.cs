@@ -60,8 +60,6 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
     private (long Memory, int Processes, double Cpus)? _applied;
     private bool? _idle;
 
-    public void SetIdle() => Weigh(idle: true);
-
     private void Weigh(bool idle)
     {
         if (cpu is null || _idle == idle) return;
@@ -70,11 +68,11 @@ internal sealed class CgroupV1(string name, string memory, string pids, string? 
         _idle = idle;
     }
 
-    public void Apply(ResourceLimits limits)
+    public void Apply(ResourceLimits limits, bool idle = false)
     {
         // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
         // armed with the limits it idles under costs no cgroupfs write on the request path.
-        Weigh(idle: false);
+        Weigh(idle);
         var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
         if (_applied == applied) return;
         _applied = null;

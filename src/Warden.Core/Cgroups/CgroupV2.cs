@@ -59,8 +59,6 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
     private (long Memory, int Processes, double Cpus)? _applied;
     private bool? _idle;
 
-    public void SetIdle() => Weigh(idle: true);
-
     private void Weigh(bool idle)
     {
         if (_idle == idle) return;
@@ -69,11 +67,11 @@ internal sealed class CgroupV2(string name, string path) : ICgroup
         _idle = idle;
     }
 
-    public void Apply(ResourceLimits limits)
+    public void Apply(ResourceLimits limits, bool idle = false)
     {
         // Warden is the only writer of these files, so values it already wrote need no second write: a warm sandbox
         // armed with the limits it idles under costs no cgroupfs write on the request path.
-        Weigh(idle: false);
+        Weigh(idle);
         var applied = (limits.MemoryBytes, limits.MaxProcesses, limits.Cpus);
         if (_applied == applied) return;
         _applied = null;

@@ -13,17 +13,12 @@ internal interface ICgroup
     /// <summary>The <c>cgroup.procs</c> files a process writes its pid to, to join (one per v1 hierarchy).</summary>
     IReadOnlyList<string> ProcsFiles { get; }
 
-    /// <summary>
-    /// Sets memory (no swap), pids and CPU bandwidth, and the default CPU weight. Safe to call while a parked process is
-    /// inside.
-    /// </summary>
-    void Apply(ResourceLimits limits);
-
-    /// <summary>
-    /// The smallest CPU weight, until the next <see cref="Apply"/>: for a warm sandbox starting or waiting for its
-    /// request, so loading interpreters ahead never takes CPU from programs that run for a request.
-    /// </summary>
-    void SetIdle();
+    /// <summary>Sets memory (no swap), pids, CPU bandwidth and CPU weight. Safe to call while a parked process is inside.</summary>
+    /// <param name="idle">
+    /// The smallest CPU weight instead of the default: for a warm sandbox starting or waiting for its request, so loading
+    /// interpreters ahead never takes CPU from programs that run for a request.
+    /// </param>
+    void Apply(ResourceLimits limits, bool idle = false);
 
     /// <summary>Starts a new accounting period: peak memory and CPU usage are measured from here.</summary>
     CgroupCounters Baseline();

@@ -82,7 +82,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
     {
         var warm = TryTake(language, limits, out bool empty);
         if (warm is not null || !empty || _source is not { } source) return warm;
-        IWarmSandbox? started = null;
+        IWarmSandbox started;
         try
         {
             started = await source.StartWarmAsync(_recipes[language.Name], Capacity, cancellationToken).ConfigureAwait(false);

@@ -51,15 +51,10 @@ internal static class HostProcesses
     }
 
     /// <summary>Every pid in the same pids cgroup (v1) or unified cgroup (v2) as <paramref name="pid"/>.</summary>
-    public static List<int> CgroupSiblings(int pid)
-    {
-        var lines = Read($"/proc/{pid}/cgroup")?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        var pids = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("pids"));
-        string? procs = pids is not null ? $"/sys/fs/cgroup/pids{pids[2]}/cgroup.procs"
-            : lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p is ["0", "", _]) is { } v2 ? $"/sys/fs/cgroup{v2[2]}/cgroup.procs" : null;
-        return procs is null ? [] : (Read(procs) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList();
-    }
+    public static List<int> CgroupSiblings(int pid) =>
+        CgroupDirectory(pid, "pids") is { } cgroup && Read($"{cgroup.Directory}/cgroup.procs") is { } procs
+            ? procs.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList()
+            : [];
 
     /// <summary>
     /// The CPU weight of <paramref name="pid"/>'s cgroup on the default scale (cpu.shares, 1024 = default, on v1;
@@ -67,16 +62,27 @@ internal static class HostProcesses
     /// </summary>
     public static int? CpuWeight(int pid)
     {
-        var lines = Read($"/proc/{pid}/cgroup")?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        var v1 = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("cpu"));
-        if (v1 is not null)
+        if (CgroupDirectory(pid, "cpu") is not { } cgroup) return null;
+        var value = Read(Path.Combine(cgroup.Directory, cgroup.Unified ? "cpu.weight" : "cpu.shares"));
+        if (value is null) return null;
+        int weight = int.Parse(value.Trim(), CultureInfo.InvariantCulture);
+        return cgroup.Unified ? weight * 1024 / 100 : weight;
+    }
+
+    /// <summary>
+    /// The directory of <paramref name="pid"/>'s cgroup in <paramref name="controller"/>'s v1 hierarchy, else in the
+    /// unified (v2) one; null when the process is gone.
+    /// </summary>
+    private static (string Directory, bool Unified)? CgroupDirectory(int pid, string controller)
+    {
+        var entries = (Read($"/proc/{pid}/cgroup")?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? []).Select(l => l.Split(':', 3)).ToList();
+        if (entries.FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains(controller)) is { } v1)
         {
-            var dir = Directory.Exists("/sys/fs/cgroup/cpu") ? "/sys/fs/cgroup/cpu" : "/sys/fs/cgroup/cpu,cpuacct";
-            return Read($"{dir}{v1[2]}/cpu.shares") is { } shares ? int.Parse(shares.Trim(), CultureInfo.InvariantCulture) : null;
+            // A co-mounted hierarchy ("cpu,cpuacct") usually has a link per controller; the mount's own name otherwise.
+            var mount = Directory.Exists($"/sys/fs/cgroup/{controller}") ? controller : v1[1];
+            return ($"/sys/fs/cgroup/{mount}{v1[2]}", false);
         }
-        var v2 = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p is ["0", "", _]);
-        return v2 is not null && Read($"/sys/fs/cgroup{v2[2]}/cpu.weight") is { } weight
-            ? int.Parse(weight.Trim(), CultureInfo.InvariantCulture) * 1024 / 100 : null;
+        return entries.FirstOrDefault(p => p is ["0", "", _]) is { } v2 ? ($"/sys/fs/cgroup{v2[2]}", true) : null;
     }
 
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && Read($"/proc/{pid}/stat") is { } stat

@@ -80,8 +80,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         try
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
-            slot.Cgroup?.Apply(recipe.IdleLimits);
-            slot.Cgroup?.SetIdle();
+            slot.Cgroup?.Apply(recipe.IdleLimits, idle: true);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null);
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);

@@ -92,8 +92,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         GvisorRun? run = null;
         try
         {
-            slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor));
-            slot.Cgroup?.SetIdle();
+            slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor), idle: true);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken).ConfigureAwait(false);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);
