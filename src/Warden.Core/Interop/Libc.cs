@@ -9,6 +9,9 @@ internal static partial class Libc
 
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_NONBLOCK = 0x800;
+    public const int FIONREAD = 0x541B;
     public const int O_CLOEXEC = 0x80000;
     public const int ENOENT = 2;
     public const int EACCES = 13;
@@ -43,6 +46,8 @@ internal static partial class Libc
     public const uint EPOLLIN = 1;
     public const long SYS_pidfd_open = 434; // the same number on every architecture (unified syscall table)
     [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int ioctl(int fd, nuint request, out int value);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int mkfifo(string path, int mode);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int chown(string path, int owner, int group);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int lchown(string path, int owner, int group);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int chmod(string path, int mode);

@@ -31,7 +31,9 @@ internal static class LanguageStubs
     /// callbacks, flush sys.stdout/sys.stderr, clear <c>__main__</c>'s globals as the interpreter does (so __del__
     /// methods run and unclosed files are flushed), collect cyclic garbage, flush again, then <c>_exit</c> with the
     /// status the interpreter would have used (SystemExit code, 1 after a traceback, SIGINT after an uncaught
-    /// KeyboardInterrupt). It leaves the ending to the interpreter whenever that could differ: a SystemExit whose code
+    /// KeyboardInterrupt). Where the sandbox offers an exit report (<c>/dev/warden-exit</c>, see
+    /// <see cref="Sandboxing.Slots.ExitReport"/>), it writes that status there first. It leaves the ending to the
+    /// interpreter whenever that could differ: a SystemExit whose code
     /// is not None or an int, a failing flush, or an extension module loaded by the program from outside the
     /// standard library's lib-dynload, or ctypes (C code may hold buffered C stdio or atexit handlers).
     /// </para>
@@ -123,6 +125,16 @@ def _warden_stub():
         if interrupted:
             _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
             os.kill(os.getpid(), _signal.SIGINT)
+            # Still here (a pid namespace's init ignores its own SIGINT): 128 + SIGINT, as the interpreter does.
+            status = 128 + _signal.SIGINT
+        # Where the sandbox offers an exit report (gVisor, whose teardown takes ~10 ms after the program's exit), the
+        # status goes there first. Opened only now: the program never sees the descriptor. Non-blocking: a FIFO without
+        # a reader (one the program made there itself) must not hold up the exit.
+        try:
+            report = os.open('/dev/warden-exit', os.O_WRONLY | os.O_NONBLOCK)
+            os.write(report, b'%d\n' % (status & 0xff))
+        except OSError:
+            pass
         os._exit(status)
 
     fields = read_message()

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.IO.Pipes;
+using Warden.Core.Interop;
 
 namespace Warden.Core.Sandboxing;
 
@@ -28,14 +30,30 @@ internal sealed class CappedReader(long cap, Action onLimit, Action<ReadOnlyMemo
         if (keep < data.Length && Interlocked.Exchange(ref _limitHit, 1) == 0) onLimit();
     }
 
-    public async Task DrainAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads <paramref name="stream"/> to its end. When <paramref name="finish"/> fires (the program reported that it
+    /// ended, while the isolation tool that also holds the pipe still runs), takes what is already in the pipe and
+    /// stops without waiting for the end: the program's writes finished before its report, so they are all there.
+    /// </summary>
+    public async Task DrainAsync(Stream stream, CancellationToken finish = default)
     {
         var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             while (true)
             {
-                int n = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+                int n;
+                try
+                {
+                    n = await stream.ReadAsync(chunk, finish).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (finish.IsCancellationRequested)
+                {
+                    // A cancelled pipe read consumed nothing (the socket engine cancels only a read not yet done).
+                    while (Buffered(stream) > 0 && (n = await stream.ReadAsync(chunk, CancellationToken.None).ConfigureAwait(false)) > 0)
+                        Append(chunk.AsMemory(0, n));
+                    return;
+                }
                 if (n == 0) return;
                 Append(chunk.AsMemory(0, n));
             }
@@ -49,5 +67,12 @@ internal sealed class CappedReader(long cap, Action onLimit, Action<ReadOnlyMemo
             ArrayPool<byte>.Shared.Return(chunk);
             await stream.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Bytes waiting in a pipe (FIONREAD); 0 for other streams.</summary>
+    private static int Buffered(Stream stream)
+    {
+        if (stream is not PipeStream { SafePipeHandle: var handle }) return 0;
+        return Libc.ioctl((int)handle.DangerousGetHandle(), Libc.FIONREAD, out int available) == 0 ? available : 0;
     }
 }

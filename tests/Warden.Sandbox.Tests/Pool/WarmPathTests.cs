@@ -127,6 +127,63 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         Assert.Equal(onDemand + 3, engine.Pool.Metrics.OnDemand);
     }
 
+    /// <summary>
+    /// More output than the pipes hold, on both streams, then a non-zero exit: on gVisor the run ends on the stub's exit
+    /// report while runsc still holds the pipes, so the output must be taken from them without waiting for their end.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
+    public async Task Python_OutputBeyondThePipes_SameAsCold(string backend)
+    {
+        const string code = """
+            import sys
+            for i in range(20000):
+                print(i, 'x' * 20)
+                if i % 1000 == 0:
+                    sys.stderr.write('e' * 5000 + '\n')
+            print('end')
+            sys.exit(3)
+            """;
+        var warm = await pool.RunWarmAsync(backend, Run.Python(code));
+        Assert.EndsWith("19999 xxxxxxxxxxxxxxxxxxxx\nend\n", warm.Run.Stdout, StringComparison.Ordinal);
+        Assert.Equal(20 * 5001, warm.Run.Stderr.Length);
+        AssertSame(await pool.Cold(backend).Engine.RunAsync(Run.Python(code)), warm);
+    }
+
+    /// <summary>
+    /// The exit report is writable by the program (it runs as the stub's user): writing it is the program ending itself,
+    /// like _exit. The run ends there with that status and the output so far; the sandbox, whose program still sleeps
+    /// (and a child it started), is torn down after a short grace instead of being waited for.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithExitReport), MemberType = typeof(Backends))]
+    public async Task ExitReport_WrittenByTheProgram_EndsRunAndSandbox(string backend)
+    {
+        const string code = """
+            import os, subprocess, time
+            subprocess.Popen(['sleep', '100'])
+            report = os.open('/dev/warden-exit', os.O_WRONLY)
+            print('reporting', flush=True)
+            os.write(report, b'7\n')
+            time.sleep(30)
+            print('never')
+            """;
+        var result = await pool.RunWarmAsync(backend, Run.Python(code));
+        Assert.Equal(7, result.Run.ExitCode);
+        Assert.Null(result.Run.Signal);
+        Assert.Equal("reporting\n", result.Run.Stdout);
+        Assert.InRange(result.Run.ExecutionTimeMs, 0, 10_000);
+
+        // Recycled well within the program's 30 s sleep: the grace (2 s) ran out and the sandbox was killed.
+        var engine = pool.Warm(backend).Engine;
+        var deadline = DateTime.UtcNow.AddSeconds(12);
+        while (engine.Backend.Describe().GetValueOrDefault("recycling") is not (null or "0") && DateTime.UtcNow < deadline)
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Equal("0", engine.Backend.Describe().GetValueOrDefault("recycling"));
+        var next = await pool.RunWarmAsync(backend, Run.Python("print(1)"));
+        Assert.Equal("1\n", next.Run.Stdout);
+    }
+
     [Theory]
     [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>

@@ -90,16 +90,20 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
         ParkedHelper? helper = null;
         GvisorRun? run = null;
+        ExitReport? report = null;
         try
         {
             slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor), idle: true);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
-            run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken).ConfigureAwait(false);
+            var bundle = Directory.CreateDirectory(BundleDirectory(slot.Name)).FullName;
+            report = ExitReport.Create(Path.Combine(bundle, "exit-report"), slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root)."));
+            run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken, report).ConfigureAwait(false);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);
-            return new GvisorWarmSandbox(this, _pool, slot, helper, recipe, run);
+            return new GvisorWarmSandbox(this, _pool, slot, helper, recipe, run, report);
         }
         catch
         {
+            report?.Dispose();
             var id = run?.ContainerId;
             _pool.RecycleWarm(slot, helper, id is null ? null : () => DeleteIfLeftAsync(id));
             throw;
@@ -110,13 +114,14 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     /// Writes the slot's OCI bundle for <paramref name="command"/> and returns the control block that makes a parked
     /// helper exec <c>runsc run</c> on it.
     /// </summary>
+    /// <param name="report">A warm sandbox's exit report FIFO, bound in at <see cref="ExitReport.SandboxPath"/>.</param>
     internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxCommand command, Limits.ResourceLimits limits,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, ExitReport? report = null)
     {
         var uid = slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
         var bundle = BundleDirectory(slot.Name);
         Directory.CreateDirectory(bundle);
-        var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command);
+        var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath);
         await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
         var pidFile = Path.Combine(bundle, "pid");
         File.Delete(pidFile);
@@ -130,6 +135,9 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
             "--network", limits.Network ? "host" : "none", "--ignore-cgroups", "--oci-seccomp",
         };
         if (_gvisor.DebugLogDirectory is { } logs) control.AddRange(["--debug", "--debug-log", logs.TrimEnd('/') + "/"]);
+        // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
+        // but those the program itself creates in its workspace.
+        if (report is not null) control.AddRange(["--host-fifo", "open"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
         return new GvisorRun(control, pidFile, id);
     }

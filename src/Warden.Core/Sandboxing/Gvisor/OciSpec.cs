@@ -9,7 +9,9 @@ internal static class OciSpec
 {
     public const string Workspace = "/sandbox";
 
-    public static JsonObject Build(GvisorLayout layout, string hostWorkspace, int uid, ResourceLimits limits, SandboxCommand command)
+    /// <param name="exitReport">A warm sandbox's exit report FIFO on the host (see <see cref="Slots.ExitReport"/>).</param>
+    public static JsonObject Build(GvisorLayout layout, string hostWorkspace, int uid, ResourceLimits limits, SandboxCommand command,
+        string? exitReport = null)
     {
         var mounts = new JsonArray
         {
@@ -20,6 +22,7 @@ internal static class OciSpec
         foreach (var path in layout.ReadOnlyBinds) mounts.Add(Mount(path, "bind", path, "rbind", "ro", "nosuid", "nodev"));
         foreach (var (source, destination) in layout.Files) mounts.Add(Mount(destination, "bind", source, "bind", "ro"));
         mounts.Add(Mount(Workspace, "bind", hostWorkspace, "rbind", "rw", "nosuid", "nodev"));
+        if (exitReport is not null) mounts.Add(Mount(Slots.ExitReport.SandboxPath, "bind", exitReport, "bind", "rw", "nosuid", "nodev", "noexec"));
 
         var namespaces = new JsonArray { Ns("pid"), Ns("ipc"), Ns("uts"), Ns("mount") };
         if (!limits.Network) namespaces.Add(Ns("network"));

@@ -123,19 +123,26 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
     /// <summary>Recycles a warm slot in the background: its sandbox is gone for good; the slot gets a new workspace.</summary>
     /// <param name="cleanup">Backend cleanup once the sandbox's processes are gone (gVisor deletes its container record).</param>
-    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup = null)
+    /// <param name="grace">How long the tool may take to exit on its own before it is killed (a run that ended on its
+    /// program's exit report, see <see cref="ExitReport"/>).</param>
+    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup = null, TimeSpan grace = default)
     {
         // Off the caller's path: this runs synchronously otherwise (the helper has exited, unmounting is a syscall), and
         // the caller's result would wait for the workspace to be replaced.
-        var task = Task.Run(() => ReleaseWarmAsync(slot, helper, cleanup));
+        var task = Task.Run(() => ReleaseWarmAsync(slot, helper, cleanup, grace));
         lock (_recycling) _recycling.Add(task);
         task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
     }
 
-    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup)
+    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup, TimeSpan grace)
     {
         try
         {
+            if (helper is not null && grace > TimeSpan.Zero)
+            {
+                try { await helper.Process.WaitForExitAsync().WaitAsync(grace).ConfigureAwait(false); }
+                catch (TimeoutException) { }
+            }
             if (helper is not null) await helper.DisposeAsync().ConfigureAwait(false);
             if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
             if (cleanup is not null) await cleanup().ConfigureAwait(false);

@@ -30,9 +30,12 @@ internal static class SlotRun
     /// (the control block for a parked helper, the go-message for a warm sandbox whose tool already runs).
     /// Accounting starts here, so a warm sandbox's stub start-up is not charged to the program.
     /// </summary>
+    /// <param name="reportedExit">For a sandbox whose program reports its own end ahead of the tool's exit (see
+    /// <see cref="ExitReport"/>): completes with the program's exit status, or null when it ended without a report.
+    /// A report ends the run at once; the tool's own teardown is left to the slot's recycling.</param>
     public static async Task<ProcessOutcome> RunLaunchedAsync(SandboxSlot slot, ParkedHelper helper, Func<ParkedHelper, Task> launch,
         SandboxCommand command, ResourceLimits limits, Func<ParkedHelper, Task<StartEvidence>> evidence,
-        CancellationToken cancellationToken, bool watchCpuTime = false)
+        CancellationToken cancellationToken, bool watchCpuTime = false, Task<int?>? reportedExit = null)
     {
         var cgroup = slot.Cgroup;
         cgroup?.Baseline();
@@ -53,17 +56,21 @@ internal static class SlotRun
             ? WatchCpuTimeAsync(cgroup!, limits.CpuTime, () => { Interlocked.Exchange(ref cpuHit, 1); kill.Cancel(); }, watchdogStop.Token)
             : Task.CompletedTask;
         var started = evidence(helper);
-        var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, CancellationToken.None), stderr.DrainAsync(helper.Stderr, CancellationToken.None));
+        using var finish = new CancellationTokenSource();
+        var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, finish.Token), stderr.DrainAsync(helper.Stderr, finish.Token));
 
         await launch(helper).ConfigureAwait(false);
         using var feedStop = new CancellationTokenSource();
         var feed = FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token);
 
         bool killed = false;
-        try { await exit.WaitAsync(kill.Token).ConfigureAwait(false); }
+        int? reported = null;
+        try { reported = await EndAsync(exit, reportedExit).WaitAsync(kill.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { killed = true; }
         if (killed) await KillAsync(helper, cgroup).ConfigureAwait(false);
-        int waitStatus = await exit.ConfigureAwait(false);
+        // A reported end: the tool still tears the sandbox down (the slot's recycling waits for it), so its exit, the
+        // pipes' end and the start evidence are not waited for.
+        int waitStatus = reported is null ? await exit.ConfigureAwait(false) : 0;
         // An interactive stdin may never end: stop copying once the program is gone.
         await feedStop.CancelAsync().ConfigureAwait(false);
         await watchdogStop.CancelAsync().ConfigureAwait(false);
@@ -72,10 +79,11 @@ internal static class SlotRun
 
         // The tool's death takes every process of the sandbox with it, so the pipes close right after; the bound only
         // matters if something outlived it, which the cgroup sweep removes.
-        if (cgroup is not null && !cgroup.IsEmpty()) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+        if (reported is not null) await finish.CancelAsync().ConfigureAwait(false);
+        else if (cgroup is not null && !cgroup.IsEmpty()) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
         await Task.WhenAny(drains, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
         await feed.ConfigureAwait(false);
-        var (childStarted, childExit) = await started.ConfigureAwait(false);
+        var (childStarted, childExit) = reported is int status ? new StartEvidence(true, status) : await started.ConfigureAwait(false);
         var counters = cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
 
         int code = childExit ?? (WaitStatus.Exited(waitStatus) ? WaitStatus.ExitCode(waitStatus) : 128 + WaitStatus.TermSignal(waitStatus));
@@ -102,6 +110,15 @@ internal static class SlotRun
             StderrTruncated = stderr.Truncated,
             SandboxError = !childStarted && !killed ? "the sandbox failed to start: " + Encoding.UTF8.GetString(stderrBytes).Trim() : null,
         };
+    }
+
+    /// <summary>The program's reported exit status, or null once the tool has exited (no report, or none to wait for).</summary>
+    private static async Task<int?> EndAsync(Task<int> exit, Task<int?>? reportedExit)
+    {
+        if (reportedExit is null || await Task.WhenAny(exit, reportedExit).ConfigureAwait(false) == exit) { await exit.ConfigureAwait(false); return null; }
+        if (await reportedExit.ConfigureAwait(false) is int status) return status;
+        await exit.ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>

@@ -30,6 +30,11 @@ internal abstract class SlotWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedH
     /// <summary>Backend cleanup once the sandbox's processes are gone, before the slot is reused; null for none.</summary>
     protected virtual Func<Task>? Cleanup => null;
 
+    /// <summary>The program's exit as the stub reports it ahead of the tool's exit (see <see cref="ExitReport"/>); null for none.</summary>
+    protected virtual Task<int?>? ReadExitReport() => null;
+
+    private Task<int?>? _report;
+
     public bool TryArm(ResourceLimits limits)
     {
         try
@@ -49,8 +54,15 @@ internal abstract class SlotWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedH
         if (!WarmProfile.Fits(recipe.IdleLimits, limits))
             throw new InvalidOperationException("The request's limits profile (/tmp size, network, CPU time) differs from the warm sandbox's.");
         var go = WarmRecipes.GoMessage(recipe, command);
-        return SlotRun.RunLaunchedAsync(Slot, helper, h => h.SendGoAsync(go), command, limits, StartedAsync, cancellationToken, WatchCpuTime);
+        _report = ReadExitReport();
+        return SlotRun.RunLaunchedAsync(Slot, helper, h => h.SendGoAsync(go), command, limits, StartedAsync, cancellationToken, WatchCpuTime,
+            _report);
     }
 
-    protected override void Release() => Pool.RecycleWarm(Slot, helper, Cleanup);
+    // After a reported exit the tool is still tearing the sandbox down: the recycling lets it finish (killing it would
+    // leave its state behind), for a bounded time in case the report was the program's own and it still runs.
+    protected override void Release() =>
+        Pool.RecycleWarm(Slot, helper, Cleanup, _report is { IsCompletedSuccessfully: true, Result: not null } ? TeardownGrace : TimeSpan.Zero);
+
+    private static readonly TimeSpan TeardownGrace = TimeSpan.FromSeconds(2);
 }

@@ -41,6 +41,18 @@ public sealed class OciSpecTests
         Assert.Contains("size=65536k", mounts["/tmp"]["options"]!.AsArray().Select(o => (string)o!));
     }
 
+    [Fact]
+    public void Build_ExitReport_BoundAtItsSandboxPathOnlyWhenGiven()
+    {
+        var mounts = OciSpec.Build(Layout, "/var/lib/warden/run/x/ws-slot-0", 200007, TestLimits.Create(), Command, "/var/lib/warden/run/x/bundle-warm-0/exit-report")
+            ["mounts"]!.AsArray().ToDictionary(m => (string)m!["destination"]!, m => m!);
+
+        var report = mounts["/dev/warden-exit"];
+        Assert.Equal("/var/lib/warden/run/x/bundle-warm-0/exit-report", (string)report["source"]!);
+        Assert.Contains("noexec", report["options"]!.AsArray().Select(o => (string)o!));
+        Assert.DoesNotContain(Build()["mounts"]!.AsArray(), m => (string)m!["destination"]! == "/dev/warden-exit");
+    }
+
     [Theory]
     [InlineData(false, true)]
     [InlineData(true, false)]
