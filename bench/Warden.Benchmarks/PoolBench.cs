@@ -40,8 +40,8 @@ internal static class PoolBench
         var md = Report(options, runs, cpu, loadBefore, Machine.LoadAverage());
         var existing = File.Exists(options.Output) ? File.ReadAllText(options.Output) : "";
         int b = existing.IndexOf(Begin, StringComparison.Ordinal), e = existing.IndexOf(End, StringComparison.Ordinal);
-        var text = b >= 0 && e > b ? existing[..b] + md + existing[(e + End.Length)..] : existing.TrimEnd() + "\n\n" + md + "\n";
-        File.WriteAllText(options.Output, text);
+        var text = b >= 0 && e > b ? existing[..b] + md.TrimEnd() + existing[(e + End.Length)..] : existing.TrimEnd() + "\n\n" + md;
+        File.WriteAllText(options.Output, text.TrimEnd() + "\n");
         Console.Write(md);
     }
 

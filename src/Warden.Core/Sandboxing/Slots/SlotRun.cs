@@ -115,8 +115,9 @@ internal static class SlotRun
     /// <summary>The program's reported exit status, or null once the tool has exited (no report, or none to wait for).</summary>
     private static async Task<int?> EndAsync(Task<int> exit, Task<int?>? reportedExit)
     {
-        if (reportedExit is null || await Task.WhenAny(exit, reportedExit).ConfigureAwait(false) == exit) { await exit.ConfigureAwait(false); return null; }
-        if (await reportedExit.ConfigureAwait(false) is int status) return status;
+        if (reportedExit is not null && await Task.WhenAny(exit, reportedExit).ConfigureAwait(false) == reportedExit
+            && await reportedExit.ConfigureAwait(false) is int status)
+            return status;
         await exit.ConfigureAwait(false);
         return null;
     }
