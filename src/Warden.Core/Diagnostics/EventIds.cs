@@ -13,6 +13,7 @@ internal static class EventIds
     public const int PoolStarted = 1008;
     public const int PoolRefillFailed = 1009;
     public const int PoolOnDemandFailed = 1010;
+    public const int ReportedExitOutlived = 1011;
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;

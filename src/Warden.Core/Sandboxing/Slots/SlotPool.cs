@@ -141,7 +141,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
             if (helper is not null && grace > TimeSpan.Zero)
             {
                 try { await helper.Process.WaitForExitAsync().WaitAsync(grace).ConfigureAwait(false); }
-                catch (TimeoutException) { }
+                catch (TimeoutException) { Log.ReportedExitOutlived(logger, slot.Name, grace.TotalSeconds); }
             }
             if (helper is not null) await helper.DisposeAsync().ConfigureAwait(false);
             if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
@@ -232,6 +232,11 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
         [LoggerMessage(Diagnostics.EventIds.RunningDegraded, LogLevel.Warning, "Running DEGRADED without cgroup limits: {Reason}")]
         public static partial void RunningDegraded(ILogger logger, string reason);
+
+        // Normally the program's own doing (it wrote the report itself and kept running): worth an operator's look.
+        [LoggerMessage(Diagnostics.EventIds.ReportedExitOutlived, LogLevel.Warning,
+            "Sandbox slot {Slot}: the program reported its exit but the sandbox was still running {Seconds} s later; killing it")]
+        public static partial void ReportedExitOutlived(ILogger logger, string slot, double seconds);
 
         [LoggerMessage(Diagnostics.EventIds.SlotRecycleFailed, LogLevel.Error, "Recycling sandbox slot {Slot} failed; retrying")]
         public static partial void SlotRecycleFailed(ILogger logger, string slot, Exception exception);
