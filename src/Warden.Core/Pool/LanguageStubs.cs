@@ -201,8 +201,11 @@ _warden_stub()
 
     /// <summary>
     /// Runs the main file through <c>Module.runMain</c> as <c>node FILE</c> does: same process.argv and execArgv,
-    /// require.main, module scope; the globals <c>-e</c> defines are removed. Known difference: the node-internal
-    /// frames at the bottom of a stack trace are the eval ones instead of run_main_module's.
+    /// require.main, module scope; the globals <c>-e</c> defines are removed. Where the sandbox offers an exit report
+    /// (see <see cref="Sandboxing.Slots.ExitReport"/>), a wrapper of <c>process.emit</c> reports the status once the
+    /// final 'exit' listeners have run. Known differences: the node-internal frames at the bottom of a stack trace are
+    /// the eval ones instead of run_main_module's; an uncaught error whose <c>stack</c> cannot be rewritten is printed
+    /// without the source line above it; <c>process.emit</c> is that wrapper.
     /// </summary>
     private const string JavaScript = """
 (() => {
@@ -239,6 +242,23 @@ _warden_stub()
   process.argv.splice(0, process.argv.length, process.execPath, ...argv.slice(index));
   process.execArgv.splice(0, process.execArgv.length, ...argv.slice(1, index));
   delete process._eval;
+  // Where the sandbox offers an exit report (gVisor, whose teardown takes ~10 ms after the program's exit), the final
+  // 'exit' emission reports the status there, once every listener has run. Not after an uncaught exception: node
+  // prints its stack trace only after that emission, so that run ends the old way.
+  const original = process.emit;
+  let fatal = false;
+  process.emit = { emit(event, ...args) {
+    if (event === 'uncaughtExceptionMonitor') fatal = true;
+    const handled = Reflect.apply(original, this, [event, ...args]);
+    if (event === 'uncaughtException' && handled) fatal = false;
+    if (event === 'exit' && process._exiting === true && !fatal) {
+      const code = Number(process.exitCode ?? args[0]);
+      try {
+        if (Number.isInteger(code)) fs.writeSync(fs.openSync('/dev/warden-exit', fs.constants.O_WRONLY | fs.constants.O_NONBLOCK), `${code & 0xff}\n`);
+      } catch {}
+    }
+    return handled;
+  } }.emit;
   Module.runMain();
 })();
 """;

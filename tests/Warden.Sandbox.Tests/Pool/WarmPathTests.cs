@@ -189,6 +189,53 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
     public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>
         await AssertSameAsync(backend, Run.Code("javascript", NodeProbe, args: ["x", "--y"], stdin: "in"));
 
+    /// <summary>
+    /// The ways a node program ends, warm against cold. On gVisor the stub reports the status from the final 'exit'
+    /// emission: after every listener, never for an 'exit' the program emits itself, and not after an uncaught exception
+    /// or rejection (node prints the trace after that emission, which a report there would lose).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
+    public async Task JavaScript_Endings_SameAsCold(string backend)
+    {
+        string[] programs =
+        [
+            "console.log('a'); throw new Error('boom');",
+            "console.log('a'); Promise.reject(new Error('rejected'));",
+            "process.on('exit', c => { console.log('bye', c); process.exitCode = 5; }); console.log('a'); process.exit(3);",
+            "process.on('uncaughtException', e => { console.log('caught', e.message); process.exitCode = 4; }); setTimeout(() => { throw new Error('x'); }, 1);",
+            "process.emit('exit', 9); console.log('still running'); setTimeout(() => { process.exitCode = 2; }, 50);",
+            "process.stdout.write('x'.repeat(300000)); process.stderr.write('e'.repeat(70000)); process.exitCode = 300;",
+        ];
+        foreach (var code in programs)
+        {
+            var request = Run.Code("javascript", code);
+            var warm = await pool.RunWarmAsync(backend, request);
+            var cold = await pool.Cold(backend).Engine.RunAsync(request);
+            Assert.True(cold.Status == warm.Status && cold.Run.ExitCode == warm.Run.ExitCode && cold.Run.Stdout == warm.Run.Stdout,
+                $"{code}: cold {cold.Status} {cold.Run.ExitCode} {cold.Run.Stdout.Length} bytes, warm {warm.Status} {warm.Run.ExitCode} {warm.Run.Stdout.Length} bytes");
+            // The bottom frames of a trace differ by design (see LanguageStubs): compare through the program's own frame.
+            Assert.Equal(ThroughFirstFrame(cold.Run.Stderr), ThroughFirstFrame(warm.Run.Stderr));
+        }
+
+        // Node reads the stack to print it only after the 'exit' emission: a slow one proves the run did not end before.
+        // (Only the stack is compared: node prints the source line above it for a cold run's unwritable stack only.)
+        var slow = Run.Code("javascript",
+            "const e = new Error('slow'); Object.defineProperty(e, 'stack', { get() { const t = Date.now() + 300; while (Date.now() < t); return 'Error: slow\\n    at main'; } }); throw e;");
+        var slowWarm = await pool.RunWarmAsync(backend, slow);
+        var slowCold = await pool.Cold(backend).Engine.RunAsync(slow);
+        Assert.Equal(slowCold.Run.ExitCode, slowWarm.Run.ExitCode);
+        Assert.Contains("Error: slow\n    at main", slowCold.Run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Error: slow\n    at main", slowWarm.Run.Stderr, StringComparison.Ordinal);
+
+        static string ThroughFirstFrame(string stderr)
+        {
+            int frame = stderr.IndexOf("\n    at ", StringComparison.Ordinal);
+            int end = frame < 0 ? -1 : stderr.IndexOf('\n', frame + 1);
+            return end < 0 ? stderr : stderr[..end];
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task Bash_WarmAndCold_SameObservableRun(string backend) =>
