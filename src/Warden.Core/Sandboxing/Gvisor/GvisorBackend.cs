@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Cgroups;
 using Warden.Core.Interop;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Slots;
@@ -105,7 +106,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         {
             report?.Dispose();
             var id = run?.ContainerId;
-            _pool.RecycleWarm(slot, helper, id is null ? null : () => DeleteIfLeftAsync(id));
+            _pool.RecycleWarm(slot, helper, id is null ? null : () => DeleteIfLeftAsync(id, slot.Cgroup));
             throw;
         }
     }
@@ -149,11 +150,24 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         MaxProcesses = Math.Max(limits.MaxProcesses, options.HostPidsLimit),
     };
 
-    /// <summary>A killed <c>runsc run</c> leaves a "stopped" container record behind; delete it.</summary>
-    internal async Task DeleteIfLeftAsync(string id)
+    /// <summary>
+    /// A killed <c>runsc run</c> leaves its container record behind (<c>ID_sandbox:ID.state</c> and <c>.lock</c>);
+    /// delete it. Once the slot's cgroup is empty the record is all that is left, and removing its files is what
+    /// <c>runsc delete</c> would do — without a Go process, and without it signalling the pids the record names, which
+    /// the host may have given to other processes by now. Anything else left, or no cgroup to prove the processes
+    /// gone: <c>runsc delete --force</c>.
+    /// </summary>
+    internal async Task DeleteIfLeftAsync(string id, ICgroup? cgroup)
     {
-        if (!File.Exists(Path.Combine(StateRoot, id + "_sandbox:" + id + ".state"))
-            && !Directory.EnumerateFileSystemEntries(StateRoot, "*" + id + "*").Any()) return;
+        // "ID_*", not "*ID*": container ids end in a run number, and "…-35" is a prefix of "…-350".
+        var left = Directory.EnumerateFileSystemEntries(StateRoot, id + "_*").ToList();
+        if (left.Count == 0) return;
+        string[] record = [id + "_sandbox:" + id + ".state", id + "_sandbox:" + id + ".lock"];
+        if (cgroup is not null && cgroup.IsEmpty() && left.All(path => record.Contains(Path.GetFileName(path))))
+        {
+            foreach (var path in left) File.Delete(path);
+            return;
+        }
         var start = new ProcessStartInfo(_gvisor.RunscPath) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in new[] { "--root", StateRoot, "delete", "--force", id }) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;

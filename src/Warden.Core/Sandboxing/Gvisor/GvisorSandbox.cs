@@ -21,7 +21,7 @@ internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, Sandbo
         }
         finally
         {
-            await backend.DeleteIfLeftAsync(run.ContainerId).ConfigureAwait(false);
+            await backend.DeleteIfLeftAsync(run.ContainerId, Slot.Cgroup).ConfigureAwait(false);
         }
     }
 

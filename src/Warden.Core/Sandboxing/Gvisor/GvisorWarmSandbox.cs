@@ -26,6 +26,6 @@ internal sealed class GvisorWarmSandbox(GvisorBackend backend, SlotPool pool, Sa
     protected override Func<Task>? Cleanup => () =>
     {
         report.Dispose();
-        return backend.DeleteIfLeftAsync(run.ContainerId);
+        return backend.DeleteIfLeftAsync(run.ContainerId, Slot.Cgroup);
     };
 }
