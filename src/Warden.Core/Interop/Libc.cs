@@ -10,7 +10,6 @@ internal static partial class Libc
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
     public const int O_RDWR = 2;
-    public const int O_NONBLOCK = 0x800;
     public const int FIONREAD = 0x541B;
     public const int O_CLOEXEC = 0x80000;
     public const int ENOENT = 2;

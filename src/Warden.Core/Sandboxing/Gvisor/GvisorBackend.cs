@@ -91,20 +91,17 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
         ParkedHelper? helper = null;
         GvisorRun? run = null;
-        ExitReport? report = null;
         try
         {
             slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor), idle: true);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
-            var bundle = Directory.CreateDirectory(BundleDirectory(slot.Name)).FullName;
-            report = ExitReport.Create(Path.Combine(bundle, "exit-report"), slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root)."));
-            run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken, report).ConfigureAwait(false);
+            run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken, exitReport: true).ConfigureAwait(false);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);
-            return new GvisorWarmSandbox(this, _pool, slot, helper, recipe, run, report);
+            return new GvisorWarmSandbox(this, _pool, slot, helper, recipe, run);
         }
         catch
         {
-            report?.Dispose();
+            run?.Report?.Dispose();
             var id = run?.ContainerId;
             _pool.RecycleWarm(slot, helper, id is null ? null : () => DeleteIfLeftAsync(id, slot.Cgroup));
             throw;
@@ -115,15 +112,25 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     /// Writes the slot's OCI bundle for <paramref name="command"/> and returns the control block that makes a parked
     /// helper exec <c>runsc run</c> on it.
     /// </summary>
-    /// <param name="report">A warm sandbox's exit report FIFO, bound in at <see cref="ExitReport.SandboxPath"/>.</param>
+    /// <param name="exitReport">For a warm sandbox: a fresh exit report FIFO in the bundle, bound in at
+    /// <see cref="ExitReport.SandboxPath"/> (<see cref="GvisorRun.Report"/>).</param>
     internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxCommand command, Limits.ResourceLimits limits,
-        CancellationToken cancellationToken, ExitReport? report = null)
+        CancellationToken cancellationToken, bool exitReport = false)
     {
         var uid = slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
         var bundle = BundleDirectory(slot.Name);
         Directory.CreateDirectory(bundle);
-        var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath);
-        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        var report = exitReport ? ExitReport.Create(Path.Combine(bundle, "exit-report"), uid) : null;
+        try
+        {
+            var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath);
+            await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            report?.Dispose();
+            throw;
+        }
         var pidFile = Path.Combine(bundle, "pid");
         File.Delete(pidFile);
         var id = NextContainerId(slot.Name);
@@ -140,7 +147,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         // but those the program itself creates in its workspace.
         if (report is not null) control.AddRange(["--host-fifo", "open"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
-        return new GvisorRun(control, pidFile, id);
+        return new GvisorRun(control, pidFile, id, report);
     }
 
     /// <summary>The Sentry and gofer are charged to the same cgroup as the program: they get their overhead on top.</summary>

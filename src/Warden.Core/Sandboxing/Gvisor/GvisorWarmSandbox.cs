@@ -9,7 +9,7 @@ namespace Warden.Core.Sandboxing.Gvisor;
 /// process. After its one run the container's record is deleted along with the slot's recycling.
 /// </summary>
 internal sealed class GvisorWarmSandbox(GvisorBackend backend, SlotPool pool, SandboxSlot slot, ParkedHelper helper, WarmRecipe recipe,
-    GvisorRun run, ExitReport report) : SlotWarmSandbox(pool, slot, helper, recipe)
+    GvisorRun run) : SlotWarmSandbox(pool, slot, helper, recipe)
 {
     public override string WorkspacePath => OciSpec.Workspace;
 
@@ -20,12 +20,12 @@ internal sealed class GvisorWarmSandbox(GvisorBackend backend, SlotPool pool, Sa
 
     protected override Task<StartEvidence> StartedAsync(ParkedHelper helper) => GvisorSandbox.StartedAsync(helper, run.PidFile);
 
-    protected override Task<int?>? ReadExitReport() => report.ReadAsync();
+    protected override Task<int?>? ReadExitReport() => run.Report?.ReadAsync();
 
     // runsc leaves a killed container's record behind.
     protected override Func<Task>? Cleanup => () =>
     {
-        report.Dispose();
+        run.Report?.Dispose();
         return backend.DeleteIfLeftAsync(run.ContainerId, Slot.Cgroup);
     };
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.IO.Pipes;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Warden.Core.Interop;
 
@@ -41,7 +40,7 @@ internal sealed class ExitReport : IDisposable
         if (Libc.mkfifo(path, Convert.ToInt32("600", 8)) != 0) throw new IOException($"mkfifo {path}: {Libc.ErrorText(Libc.LastError)}");
         if (Libc.chown(path, uid, uid) != 0) throw new IOException($"chown {path}: {Libc.ErrorText(Libc.LastError)}");
         // Read-write: opening does not wait for a writer, and the stub's closing it never looks like an end to us.
-        int fd = Libc.open(path, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        int fd = Libc.open(path, Libc.O_RDWR | Libc.O_CLOEXEC);
         if (fd < 0) throw new IOException($"open {path}: {Libc.ErrorText(Libc.LastError)}");
         return new ExitReport(path, new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(fd, ownsHandle: true)));
     }
@@ -52,18 +51,19 @@ internal sealed class ExitReport : IDisposable
     /// </summary>
     public async Task<int?> ReadAsync()
     {
-        var line = new StringBuilder();
-        var buffer = new byte[16];
+        // "255\n" at most: a longer line is not a status.
+        var line = new byte[4];
+        int length = 0;
         try
         {
-            while (line.Length <= 4)
+            while (length < line.Length)
             {
-                int n = await _stream.ReadAsync(buffer).ConfigureAwait(false);
+                int n = await _stream.ReadAsync(line.AsMemory(length)).ConfigureAwait(false);
                 if (n == 0) return null;
-                line.Append(Encoding.ASCII.GetString(buffer, 0, n));
-                int end = line.ToString().IndexOf('\n', StringComparison.Ordinal);
-                if (end < 0) continue;
-                return int.TryParse(line.ToString(0, end), NumberStyles.None, CultureInfo.InvariantCulture, out int status) && status <= 255 ? status : null;
+                length += n;
+                int end = Array.IndexOf(line, (byte)'\n', 0, length);
+                if (end >= 0)
+                    return int.TryParse(line.AsSpan(0, end), NumberStyles.None, CultureInfo.InvariantCulture, out int status) && status <= 255 ? status : null;
             }
             return null;
         }
