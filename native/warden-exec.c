@@ -18,6 +18,10 @@
  *               rlimit=NAME:SOFT:HARD   (cpu, fsize, nofile, core, nproc, as, stack)
  *               seccomp=PATH            opened and placed on fd 3 for bwrap's --seccomp 3
  *               --                      then the argv to exec (argv[0] is an absolute path)
+ *               zygote=SOCKET           instead of an argv: the fields after "--" are a request to the python
+ *                                       zygote listening on SOCKET (see src/Warden.Core/Sandboxing/Zygote)
+ *               mount=PATH              with zygote=: a detached copy of the mount at PATH (open_tree) goes along:
+ *                                       the zygote's mount namespace is a copy from its start and misses later mounts
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
  * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
  * exit code, or 128+N when it was killed by signal N.
@@ -37,6 +41,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -91,6 +97,60 @@ static void apply_rlimit(char *spec) {
     if (setrlimit(resource, &wanted) != 0) die("setrlimit");
 }
 
+static void drop_to(uid_t uid, gid_t gid) {
+    if (setgroups(0, NULL) != 0) die("setgroups");
+    if (setresgid(gid, gid, gid) != 0) die("setresgid");
+    if (setresuid(uid, uid, uid) != 0) die("setresuid");
+}
+
+/*
+ * Zygote mode: hand the request and fds 0,1,2 and 4 to the zygote (it forks the sandbox from an interpreter that is
+ * already loaded), keep no copy of them, then stand in for the sandbox towards the service: exit when the sandbox's
+ * init reports the program's exit code, or with 128+SIGKILL when the connection ends without one (the sandbox was
+ * killed). The zygote's init kills the sandbox when this process goes, as bwrap's --die-with-parent would.
+ */
+static void run_in_zygote(const char *socket_path, const char *mount_path, const char *request, size_t length, uid_t uid,
+                          gid_t gid) {
+    int tree = -1;
+    if (mount_path != NULL) {
+        tree = (int)syscall(SYS_open_tree, AT_FDCWD, mount_path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */);
+        if (tree < 0) die(mount_path);
+    }
+    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (sock < 0) die("socket");
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(socket_path) >= sizeof address.sun_path) die_msg("zygote socket path too long");
+    strcpy(address.sun_path, socket_path);
+    if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) die("connect zygote");
+
+    int fds[5] = {0, 1, 2, 4, tree};
+    size_t fds_size = (tree < 0 ? 4 : 5) * sizeof(int);
+    char control[CMSG_SPACE(sizeof fds)];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = (void *)request, .iov_len = length};
+    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(fds_size)};
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(fds_size);
+    memcpy(CMSG_DATA(header), fds, fds_size);
+    if (sendmsg(sock, &message, 0) != (ssize_t)length) die("send to zygote");
+
+    int devnull = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd <= 4; fd++) {
+        if (devnull >= 0 && fd <= 2) dup2(devnull, fd); else if (fd != sock) close(fd);
+    }
+    if (tree >= 0) close(tree);
+    if (uid != (uid_t)-1) drop_to(uid, gid);
+
+    char answer[16];
+    ssize_t n;
+    do n = recv(sock, answer, sizeof answer - 1, 0); while (n < 0 && errno == EINTR);
+    if (n <= 0) _exit(128 + SIGKILL);
+    answer[n] = '\0';
+    _exit((int)strtol(answer, NULL, 10) & 0xff);
+}
+
 int main(int argc, char **argv) {
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
@@ -133,8 +193,11 @@ int main(int argc, char **argv) {
         pos += strlen(buf + pos) + 1;
     }
     int f = 0;
+    const char *zygote = NULL, *mount_path = NULL;
     for (; f < count && strcmp(fields[f], "--") != 0; f++) {
         if (strncmp(fields[f], "rlimit=", 7) == 0) apply_rlimit(fields[f] + 7);
+        else if (strncmp(fields[f], "zygote=", 7) == 0) zygote = fields[f] + 7;
+        else if (strncmp(fields[f], "mount=", 6) == 0) mount_path = fields[f] + 6;
         else if (strncmp(fields[f], "seccomp=", 8) == 0) {
             int fd = open(fields[f] + 8, O_RDONLY);
             if (fd < 0) die("open seccomp program");
@@ -145,6 +208,10 @@ int main(int argc, char **argv) {
         } else die_msg("unknown control field");
     }
     if (f >= count - 1) die_msg("no command in control block");
+    if (zygote != NULL) {
+        const char *request = fields[f + 1];
+        run_in_zygote(zygote, mount_path, request, (size_t)(buf + used - request), uid, gid);
+    }
     char **command = &fields[f + 1];
     command[count - f - 1] = NULL;
 
@@ -152,9 +219,7 @@ int main(int argc, char **argv) {
     syscall(SYS_close_range, 5, ~0U, 0);
 
     if (uid != (uid_t)-1) {
-        if (setgroups(0, NULL) != 0) die("setgroups");
-        if (setresgid(gid, gid, gid) != 0) die("setresgid");
-        if (setresuid(uid, uid, uid) != 0) die("setresuid");
+        drop_to(uid, gid);
         /* setresuid clears the death signal; set it again for the exec'd bwrap's lifetime until
            bwrap installs its own --die-with-parent. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl(PDEATHSIG)");

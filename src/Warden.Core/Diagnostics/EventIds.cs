@@ -14,6 +14,9 @@ internal static class EventIds
     public const int PoolRefillFailed = 1009;
     public const int PoolOnDemandFailed = 1010;
     public const int ReportedExitOutlived = 1011;
+    public const int ZygoteStarted = 1012;
+    public const int ZygoteSaid = 1013;
+    public const int ZygoteFailed = 1014;
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;

@@ -85,6 +85,11 @@ internal static class HostProcesses
         return entries.FirstOrDefault(p => p is ["0", "", _]) is { } v2 ? ($"/sys/fs/cgroup{v2[2]}", true) : null;
     }
 
+    /// <summary>The parent pid of <paramref name="pid"/>, or null when the process is gone.</summary>
+    public static int? Parent(int pid) => Read($"/proc/{pid}/stat") is { } stat
+        ? int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture)
+        : null;
+
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && Read($"/proc/{pid}/stat") is { } stat
         && stat[(stat.LastIndexOf(')') + 2)] != 'Z';
 

@@ -35,8 +35,11 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
-    /// <summary><c>WARDEN_TEST_POOL</c>: on, or off (default, as the product).</summary>
-    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1";
+    /// <summary><c>WARDEN_TEST_POOL</c>: on, zygote (on, python's warm sandboxes forked from the zygote), or off (default, as the product).</summary>
+    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1" or "zygote";
+
+    /// <summary><c>WARDEN_TEST_POOL=zygote</c>: bwrap's python warm sandboxes come from the python zygote.</summary>
+    public static bool ZygoteEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "zygote";
 
     /// <summary>Why the backend cannot run on this host (probe failed, backend unknown), or null.</summary>
     public string? UnavailableReason { get; }
@@ -54,6 +57,7 @@ public sealed class TestEngine : IAsyncDisposable
             ["Warden:Backend"] = backend,
             ["Warden:MaxConcurrent"] = "4",
             ["Warden:Pool:Enabled"] = PoolEnabled ? "true" : "false",
+            ["Warden:Pool:Zygote"] = ZygoteEnabled ? "true" : "false",
             ["Warden:Pool:Size"] = "4",
             // Fixed targets: an adaptive pool retires and starts sandboxes as demand shifts, and the suites' "nothing
             // left behind" checks count host processes. Adaptivity has its own tests (Pool/).

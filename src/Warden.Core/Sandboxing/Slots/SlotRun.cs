@@ -59,9 +59,13 @@ internal static class SlotRun
         using var finish = new CancellationTokenSource();
         var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, finish.Token), stderr.DrainAsync(helper.Stderr, finish.Token));
 
-        await launch(helper).ConfigureAwait(false);
+        // A warm sandbox can die before its go-message (killed from outside): the write fails, the tool exits without
+        // the program's start evidence, and the run ends as a sandbox error instead of an exception.
+        bool launched = true;
+        try { await launch(helper).ConfigureAwait(false); }
+        catch (IOException) { launched = false; }
         using var feedStop = new CancellationTokenSource();
-        var feed = FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token);
+        var feed = launched ? FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token) : Task.CompletedTask;
 
         bool killed = false;
         int? reported = null;
