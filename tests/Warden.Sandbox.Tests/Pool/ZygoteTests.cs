@@ -37,12 +37,13 @@ public sealed class ZygoteTests
 
     /// <summary>
     /// The zygotes of <paramref name="engine"/>: children of this process running the zygote program, whose mount
-    /// namespace holds the sandbox root template under the instance's run directory.
+    /// namespace holds the sandbox root template in the instance's run directory (another zygote's namespace does not:
+    /// it is private, and holds no other mount under a run directory, see the test below).
     /// </summary>
     private static List<int> Zygotes(TestEngine engine) =>
         HostProcesses.WithCommandLine("_warden_zygote")
             .Where(pid => HostProcesses.Parent(pid) == Environment.ProcessId)
-            .Where(pid => File.ReadAllText($"/proc/{pid}/mountinfo").Contains(engine.Instance!, StringComparison.Ordinal))
+            .Where(pid => File.ReadAllText($"/proc/{pid}/mountinfo").Contains(engine.Instance + "/zygote-python-root ", StringComparison.Ordinal))
             .ToList();
 
     [Fact]
@@ -84,6 +85,25 @@ public sealed class ZygoteTests
         // The zygote's own paths (its template root, its socket) appear nowhere; the bound sources show as under bwrap.
         Assert.DoesNotContain("zygote", mounts, StringComparison.Ordinal);
         Assert.DoesNotContain(".sock", mounts, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Zygote_KeepsNoCopyOfWorkspaceMounts()
+    {
+        await using var engine = await StartAsync();
+        // A cold run's workspace is mounted while the zygote runs; the zygote started with the other slots' mounted.
+        var cold = await engine.Engine.RunAsync(Run.Bash("echo cold"));
+        Run.AssertStatus(ExecutionStatus.Success, cold);
+
+        var zygote = Assert.Single(Zygotes(engine));
+        var mounts = File.ReadAllLines($"/proc/{zygote}/mountinfo").Select(l => l.Split(' ')[4]).ToList();
+
+        // Its namespace started as a copy of the host's: without the detach it would hold every slot's workspace (and
+        // whatever was in it) for as long as it runs.
+        Assert.DoesNotContain(mounts, m => m.Contains("/ws-", StringComparison.Ordinal));
+        Assert.Contains(mounts, m => m.EndsWith("/zygote-python-root", StringComparison.Ordinal));
+        Assert.All(mounts, m => Assert.True(m == "/" || m.StartsWith("/proc", StringComparison.Ordinal) || m.StartsWith("/sys", StringComparison.Ordinal)
+            || m.StartsWith("/dev", StringComparison.Ordinal) || m.Contains("/zygote-python-root", StringComparison.Ordinal), $"the zygote keeps {m} mounted"));
     }
 
     [Fact]

@@ -22,7 +22,10 @@ public sealed class PostgresTests(PostgresCluster postgres) : IClassFixture<Post
             for (int i = 0; i < 3; i++)
                 ids.Add((await Json.PostAsync(user, "/api/v1/execute", new { language = "bash", code = $"echo {i}" })).Body.GetProperty("execution_id").GetString()!);
 
-            var first = await ApiKeyTests.PollHistoryAsync(user, "/api/v1/executions?limit=2", 2);
+            // The history is written behind the responses: wait for all three before paging, or the first page may
+            // be taken while the third is still on its way.
+            await ApiKeyTests.PollHistoryAsync(user, "/api/v1/executions?limit=3", 3);
+            var first = await Json.ReadAsync(await user.GetAsync("/api/v1/executions?limit=2", ct));
             var second = await Json.ReadAsync(await user.GetAsync($"/api/v1/executions?limit=2&cursor={first.GetProperty("next_cursor").GetString()}", ct));
             var seen = first.GetProperty("items").EnumerateArray().Concat(second.GetProperty("items").EnumerateArray()).Select(i => i.GetProperty("id").GetString()).ToList();
             Assert.Equal(Enumerable.Reverse(ids), seen);

@@ -123,7 +123,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
             _zygote = null;
             try
             {
-                _zygote = await PythonZygote.StartAsync(recipe, Layout, _pool.RunDirectory, _logger, cancellationToken).ConfigureAwait(false);
+                _zygote = await PythonZygote.StartAsync(recipe, Layout, [_seccompNoNet, _seccompNet], _pool.RunDirectory, _logger,
+                    cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException)
             {

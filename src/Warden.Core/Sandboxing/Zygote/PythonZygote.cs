@@ -48,8 +48,9 @@ internal sealed partial class PythonZygote : IAsyncDisposable
     internal static string Program { get; } = BuildProgram();
 
     /// <summary>Starts a zygote for <paramref name="recipe"/> (its interpreter, flags and environment) and waits until it listens.</summary>
-    public static async Task<PythonZygote> StartAsync(WarmRecipe recipe, BwrapLayout layout, string runDirectory, ILogger logger,
-        CancellationToken cancellationToken)
+    /// <param name="seccompPrograms">Every seccomp program a request may name (read once, at start).</param>
+    public static async Task<PythonZygote> StartAsync(WarmRecipe recipe, BwrapLayout layout, IReadOnlyList<string> seccompPrograms,
+        string runDirectory, ILogger logger, CancellationToken cancellationToken)
     {
         var stub = recipe.Stub.Argv;
         if (stub.Count < 2 || stub[^2] != "-c") throw new InvalidOperationException("The python warm stub is not a -c program.");
@@ -73,7 +74,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         try
         {
             await using (var config = stdin.TakeWriter())
-                await config.WriteAsync(Encoding.UTF8.GetBytes(Configuration(layout, root, socketPath)), cancellationToken).ConfigureAwait(false);
+                await config.WriteAsync(Encoding.UTF8.GetBytes(Configuration(layout, seccompPrograms, root, socketPath)), cancellationToken).ConfigureAwait(false);
             var line = await ready.ReadLineAsync(cancellationToken).AsTask().WaitAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
             if (line != "ready") throw new IOException("The python zygote exited during start-up (see the log).");
         }
@@ -107,7 +108,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         return fields;
     }
 
-    private static string Configuration(BwrapLayout layout, string root, string socketPath)
+    private static string Configuration(BwrapLayout layout, IReadOnlyList<string> seccompPrograms, string root, string socketPath)
     {
         var lines = new StringBuilder();
         void Line(params string[] parts)
@@ -122,6 +123,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         foreach (var (target, link) in layout.Symlinks) Line("link", target, link);
         Line("etc", layout.EtcDirectory);
         foreach (var path in layout.ReadOnlyPathsIfPresent) Line("try", path);
+        foreach (var path in seccompPrograms) Line("seccomp", path);
         return lines.ToString();
     }
 

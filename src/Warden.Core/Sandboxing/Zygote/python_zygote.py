@@ -110,7 +110,38 @@ def _warden_zygote():
         os.makedirs(root + directory, exist_ok=True)
     set_attributes(root, readonly, False)
 
+    # The seccomp programs are read now: their files may be on a mount detached below.
+    seccomp_programs = {}
+    for path in config.get('seccomp', []):
+        with open(path, 'rb') as f:
+            seccomp_programs[path] = f.read()
     cap_last = int(open('/proc/sys/kernel/cap_last_cap').read())
+
+    def unescape(field):
+        # mountinfo escapes space, tab, newline and backslash as \ooo.
+        out, i = bytearray(), 0
+        while i < len(field):
+            if field[i] == 0x5c and i + 3 < len(field) + 1 and field[i + 1:i + 4].isdigit():
+                out.append(int(field[i + 1:i + 4], 8))
+                i += 4
+            else:
+                out.append(field[i])
+                i += 1
+        return os.fsdecode(bytes(out))
+
+    def detach_unneeded():
+        # This namespace is a copy of the host's as of now, and would keep every mount in it alive for good: other
+        # slots' workspaces with whatever they hold, other instances' state. The zygote needs the template, /dev (device
+        # nodes to bind), /proc and /sys (cgroup files); the rest goes.
+        keep = ('/proc', '/sys', '/dev', root)
+        points = []
+        with open('/proc/self/mountinfo', 'rb') as mounts:
+            for line in mounts:
+                point = unescape(line.split()[4])
+                if point != '/' and not any(point == k or point.startswith(k + '/') for k in keep):
+                    points.append(point)
+        for point in sorted(points, key=len, reverse=True):
+            libc.umount2(b(point), MNT_DETACH)
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     path = config['socket'][0]
     try:
@@ -121,6 +152,7 @@ def _warden_zygote():
     listener.bind(path)
     os.umask(old_umask)
     listener.listen(64)
+    detach_unneeded()
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)
     os.write(1, b'ready\n')
 
@@ -224,8 +256,11 @@ def _warden_zygote():
                     pass
         code = os.waitstatus_to_exitcode(ended)
         code = 128 - code if code < 0 else code
+        # Closed before the exit, not by it: the last process of the namespaces tears them down (unmounting, an RCU grace
+        # period) before its descriptors are released, and Warden reads the status pipe to its end.
         try:
             os.write(status, b'{"exit-code": %d}\n' % code)
+            os.close(status)
             os.write(conn, b'%d' % code)
         except OSError:
             pass
@@ -256,8 +291,7 @@ def _warden_zygote():
                 os.write(fd, b'%d' % os.getpid())
             finally:
                 os.close(fd)
-        with open(request['seccomp'][0], 'rb') as f:
-            program = f.read()
+        program = seccomp_programs[request['seccomp'][0]]
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
         network = request['network'][0] == '1'
         if not network:
