@@ -211,16 +211,6 @@ def _warden_zygote():
         check(libc.umount2(b'.', MNT_DETACH), 'umount old root')
         os.chdir('/')
 
-    def populate():
-        # The program shares the zygote's pages copy-on-write, and CPython writes to nearly every object it touches
-        # (reference counts): the copies would be made while the request waits, ~3 ms here. Made now, while idle.
-        with open('/proc/self/maps', 'rb') as maps:
-            for line in maps:
-                fields = line.split()
-                if fields[1] == b'rw-p' and (len(fields) < 6 or fields[5] != b'[stack]'):
-                    start, end = (int(x, 16) for x in fields[0].split(b'-'))
-                    libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), 23)  # MADV_POPULATE_WRITE
-
     def sandbox_init(conn, status, program):
         # pid 1 of the sandbox, as bwrap's own init: reaps orphans, ends with the program (the kernel then kills what is
         # left in the namespace), and takes the sandbox down when the helper (Warden's end) goes.
@@ -328,7 +318,6 @@ def _warden_zygote():
               'seccomp')
         os.chdir('/sandbox')
         os.environ['PWD'] = '/sandbox'  # as bwrap's --chdir sets it
-        populate()
         os.write(status, b'{"child-pid": %d}\n' % os.getpid())
         os.close(status)
         os.close(conn)
