@@ -151,6 +151,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     {
         ["backend"] = Name,
         ["mode"] = Libc.geteuid() == 0 ? "per-slot host uid" : "service uid (not root)",
+        ["python_zygote"] = !_zygoteWanted ? "off" : _zygote is { IsRunning: true } ? "running" : "not running (started with the next python warm sandbox)",
     };
 
     private BwrapLayout CreateLayout(string runDirectory)
