@@ -108,7 +108,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         return fields;
     }
 
-    private static string Configuration(BwrapLayout layout, IReadOnlyList<string> seccompPrograms, string root, string socketPath)
+    internal static string Configuration(BwrapLayout layout, IReadOnlyList<string> seccompPrograms, string root, string socketPath)
     {
         var lines = new StringBuilder();
         void Line(params string[] parts)
