@@ -44,6 +44,10 @@ public static class WardenServer
         // A start-up failure (bad setting, host that cannot sandbox) is reported once, as one clear line, by `warden serve`;
         // the host's own error log of the same exception would bury it under a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        // ASP.NET Core's own per-request information (six lines a request: routing, endpoint, result, timing) costs CPU on
+        // every execution and says nothing the execution log does not; warnings stay. A Logging:LogLevel setting wins.
+        if (builder.Configuration["Logging:LogLevel:Microsoft.AspNetCore"] is null)
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
         var apiKey = builder.Configuration["Warden:ApiKey"];
         var database = OpenDatabase(builder.Configuration);
