@@ -24,7 +24,7 @@ namespace Warden.Core.Sandboxing.Zygote;
 /// program's status.
 /// </para>
 /// Differences from a bwrap sandbox, all documented in the README: no user namespace (the program's uid is the slot's
-/// host uid, listed as "sandbox" in /etc/passwd, where bwrap shows 1000: nothing maps it), and every sandbox shares the
+/// host uid, where bwrap shows 1000: nothing maps it; /etc/passwd names only 1000), and every sandbox shares the
 /// zygote's address-space layout and string-hash secret, which a program can learn about and another execution's
 /// program cannot be steered through.
 /// </summary>
@@ -67,7 +67,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         stdin.CloseRead();
         stdout.CloseWrite();
         stderr.CloseWrite();
-        var ready = new StreamReader(stdout.TakeReader(), Encoding.UTF8);
+        using var ready = new StreamReader(stdout.TakeReader(), Encoding.UTF8); // "ready" is all the zygote writes there
         var errors = new StreamReader(stderr.TakeReader(), Encoding.UTF8);
         var log = LogAsync(errors, logger);
         var zygote = new PythonZygote(process, log, socketPath);
@@ -83,7 +83,6 @@ internal sealed partial class PythonZygote : IAsyncDisposable
             await zygote.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        _ = DrainAsync(ready);
         Log.Started(logger, process.Pid, socketPath);
         return zygote;
     }
@@ -149,12 +148,6 @@ internal sealed partial class PythonZygote : IAsyncDisposable
         catch (IOException)
         {
         }
-    }
-
-    private static async Task DrainAsync(StreamReader reader)
-    {
-        try { while (await reader.ReadLineAsync().ConfigureAwait(false) is not null) { } }
-        catch (IOException) { }
     }
 
     public async ValueTask DisposeAsync()

@@ -15,8 +15,7 @@ def _warden_zygote():
     SYS_move_mount = 429
     CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = (
         0x20000, 0x2000000, 0x4000000, 0x8000000, 0x20000000, 0x40000000)
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-        1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+    MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
     ATTR_RDONLY, ATTR_NOSUID, ATTR_NODEV = 1, 2, 4
     AT_RECURSIVE, MNT_DETACH = 0x8000, 2
     PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = (
@@ -121,8 +120,9 @@ def _warden_zygote():
         # mountinfo escapes space, tab, newline and backslash as \ooo.
         out, i = bytearray(), 0
         while i < len(field):
-            if field[i] == 0x5c and i + 3 < len(field) + 1 and field[i + 1:i + 4].isdigit():
-                out.append(int(field[i + 1:i + 4], 8))
+            digits = field[i + 1:i + 4]
+            if field[i] == 0x5c and len(digits) == 3 and digits.isdigit():
+                out.append(int(digits, 8))
                 i += 4
             else:
                 out.append(field[i])
