@@ -8,15 +8,21 @@ using Warden.Server.Diagnostics;
 namespace Warden.Server.History;
 
 /// <summary>
-/// Takes execution records off the request path: requests put them in a bounded channel (waiting only if the writer
-/// is far behind, never dropping), one background writer appends them to the audit log and the history in batches and
-/// applies retention periodically. On shutdown it drains after the server has stopped (so executions that finish during
-/// the grace period are recorded too).
+/// Records every execution in the audit log and the history. Requests put their record in a bounded channel and wait
+/// until the one background writer has written it (group commit: whatever queued meanwhile goes in the same batch), so
+/// an execution whose client got an answer is in the history even if the process is killed the next instant. While
+/// the database fails (the writer retrying), requests stop waiting and their records queue, never dropped; the wait is
+/// bounded in any case. The writer also applies retention periodically, and on shutdown drains after the server has
+/// stopped (so executions that finish during the grace period are recorded too).
 /// </summary>
 public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncDisposable
 {
     private const int BatchSize = 256;
-    private readonly Channel<ExecutionRecord> _channel;
+
+    /// <summary>The longest a request waits for its record to be written before answering anyway.</summary>
+    private static readonly TimeSpan WrittenWithin = TimeSpan.FromSeconds(2);
+
+    private readonly Channel<Queued> _channel;
     private readonly HistoryStore? _history;
     private readonly AuditLog? _audit;
     private readonly HistoryOptions _options;
@@ -27,6 +33,7 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
     private long _written;
     private long _lost;
     private int _drained;
+    private volatile bool _failing;
 
     public ExecutionRecorder(HistoryStore history, IOptions<HistoryOptions> options, IOptions<AuditOptions> audit, IOptions<WardenOptions> warden,
         TimeProvider time, ILogger<ExecutionRecorder> logger)
@@ -37,7 +44,7 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
         _audit = a.Enabled ? new AuditLog(a.Path ?? Path.Combine(warden.Value.StateDirectory, "audit.log"), a.IncludeCode) : null;
         _time = time;
         _logger = logger;
-        _channel = Channel.CreateBounded<ExecutionRecord>(new BoundedChannelOptions(_options.QueueCapacity)
+        _channel = Channel.CreateBounded<Queued>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait, SingleReader = true,
         });
@@ -53,16 +60,22 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
 
     public string? AuditPath => _audit?.Path;
 
+    /// <summary>Queues the record and returns once it is written (or the writer is failing, or after a bound).</summary>
     public async ValueTask RecordAsync(ExecutionRecord record)
     {
         if (!Enabled) return;
+        var queued = new Queued(record, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         // Not the request's token: a record of an execution that ran must not be lost because its client left.
-        try { await _channel.Writer.WriteAsync(record, CancellationToken.None).ConfigureAwait(false); }
+        try { await _channel.Writer.WriteAsync(queued, CancellationToken.None).ConfigureAwait(false); }
         catch (ChannelClosedException)
         {
             Interlocked.Increment(ref _lost);
             Log.RecordAfterShutdown(_logger, record.Id);
+            return;
         }
+        if (_failing) return;
+        try { await queued.Written.Task.WaitAsync(WrittenWithin).ConfigureAwait(false); }
+        catch (TimeoutException) { }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -97,7 +110,7 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
 
     private async Task WriteLoopAsync()
     {
-        var batch = new List<ExecutionRecord>(BatchSize);
+        var batch = new List<Queued>(BatchSize);
         var nextRetention = _time.GetUtcNow();
         var reader = _channel.Reader;
         while (true)
@@ -131,29 +144,44 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
         _audit?.Dispose();
     }
 
-    private async Task WriteBatchAsync(List<ExecutionRecord> batch)
+    private async Task WriteBatchAsync(List<Queued> queued)
     {
-        for (int attempt = 1; ; attempt++)
+        var batch = queued.ConvertAll(q => q.Record);
+        try
         {
-            try
+            for (int attempt = 1; ; attempt++)
             {
-                // Audit first: the file is the record of last resort if the database is unreachable.
-                if (attempt == 1 && _audit is not null) await _audit.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false);
-                if (_history is not null) await _history.InsertAsync(batch, CancellationToken.None).ConfigureAwait(false);
-                Interlocked.Add(ref _written, batch.Count);
-                return;
-            }
-            catch (Exception e) when (e is System.Data.Common.DbException or IOException or TimeoutException or InvalidOperationException)
-            {
-                if (attempt >= 5)
+                try
                 {
-                    Interlocked.Add(ref _lost, batch.Count);
-                    Log.BatchLost(_logger, batch.Count, e);
+                    // Audit first: the file is the record of last resort if the database is unreachable.
+                    if (attempt == 1 && _audit is not null) await _audit.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                    if (_history is not null) await _history.InsertAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                    Interlocked.Add(ref _written, batch.Count);
+                    _failing = false;
                     return;
                 }
-                Log.BatchRetry(_logger, batch.Count, attempt, e);
-                await Task.Delay(TimeSpan.FromSeconds(attempt), CancellationToken.None).ConfigureAwait(false);
+                catch (Exception e) when (e is System.Data.Common.DbException or IOException or TimeoutException or InvalidOperationException)
+                {
+                    if (attempt == 1)
+                    {
+                        // Requests waiting for this batch answer now; later ones do not wait until a batch is written.
+                        _failing = true;
+                        foreach (var q in queued) q.Written.TrySetResult();
+                    }
+                    if (attempt >= 5)
+                    {
+                        Interlocked.Add(ref _lost, batch.Count);
+                        Log.BatchLost(_logger, batch.Count, e);
+                        return;
+                    }
+                    Log.BatchRetry(_logger, batch.Count, attempt, e);
+                    await Task.Delay(TimeSpan.FromSeconds(attempt), CancellationToken.None).ConfigureAwait(false);
+                }
             }
+        }
+        finally
+        {
+            foreach (var q in queued) q.Written.TrySetResult();
         }
     }
 
@@ -176,6 +204,8 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
     // The container may dispose this twice (as itself and as a hosted service): draining is idempotent, and the token
     // source is left to the finalizer-free GC (it holds no timer).
     public async ValueTask DisposeAsync() => await DrainAsync().ConfigureAwait(false);
+
+    private sealed record Queued(ExecutionRecord Record, TaskCompletionSource Written);
 
     private static partial class Log
     {

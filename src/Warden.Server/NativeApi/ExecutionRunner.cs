@@ -10,7 +10,7 @@ namespace Warden.Server.NativeApi;
 
 /// <summary>
 /// The one path from an HTTP surface (execute, stream, WebSocket) to the engine: runs under the request's token and the
-/// shutdown grace, and records every outcome (result or refusal) for the audit log and history, off the request path.
+/// shutdown grace, and records every outcome (result or refusal) in the audit log and history before it answers.
 /// </summary>
 internal sealed class ExecutionRunner(ExecutionEngine engine, ExecutionRecorder recorder, ShutdownGrace shutdown, TimeProvider time)
 {

@@ -175,6 +175,7 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         Assert.Equal("1\n", await TerminalAsync(cluster.Direct("r1"), user, "echo x >> n.txt; wc -l < n.txt", expect: HttpStatusCode.OK));
 
         await _postgres.StopAsync();
+        string queued;
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(ReplicaCluster.DeadAfterSeconds * 2), Ct);
@@ -187,6 +188,12 @@ public sealed class ClusterFailureTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
             Assert.NotNull(refused.Headers.RetryAfter);
             Assert.EndsWith("cluster-database-unavailable", (await Json.ReadAsync(refused)).GetProperty("type").GetString());
+            // Stateless runs go on: their answers do not wait for the history while it cannot be written; their records queue.
+            var answered = Stopwatch.StartNew();
+            using var run = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, "/api/v1/execute", new { language = "bash", code = "echo outage" }, null);
+            Assert.Equal(HttpStatusCode.OK, run.StatusCode);
+            Assert.True(answered.Elapsed < TimeSpan.FromSeconds(5), $"an execution during the outage took {answered.Elapsed}");
+            queued = (await Json.ReadAsync(run)).GetProperty("execution_id").GetString()!;
         }
         finally
         {
@@ -204,6 +211,7 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         Assert.Equal("2\n", await TerminalAsync(cluster.Direct("r2"), user, "echo x >> n.txt; wc -l < n.txt", expect: HttpStatusCode.OK));
         var view = await Json.ReadAsync(await cluster.Direct("r2").GetAsync("/api/v1/cluster", Ct));
         Assert.Equal(["live", "live", "live"], view.GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("state").GetString()));
+        await HistoryHasAsync(cluster, "r2", [queued]);
     }
 
     private static async Task<string> TerminalAsync(HttpClient client, string user, string command, HttpStatusCode expect)

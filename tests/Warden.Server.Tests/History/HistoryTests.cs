@@ -118,6 +118,39 @@ public sealed class HistoryTests
         }
     }
 
+    [Fact]
+    public async Task AnExecutionAnswersOnlyOnceItsRecordIsWritten()
+    {
+        // A client that has its result must find it in the history even if the server is killed the next instant: the
+        // answer waits for the write. Another connection holds the database's write lock, so the record cannot be written.
+        await using var server = await WardenTestServer.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        await using var database = Warden.Server.Data.WardenDatabase.Open("sqlite:" + server.DatabasePath, server.DataDirectory);
+        var store = new HistoryStore(database);
+        await using var blocker = await database.ConnectAsync(ct);
+        await using (var begin = blocker.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync(ct);
+        }
+
+        var call = Json.PostAsync(server.Client, "/api/v1/execute", new { language = "bash", code = "echo recorded" });
+        await Task.WhenAny(call, Task.Delay(TimeSpan.FromMilliseconds(1000), ct));
+        Assert.False(call.IsCompleted, "the execution answered before its record could be written");
+
+        await using (var commit = blocker.CreateCommand())
+        {
+            commit.CommandText = "COMMIT";
+            await commit.ExecuteNonQueryAsync(ct);
+        }
+        var (response, body) = await call;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // No polling: it is there the moment the answer is.
+        var id = body.GetProperty("execution_id").GetString()!;
+        Assert.NotNull(await store.GetAsync(id, ct));
+        Assert.Contains(id, await File.ReadAllTextAsync(server.AuditLogPath, ct), StringComparison.Ordinal);
+    }
+
     internal static async Task<List<JsonElement>> AuditLinesAsync(string path, int atLeast)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
