@@ -79,7 +79,11 @@ internal static class CgroupHost
             foreach (var instanceDir in Directory.GetDirectories(root))
             {
                 if (isAlive(Path.GetFileName(instanceDir))) continue;
-                foreach (var slot in Directory.GetDirectories(instanceDir))
+                string[] slots;
+                // Another instance starting at the same time may be reaping the same dead one: gone is reaped.
+                try { slots = Directory.GetDirectories(instanceDir); }
+                catch (DirectoryNotFoundException) { continue; }
+                foreach (var slot in slots)
                 {
                     var procs = Path.Combine(slot, "cgroup.procs");
                     for (int round = 0; round < 100; round++)
