@@ -22,6 +22,8 @@
  *                                       zygote listening on SOCKET (see src/Warden.Core/Sandboxing/Zygote)
  *               mount=PATH              with zygote=: a detached copy of the mount at PATH (open_tree) goes along:
  *                                       the zygote's mount namespace is a copy from its start and misses later mounts
+ *               report=PATH             with zygote= and mount=: a detached bind mount of the exit report FIFO at PATH
+ *                                       goes along too, for the sandbox's /dev/warden-exit (see ExitReport.cs)
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
  * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
  * exit code, or 128+N when it was killed by signal N.
@@ -109,12 +111,17 @@ static void drop_to(uid_t uid, gid_t gid) {
  * init reports the program's exit code, or with 128+SIGKILL when the connection ends without one (the sandbox was
  * killed). The zygote's init kills the sandbox when this process goes, as bwrap's --die-with-parent would.
  */
-static void run_in_zygote(const char *socket_path, const char *mount_path, const char *request, size_t length, uid_t uid,
-                          gid_t gid) {
-    int tree = -1;
+static void run_in_zygote(const char *socket_path, const char *mount_path, const char *report_path, const char *request,
+                          size_t length, uid_t uid, gid_t gid) {
+    int tree = -1, report = -1;
     if (mount_path != NULL) {
         tree = (int)syscall(SYS_open_tree, AT_FDCWD, mount_path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */);
         if (tree < 0) die(mount_path);
+    }
+    if (report_path != NULL) {
+        if (tree < 0) die_msg("report= needs mount=");
+        report = (int)syscall(SYS_open_tree, AT_FDCWD, report_path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC);
+        if (report < 0) die(report_path);
     }
     int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (sock < 0) die("socket");
@@ -123,8 +130,8 @@ static void run_in_zygote(const char *socket_path, const char *mount_path, const
     strcpy(address.sun_path, socket_path);
     if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) die("connect zygote");
 
-    int fds[5] = {0, 1, 2, 4, tree};
-    size_t fds_size = (tree < 0 ? 4 : 5) * sizeof(int);
+    int fds[6] = {0, 1, 2, 4, tree, report};
+    size_t fds_size = (tree < 0 ? 4 : report < 0 ? 5 : 6) * sizeof(int);
     char control[CMSG_SPACE(sizeof fds)];
     memset(control, 0, sizeof control);
     struct iovec iov = {.iov_base = (void *)request, .iov_len = length};
@@ -141,6 +148,7 @@ static void run_in_zygote(const char *socket_path, const char *mount_path, const
         if (devnull >= 0 && fd <= 2) dup2(devnull, fd); else if (fd != sock) close(fd);
     }
     if (tree >= 0) close(tree);
+    if (report >= 0) close(report);
     if (uid != (uid_t)-1) drop_to(uid, gid);
 
     char answer[16];
@@ -193,11 +201,12 @@ int main(int argc, char **argv) {
         pos += strlen(buf + pos) + 1;
     }
     int f = 0;
-    const char *zygote = NULL, *mount_path = NULL;
+    const char *zygote = NULL, *mount_path = NULL, *report_path = NULL;
     for (; f < count && strcmp(fields[f], "--") != 0; f++) {
         if (strncmp(fields[f], "rlimit=", 7) == 0) apply_rlimit(fields[f] + 7);
         else if (strncmp(fields[f], "zygote=", 7) == 0) zygote = fields[f] + 7;
         else if (strncmp(fields[f], "mount=", 6) == 0) mount_path = fields[f] + 6;
+        else if (strncmp(fields[f], "report=", 7) == 0) report_path = fields[f] + 7;
         else if (strncmp(fields[f], "seccomp=", 8) == 0) {
             int fd = open(fields[f] + 8, O_RDONLY);
             if (fd < 0) die("open seccomp program");
@@ -210,7 +219,7 @@ int main(int argc, char **argv) {
     if (f >= count - 1) die_msg("no command in control block");
     if (zygote != NULL) {
         const char *request = fields[f + 1];
-        run_in_zygote(zygote, mount_path, request, (size_t)(buf + used - request), uid, gid);
+        run_in_zygote(zygote, mount_path, report_path, request, (size_t)(buf + used - request), uid, gid);
     }
     char **command = &fields[f + 1];
     command[count - f - 1] = NULL;

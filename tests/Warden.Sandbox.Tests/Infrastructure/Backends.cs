@@ -23,10 +23,11 @@ public static class Backends
     public const string NoWarmBackend = "(none with warm sandboxes)";
 
     /// <summary>
-    /// The listed backends whose warm sandboxes end a run on the stub's exit report (gvisor, see
-    /// <c>Warden.Core.Sandboxing.Slots.ExitReport</c>); <see cref="NoWarmBackend"/> when none is listed.
+    /// The listed backends whose warm sandboxes end a run on the stub's exit report (gvisor; bwrap with a uid per slot,
+    /// that is as root; see <c>Warden.Core.Sandboxing.Slots.ExitReport</c>); <see cref="NoWarmBackend"/> when none is listed.
     /// </summary>
-    public static TheoryData<string> WithExitReport => new(Names.Where(n => n is "gvisor").DefaultIfEmpty(NoWarmBackend));
+    public static TheoryData<string> WithExitReport =>
+        new(Names.Where(n => n is "gvisor" || (n is "bwrap" && Environment.IsPrivilegedProcess)).DefaultIfEmpty(NoWarmBackend));
 
     /// <summary>Every backend crossed with each of <paramref name="values"/>.</summary>
     public static TheoryData<string, string> Cross(IEnumerable<string> values)

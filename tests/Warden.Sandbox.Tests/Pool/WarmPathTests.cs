@@ -174,7 +174,7 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         Assert.Equal("reporting\n", result.Run.Stdout);
         Assert.InRange(result.Run.ExecutionTimeMs, 0, 10_000);
 
-        // Recycled well within the program's 30 s sleep: the grace (10 s) ran out and the sandbox was killed.
+        // Recycled well within the program's 30 s sleep: the grace (gVisor 10 s, bwrap 1 s) ran out and the sandbox was killed.
         var engine = pool.Warm(backend).Engine;
         var deadline = DateTime.UtcNow.AddSeconds(22);
         while (engine.Backend.Describe().GetValueOrDefault("recycling") is not (null or "0") && DateTime.UtcNow < deadline)

@@ -85,6 +85,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
         var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
         ParkedHelper? helper = null;
+        ExitReport? report = null;
         try
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
@@ -92,15 +93,19 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
             var zygote = await ZygoteForAsync(recipe, slot, cancellationToken).ConfigureAwait(false);
             // A zygote's child joins the cgroups itself: a helper that joined them would be one more process in them.
             helper = await _pool.ParkAsync(slot, joinCgroups: zygote is null).ConfigureAwait(false);
-            var control = zygote?.ControlFields(slot, recipe.IdleLimits, SeccompProgram(recipe.IdleLimits.Network))
-                ?? ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null);
+            // The stub reports the program's exit through a FIFO only the slot's uid may write (see ExitReport): the run
+            // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
+            if (slot.Uid is int uid) report = ExitReport.Create(Path.Combine(_pool.RunDirectory, "exit-" + slot.Name), uid);
+            var control = zygote?.ControlFields(slot, recipe.IdleLimits, SeccompProgram(recipe.IdleLimits.Network), report?.HostPath)
+                ?? ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null, exitReport: report?.HostPath);
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
-            if (zygote is null) return new BwrapWarmSandbox(_pool, slot, helper, recipe);
+            if (zygote is null) return new BwrapWarmSandbox(_pool, slot, helper, recipe, report);
             await BwrapWarmSandbox.AwaitStartAsync(helper, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-            return new BwrapWarmSandbox(_pool, slot, helper, recipe, started: true);
+            return new BwrapWarmSandbox(_pool, slot, helper, recipe, report, started: true);
         }
         catch
         {
+            report?.Dispose();
             _pool.RecycleWarm(slot, helper);
             throw;
         }
@@ -140,10 +145,10 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>
     internal List<string> ControlFields(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds, string workspace = BwrapArguments.Workspace)
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds, string workspace = BwrapArguments.Workspace, string? exitReport = null)
     {
         var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
-        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds, workspace));
+        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds, workspace, exitReport));
         return fields;
     }
 

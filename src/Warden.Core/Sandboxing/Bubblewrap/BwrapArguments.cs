@@ -22,8 +22,10 @@ internal static class BwrapArguments
 
     /// <param name="readOnlyBinds">Extra host paths bound read-only (a session's kernel driver), as (host, sandbox) pairs.</param>
     /// <param name="workspace">Where the workspace appears inside the sandbox (and the initial working directory).</param>
+    /// <param name="exitReport">A warm sandbox's exit report FIFO on the host, bound at
+    /// <see cref="Slots.ExitReport.SandboxPath"/> (see <see cref="Slots.ExitReport"/>).</param>
     public static List<string> Build(BwrapLayout layout, string hostWorkspace, ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds = null, string workspace = Workspace)
+        IReadOnlyList<(string Source, string Target)>? readOnlyBinds = null, string workspace = Workspace, string? exitReport = null)
     {
         var a = new List<string>(96)
         {
@@ -43,6 +45,9 @@ internal static class BwrapArguments
         foreach (var (source, target) in readOnlyBinds ?? []) a.AddRange(["--ro-bind", source, target]);
         a.AddRange([
             "--proc", "/proc", "--dev", "/dev",
+        ]);
+        if (exitReport is not null) a.AddRange(["--bind", exitReport, Slots.ExitReport.SandboxPath]);
+        a.AddRange([
             "--size", Str(limits.TmpBytes), "--tmpfs", "/tmp",
             "--bind", hostWorkspace, workspace, "--chdir", workspace,
             // The root bwrap builds is a writable tmpfs: make it read-only once every mount point exists.

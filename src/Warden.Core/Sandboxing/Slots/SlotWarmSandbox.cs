@@ -59,12 +59,12 @@ internal abstract class SlotWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedH
             _report);
     }
 
-    // After a reported exit the tool is still tearing the sandbox down: the recycling lets it finish (killing it would
-    // leave its state behind), for a bounded time in case the report was the program's own and it still runs.
+    /// <summary>
+    /// After a reported exit the tool is still tearing the sandbox down: how long the recycling lets it finish before it
+    /// kills what is left (the report may be the program's own, written while it goes on running).
+    /// </summary>
+    protected abstract TimeSpan TeardownGrace { get; }
+
     protected override void Release() =>
         Pool.RecycleWarm(Slot, helper, Cleanup, _report is { IsCompletedSuccessfully: true, Result: not null } ? TeardownGrace : TimeSpan.Zero);
-
-    // runsc's teardown takes ~10 ms when idle but seconds with every CPU busy (16 sandboxes on 2 CPUs), and killing it
-    // midway leaves its state to `runsc delete`: the grace is for that, not for a program that outlives its report.
-    private static readonly TimeSpan TeardownGrace = TimeSpan.FromSeconds(10);
 }

@@ -91,17 +91,19 @@ internal sealed partial class PythonZygote : IAsyncDisposable
     /// The helper's control block for one warm sandbox on <paramref name="slot"/>: the request the zygote's child acts
     /// on (see python_zygote.py). The request's limits replace the idle ones on the cgroup at go, as for bwrap.
     /// </summary>
-    public IReadOnlyList<string> ControlFields(SandboxSlot slot, ResourceLimits limits, string seccompProgram)
+    public IReadOnlyList<string> ControlFields(SandboxSlot slot, ResourceLimits limits, string seccompProgram, string? exitReport = null)
     {
         if (slot.Uid is not int uid || slot.Cgroup is null) throw new InvalidOperationException("A zygote sandbox needs a slot uid and cgroup.");
-        var fields = new List<string>
-        {
-            "zygote=" + SocketPath, "mount=" + slot.HostWorkspace, "--",
+        var fields = new List<string> { "zygote=" + SocketPath, "mount=" + slot.HostWorkspace };
+        if (exitReport is not null) fields.Add("report=" + exitReport);
+        fields.AddRange(
+        [
+            "--",
             "uid=" + uid.ToString(CultureInfo.InvariantCulture),
             "tmp=" + limits.TmpBytes.ToString(CultureInfo.InvariantCulture),
             "network=" + (limits.Network ? "1" : "0"),
             "seccomp=" + seccompProgram,
-        };
+        ]);
         fields.AddRange(slot.Cgroup.ProcsFiles.Select(f => "cgroup=" + f));
         fields.AddRange(BwrapArguments.Rlimits(limits));
         return fields;

@@ -16,7 +16,7 @@ def _warden_zygote():
     CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = (
         0x20000, 0x2000000, 0x4000000, 0x8000000, 0x20000000, 0x40000000)
     MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-    ATTR_RDONLY, ATTR_NOSUID, ATTR_NODEV = 1, 2, 4
+    ATTR_RDONLY, ATTR_NOSUID, ATTR_NODEV, ATTR_NOEXEC = 1, 2, 4, 8
     AT_RECURSIVE, MNT_DETACH = 0x8000, 2
     PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = (
         1, 4, 24, 22, 38, 36)
@@ -184,8 +184,9 @@ def _warden_zygote():
         finally:
             s.close()
 
-    def build_root(request, uid, workspace):
-        # As bwrap --dev /dev, --tmpfs /tmp, --bind WORKSPACE /sandbox, then pivot_root into the template.
+    def build_root(request, uid, workspace, report):
+        # As bwrap --dev /dev, [--bind REPORT /dev/warden-exit,] --tmpfs /tmp, --bind WORKSPACE /sandbox, then pivot_root
+        # into the template.
         mount('tmpfs', root + '/dev', 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,uid=%d,gid=%d' % (uid, uid))
         for device in ('null', 'zero', 'full', 'random', 'urandom', 'tty'):
             target = root + '/dev/' + device
@@ -199,6 +200,13 @@ def _warden_zygote():
         for link, target in (('fd', '/proc/self/fd'), ('stdin', '/proc/self/fd/0'), ('stdout', '/proc/self/fd/1'),
                              ('stderr', '/proc/self/fd/2'), ('core', '/proc/kcore'), ('ptmx', 'pts/ptmx')):
             os.symlink(target, root + '/dev/' + link)
+        if report is not None:
+            # The exit report FIFO (see ExitReport.cs), a detached bind mount like the workspace.
+            target = root + '/dev/warden-exit'
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o444))
+            check(libc.syscall(SYS_move_mount, report, b'', -100, b(target), 4), 'move_mount /dev/warden-exit')
+            os.close(report)
+            set_attributes(target, ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC, False)
         mount('tmpfs', root + '/tmp', 'tmpfs', MS_NOSUID | MS_NODEV,
               'size=%d,mode=0755,uid=%d,gid=%d' % (int(request['tmp'][0]), uid, uid))
         # The workspace comes as a detached mount (open_tree by the helper, in the host's mount namespace): a
@@ -280,11 +288,12 @@ def _warden_zygote():
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         status, workspace = os.dup(fds[3]), os.dup(fds[4])
+        report = os.dup(fds[5]) if len(fds) > 5 else None
         for fd in fds:
             if fd > 2:
                 os.close(fd)
         for fd in [int(name) for name in os.listdir('/proc/self/fd')]:
-            if fd > 2 and fd not in (status, conn, workspace):
+            if fd > 2 and fd not in (status, conn, workspace, report):
                 try:
                     os.close(fd)
                 except OSError:
@@ -304,7 +313,7 @@ def _warden_zygote():
         _socket.sethostname('sandbox')
         if not network:
             loopback_up()
-        build_root(request, uid, workspace)
+        build_root(request, uid, workspace, report)
         if os.fork() != 0:
             os._exit(0)
         # pid 1 of the new pid namespace.
@@ -338,20 +347,20 @@ def _warden_zygote():
         os.close(conn)
 
     def receive(conn):
-        # One request per connection: its fields, the sandbox's stdin, stdout, stderr and status descriptors and its
-        # workspace (a detached mount), from
-        # a root peer only (the socket is root's, mode 0600; this is the second lock).
+        # One request per connection: its fields, the sandbox's stdin, stdout, stderr and status descriptors, its
+        # workspace and optionally its exit report FIFO (detached mounts), from a root peer only (the socket is root's,
+        # mode 0600; this is the second lock).
         sock = _socket.socket(fileno=conn)
         try:
             peer_uid = struct.unpack('iII', sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12))[1]
-            message, ancillary, _, _ = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(5 * 4))
+            message, ancillary, _, _ = sock.recvmsg(1 << 16, _socket.CMSG_SPACE(6 * 4))
         finally:
             sock.detach()
         fds = []
         for level, kind, data in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds.extend(struct.unpack('%di' % (len(data) // 4), data[:len(data) - len(data) % 4]))
-        if peer_uid == 0 and len(fds) == 5 and message:
+        if peer_uid == 0 and len(fds) in (5, 6) and message:
             return fds, parse(message)
         for fd in fds:
             os.close(fd)

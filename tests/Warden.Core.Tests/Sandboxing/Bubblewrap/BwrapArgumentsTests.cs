@@ -91,6 +91,20 @@ public sealed class BwrapArgumentsTests
     }
 
     [Fact]
+    public void Build_WarmSandbox_BindsOnlyItsExitReportBesidesTheWorkspace_AfterDev()
+    {
+        const string report = "/var/lib/warden/run/test/exit-warm-0";
+        var args = BwrapArguments.Build(Layout, HostWorkspace, TestLimits.Create(), Command, exitReport: report);
+
+        var writable = Binds(args).Where(b => b.Option is "--bind" or "--bind-try" or "--dev-bind" or "--dev-bind-try").ToList();
+        Assert.Equal([(report, "/dev/warden-exit"), (HostWorkspace, BwrapArguments.Workspace)], writable.Select(b => (b.Source, b.Destination)).Order());
+        // Over the fresh /dev bwrap mounts, not under it.
+        var options = Options(args);
+        Assert.True(options.IndexOf("--dev") < options.IndexOf(report));
+        Assert.DoesNotContain("/dev/warden-exit", Options(Build()));
+    }
+
+    [Fact]
     public void Build_Always_PassesSeccompOnFd3()
     {
         var options = Options(Build());
