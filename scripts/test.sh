@@ -62,7 +62,7 @@ run_suite() {
   echo "test.sh: $label"
   env "${vars[@]}" dotnet test "$project" -c Release --no-build -nologo "${args[@]}" 2>&1 | tee "$log_dir/$label.log" | grep -E '^\s*Skipped |error|Passed!|Failed!' || true
   # Why each test failed (its message and the top of its stack), not just its name: CI keeps only this output.
-  awk '/^ *Failed [A-Za-z]/ { n = 40; print; next }
+  awk '/^ *Failed [A-Za-z]/ { n = 80; print; next }
        n > 0 && /^ *(Passed|Skipped|Failed)[ !]/ { n = 0 }
        n > 0 { print; n-- }' "$log_dir/$label.log"
   local summary f p s

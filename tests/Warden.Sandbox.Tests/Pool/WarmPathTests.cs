@@ -184,6 +184,27 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         Assert.Equal("1\n", next.Run.Stdout);
     }
 
+    /// <summary>
+    /// The stubs end a run on the exit report only where the sandbox offers the FIFO and nothing but the sandbox's init
+    /// and the program runs in it. Both must hold for a plain program, or every run would silently end the slow way;
+    /// a cold sandbox has no FIFO.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.WithExitReport), MemberType = typeof(Backends))]
+    public async Task ExitReport_OfferedToWarmSandboxes_WhereNothingElseRuns(string backend)
+    {
+        const string code = """
+            import os, stat
+            path = '/dev/warden-exit'
+            print(os.path.exists(path) and stat.S_ISFIFO(os.stat(path).st_mode), os.access(path, os.W_OK))
+            print([p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', str(os.getpid()))])
+            """;
+        var warm = await pool.RunWarmAsync(backend, Run.Python(code));
+        Assert.Equal("True True\n[]\n", warm.Run.Stdout);
+        var cold = await pool.Cold(backend).Engine.RunAsync(Run.Python(code));
+        Assert.Equal("False False\n[]\n", cold.Run.Stdout);
+    }
+
     [Theory]
     [MemberData(nameof(Backends.WithWarmPool), MemberType = typeof(Backends))]
     public async Task JavaScript_WarmAndCold_SameObservableRun(string backend) =>

@@ -150,7 +150,8 @@ public sealed class ClusterRoutingTests(ClusterFixture fixture) : IClassFixture<
         var errors = node.StandardError.ReadToEndAsync(Ct);
         await node.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromMinutes(5), Ct);
         var text = await output + await errors;
-        Assert.True(node.ExitCode == 0, $"node --test failed through the balancer:\n{text}");
+        // The replicas' errors first: a failing client only sees "500".
+        Assert.True(node.ExitCode == 0, $"node --test failed through the balancer:\n{ErrorLines(cluster.Logs())}\n{text}");
         Assert.Contains("# fail 0", text, StringComparison.Ordinal);
     }
 
@@ -326,6 +327,11 @@ public sealed class ClusterRoutingTests(ClusterFixture fixture) : IClassFixture<
 
     internal static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+
+    internal static string ErrorLines(string logs) => string.Join("\n", logs.Split('\n')
+        .Where(l => l.StartsWith("---", StringComparison.Ordinal) || l.Contains("fail:", StringComparison.Ordinal)
+            || l.Contains("Exception", StringComparison.Ordinal) || l.TrimStart().StartsWith("at ", StringComparison.Ordinal))
+        .Take(60));
 
     internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, double seconds = 20)
     {
