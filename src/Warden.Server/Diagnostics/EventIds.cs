@@ -4,6 +4,7 @@ namespace Warden.Server.Diagnostics;
 internal static class EventIds
 {
     public const int Unhandled = 2001;
+    public const int DatabaseUnavailable = 2002;
     public const int HistoryBatchRetry = 2101;
     public const int HistoryBatchLost = 2102;
     public const int HistoryRetention = 2103;

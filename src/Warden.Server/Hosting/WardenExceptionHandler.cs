@@ -12,6 +12,9 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
 {
     public const string TypeBase = "https://warden.dev/problems/";
 
+    private const string DatabaseUnavailable = "database-unavailable";
+    private static readonly TimeSpan DatabaseRetryAfter = TimeSpan.FromSeconds(2);
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
@@ -22,10 +25,12 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         }
         var (status, kind, title) = Classify(exception);
         if (status == 500) Log.Unhandled(logger, context.Request.Path, exception);
+        if (kind == DatabaseUnavailable) Log.DatabaseFailed(logger, context.Request.Path, exception);
         var retryAfter = exception switch
         {
             CapacityExceededException capacity => capacity.RetryAfter,
             Cluster.ClusterDatabaseUnavailableException => Cluster.ClusterDatabaseUnavailableException.RetryAfter,
+            System.Data.Common.DbException => DatabaseRetryAfter,
             _ => (TimeSpan?)null,
         };
         if (retryAfter is { } wait)
@@ -36,7 +41,9 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             Status = status,
             Type = TypeBase + kind,
             Title = title,
-            Detail = status == 500 && exception is not WardenException ? "An unexpected error occurred; it has been logged." : exception.Message,
+            // The database's own message may name hosts, sockets or users: it goes to the log only.
+            Detail = kind == DatabaseUnavailable ? "The database did not answer; retry shortly."
+                : status == 500 && exception is not WardenException ? "An unexpected error occurred; it has been logged." : exception.Message,
             Instance = context.Request.Path,
         };
         if (exception is UnknownLanguageException unknown) details.Extensions["language"] = unknown.Language;
@@ -86,6 +93,9 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         // A feature the configured backend does not offer (e.g. sessions on gvisor or docker): say so, not "internal error".
         NotSupportedException => (501, "not-supported", "Not supported by this backend"),
         BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
+        // The database unreachable, restarting or out of connections: a condition to retry, not a bug (any other
+        // database error still is one).
+        System.Data.Common.DbException { IsTransient: true } => (503, DatabaseUnavailable, "Database unavailable"),
         _ => (500, "internal", "Internal error"),
     };
 
@@ -93,5 +103,8 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
     {
         [LoggerMessage(Diagnostics.EventIds.Unhandled, LogLevel.Error, "Unhandled error on {Path}")]
         public static partial void Unhandled(ILogger logger, string path, Exception exception);
+
+        [LoggerMessage(Diagnostics.EventIds.DatabaseUnavailable, LogLevel.Warning, "The database failed {Path} (answered 503)")]
+        public static partial void DatabaseFailed(ILogger logger, string path, Exception exception);
     }
 }

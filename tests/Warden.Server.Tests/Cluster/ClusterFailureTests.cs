@@ -194,6 +194,13 @@ public sealed class ClusterFailureTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, run.StatusCode);
             Assert.True(answered.Elapsed < TimeSpan.FromSeconds(5), $"an execution during the outage took {answered.Elapsed}");
             queued = (await Json.ReadAsync(run)).GetProperty("execution_id").GetString()!;
+            // What needs the database says so: 503, retry later, and no database message (hosts, sockets) in the answer.
+            using var history = await cluster.Direct("r2").GetAsync("/api/v1/executions", Ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, history.StatusCode);
+            Assert.NotNull(history.Headers.RetryAfter);
+            var problem = await Json.ReadAsync(history);
+            Assert.EndsWith("database-unavailable", problem.GetProperty("type").GetString());
+            Assert.DoesNotContain("/tmp", problem.GetRawText(), StringComparison.Ordinal);
         }
         finally
         {
