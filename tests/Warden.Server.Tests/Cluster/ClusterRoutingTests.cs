@@ -286,6 +286,39 @@ public sealed class ClusterRoutingTests(ClusterFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Interrupt_ThroughAnotherReplica_IsForwardedAsNoContent()
+    {
+        // 204 answers carry no body: forwarding one must not try to write one (CI saw a 500 on a kernel interrupt once).
+        var cluster = Cluster;
+        using var created = await cluster.Direct("r2").PostAsync("/api/kernels", null, Ct);
+        var kernel = (await Json.ReadAsync(created)).GetProperty("id").GetString()!;
+        using var session = await SendAsync(cluster.Direct("r2"), HttpMethod.Post, "/api/v1/sessions", new { language = "python" }, null);
+        var id = (await Json.ReadAsync(session)).GetProperty("id").GetString()!;
+        try
+        {
+            foreach (var replica in new[] { "r1", "r3", "r2" })
+            {
+                using var kernelInterrupt = await cluster.Direct(replica).PostAsync($"/api/kernels/{kernel}/interrupt", null, Ct);
+                Assert.True(kernelInterrupt.StatusCode == HttpStatusCode.NoContent, $"{replica}: {kernelInterrupt.StatusCode} {await kernelInterrupt.Content.ReadAsStringAsync(Ct)}");
+                using var sessionInterrupt = await cluster.Direct(replica).PostAsync($"/api/v1/sessions/{id}/interrupt", null, Ct);
+                Assert.True(sessionInterrupt.IsSuccessStatusCode, $"{replica}: {sessionInterrupt.StatusCode} {await sessionInterrupt.Content.ReadAsStringAsync(Ct)}");
+            }
+            // And while a cell runs: interrupted through r1, the cell (run through r3) ends at once.
+            var cell = SendAsync(cluster.Direct("r3"), HttpMethod.Post, $"/api/v1/sessions/{id}/execute", new { code = "import time\nprint('sleeping', flush=True)\ntime.sleep(30)" }, null);
+            await Task.Delay(1000, Ct);
+            using (var interrupt = await cluster.Direct("r1").PostAsync($"/api/v1/sessions/{id}/interrupt", null, Ct))
+                Assert.True(interrupt.IsSuccessStatusCode, $"{interrupt.StatusCode} {await interrupt.Content.ReadAsStringAsync(Ct)}");
+            using var ended = await cell.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            Assert.Contains("KeyboardInterrupt", (await Json.ReadAsync(ended)).GetRawText(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await cluster.Client.DeleteAsync($"/api/v1/sessions/{id}", Ct);
+            await cluster.Client.DeleteAsync($"/api/kernels/{kernel}", Ct);
+        }
+    }
+
+    [Fact]
     public async Task Forwarding_KeepsAuthSemantics_AndIgnoresClientRoutingHeaders()
     {
         var cluster = Cluster;
