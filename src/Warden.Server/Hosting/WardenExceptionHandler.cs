@@ -30,7 +30,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         {
             CapacityExceededException capacity => capacity.RetryAfter,
             Cluster.ClusterDatabaseUnavailableException => Cluster.ClusterDatabaseUnavailableException.RetryAfter,
-            System.Data.Common.DbException => DatabaseRetryAfter,
+            _ when kind == DatabaseUnavailable => DatabaseRetryAfter,
             _ => (TimeSpan?)null,
         };
         if (retryAfter is { } wait)
