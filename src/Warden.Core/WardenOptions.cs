@@ -36,6 +36,13 @@ public sealed class WardenOptions
 
     [Range(1, 1 << 20)] public int SandboxUidCount { get; set; } = 65536;
 
+    /// <summary>
+    /// Memory the limits of all long-lived sandboxes (sessions, kernels, terminals, warm sandboxes) may promise together,
+    /// MB; beyond it new ones get 503. 0: <see cref="Admission.MemoryBudget.DefaultShare"/> of the host's memory (or of
+    /// Warden's own cgroup limit, when lower).
+    /// </summary>
+    [Range(0, int.MaxValue)] public int MemoryBudgetMb { get; set; }
+
     /// <summary>The helper that joins cgroups, drops privileges and execs the isolation tool; found next to the binaries when unset.</summary>
     public string? ExecHelperPath { get; set; }
 

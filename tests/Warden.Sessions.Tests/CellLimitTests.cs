@@ -12,7 +12,7 @@ public sealed class CellLimitTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         await session.ExecuteAsync(new CellRequest("kept = 'yes'"), null, ct).WaitAsync(Wait, ct);
 
         var slow = await session.ExecuteAsync(new CellRequest("import time\ntime.sleep(30)", TimeoutSeconds: 1), null, ct).WaitAsync(Wait, ct);
@@ -30,7 +30,7 @@ public sealed class CellLimitTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         await session.ExecuteAsync(new CellRequest("kept = 1"), null, ct).WaitAsync(Wait, ct);
 
         var stubborn = await session.ExecuteAsync(new CellRequest("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", 1), null, ct)
@@ -52,7 +52,7 @@ public sealed class CellLimitTests
     {
         await using var host = await SessionHost.StartAsync(new() { ["Warden:Sessions:Default:MaxOutputBytes"] = "65536" });
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
 
         var flood = await session.ExecuteAsync(new CellRequest("while True:\n    print('x' * 1000)"), null, ct).WaitAsync(Wait, ct);
 
@@ -72,7 +72,7 @@ public sealed class CellLimitTests
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
         await using var session = await host.Sessions.CreateAsync(
-            new SessionRequest("python", "alice", new Core.Limits.LimitRequest { MemoryMb = 96 }), ct).WaitAsync(Wait, ct);
+            new SessionRequest("python", Owners.User("alice"), new Core.Limits.LimitRequest { MemoryMb = 96 }), ct).WaitAsync(Wait, ct);
 
         var hog = await session.ExecuteAsync(new CellRequest("blob = b'x' * (400 * 1024 * 1024)"), null, ct).WaitAsync(Wait, ct);
 
@@ -88,7 +88,7 @@ public sealed class CellLimitTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
 
         var busy = await session.ExecuteAsync(new CellRequest("import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\nbig = bytearray(80 * 1024 * 1024)\nbig[::4096] = b'x' * len(big[::4096])"), null, ct)
             .WaitAsync(Wait, ct);
@@ -105,7 +105,7 @@ public sealed class CellLimitTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         var running = session.ExecuteAsync(new CellRequest("import time\ntime.sleep(30)"), null, ct);
         await SessionLifecycleTests.WaitUntilAsync(() => session.State == SessionState.Busy, ct);
         await Task.Delay(300, ct);

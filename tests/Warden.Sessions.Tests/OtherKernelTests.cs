@@ -14,7 +14,7 @@ public sealed class OtherKernelTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("bash", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("bash", Owners.User("alice")), ct).WaitAsync(Wait, ct);
 
         var first = await session.ExecuteAsync(new CellRequest("greeting=hello\nmkdir -p sub && cd sub\necho \"$greeting\"; echo oops >&2"), null, ct).WaitAsync(Wait, ct);
         Assert.Equal(ExecutionStatus.Success, first.Status);
@@ -39,7 +39,7 @@ public sealed class OtherKernelTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("javascript", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("javascript", Owners.User("alice")), ct).WaitAsync(Wait, ct);
 
         var first = await session.ExecuteAsync(new CellRequest("var total = 40;\nconsole.log('hi', {a: 1});\nconsole.error('warn');\ntotal + 2"), null, ct)
             .WaitAsync(Wait, ct);

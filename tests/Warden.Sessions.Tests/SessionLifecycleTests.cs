@@ -12,7 +12,7 @@ public sealed class SessionLifecycleTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
 
         var first = await session.ExecuteAsync(new CellRequest("import sys\nx = 20\nprint('out')\nprint('err', file=sys.stderr)\nx + 1"), null, ct).WaitAsync(Wait, ct);
         Assert.Equal(ExecutionStatus.Success, first.Status);
@@ -35,7 +35,7 @@ public sealed class SessionLifecycleTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         var seen = new List<(string Text, TimeSpan At)>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await session.ExecuteAsync(new CellRequest("import time\nprint('a')\ntime.sleep(0.5)\nprint('b')"),
@@ -50,18 +50,18 @@ public sealed class SessionLifecycleTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         await session.ExecuteAsync(new CellRequest("import subprocess\nsubprocess.Popen(['sleep', '300'])"), null, ct).WaitAsync(Wait, ct);
         Assert.NotEmpty(Leaks.Cgroups(host.Instance, session.Id));
         Assert.NotEmpty(Leaks.Processes(session.Id));
 
-        await host.Sessions.DeleteAsync(session.Id, ct).WaitAsync(Wait, ct);
+        await host.Sessions.DeleteAsync(session.Id, Owners.Admin, ct).WaitAsync(Wait, ct);
 
         Assert.Empty(Leaks.Cgroups(host.Instance, session.Id));
         Assert.Empty(Leaks.Mounts(session.Id));
         Assert.Empty(Leaks.Processes(session.Id));
-        Assert.Throws<SessionNotFoundException>(() => host.Sessions.Get(session.Id));
-        await Assert.ThrowsAsync<SessionNotFoundException>(() => host.Sessions.DeleteAsync(session.Id, ct)).WaitAsync(Wait, ct);
+        Assert.Throws<SessionNotFoundException>(() => host.Sessions.Get(session.Id, Owners.Admin));
+        await Assert.ThrowsAsync<SessionNotFoundException>(() => host.Sessions.DeleteAsync(session.Id, Owners.Admin, ct)).WaitAsync(Wait, ct);
     }
 
     [Fact]
@@ -70,19 +70,19 @@ public sealed class SessionLifecycleTests
         var clock = new ManualTimeProvider();
         await using var host = await SessionHost.StartAsync(new() { ["Warden:Sessions:IdleTimeoutSeconds"] = "60" }, clock);
         var ct = TestContext.Current.CancellationToken;
-        var idle = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        var idle = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         clock.Advance(TimeSpan.FromSeconds(40));
-        var used = await host.Sessions.CreateAsync(new SessionRequest("python", "bob"), ct).WaitAsync(Wait, ct);
+        var used = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("bob")), ct).WaitAsync(Wait, ct);
         clock.Advance(TimeSpan.FromSeconds(30));
 
         // The reaper runs on the clock's timer; disposal is asynchronous, so wait for it to land.
-        await WaitUntilAsync(() => !host.Sessions.TryGet(idle.Id, out _), ct);
-        Assert.True(host.Sessions.TryGet(used.Id, out _), "a session idle for less than the timeout must stay");
+        await WaitUntilAsync(() => !host.Sessions.Holds(idle.Id), ct);
+        Assert.True(host.Sessions.Holds(used.Id), "a session idle for less than the timeout must stay");
         await WaitUntilAsync(() => Leaks.Cgroups(host.Instance, idle.Id).Count == 0, ct);
 
         used.Touch();
         clock.Advance(TimeSpan.FromSeconds(59));
-        Assert.True(host.Sessions.TryGet(used.Id, out _));
+        Assert.True(host.Sessions.Holds(used.Id));
         clock.Advance(TimeSpan.FromSeconds(20));
         await WaitUntilAsync(() => host.Sessions.Count == 0, ct);
     }
@@ -95,12 +95,12 @@ public sealed class SessionLifecycleTests
             ["Warden:Sessions:MaxSessions"] = "2", ["Warden:Sessions:MaxSessionsPerUser"] = "1",
         });
         var ct = TestContext.Current.CancellationToken;
-        await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
-        var perUser = await Assert.ThrowsAsync<CapacityExceededException>(() => host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct))
+        await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
+        var perUser = await Assert.ThrowsAsync<CapacityExceededException>(() => host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct))
             .WaitAsync(Wait, ct);
         Assert.Contains("alice", perUser.Message);
-        await host.Sessions.CreateAsync(new SessionRequest("python", "bob"), ct).WaitAsync(Wait, ct);
-        await Assert.ThrowsAsync<CapacityExceededException>(() => host.Sessions.CreateAsync(new SessionRequest("python", "carol"), ct)).WaitAsync(Wait, ct);
+        await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("bob")), ct).WaitAsync(Wait, ct);
+        await Assert.ThrowsAsync<CapacityExceededException>(() => host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("carol")), ct)).WaitAsync(Wait, ct);
         Assert.Equal(2, host.Sessions.Count);
     }
 
@@ -109,7 +109,7 @@ public sealed class SessionLifecycleTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", "alice"), ct).WaitAsync(Wait, ct);
+        await using var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         await session.ExecuteAsync(new CellRequest("kept = 1"), null, ct).WaitAsync(Wait, ct);
         await session.RestartAsync(ct).WaitAsync(Wait, ct);
         var result = await session.ExecuteAsync(new CellRequest("'kept' in globals()"), null, ct).WaitAsync(Wait, ct);
@@ -122,7 +122,7 @@ public sealed class SessionLifecycleTests
     {
         await using var host = await SessionHost.StartAsync();
         var ct = TestContext.Current.CancellationToken;
-        await Assert.ThrowsAsync<UnknownLanguageException>(() => host.Sessions.CreateAsync(new SessionRequest("cobol", "alice"), ct)).WaitAsync(Wait, ct);
+        await Assert.ThrowsAsync<UnknownLanguageException>(() => host.Sessions.CreateAsync(new SessionRequest("cobol", Owners.User("alice")), ct)).WaitAsync(Wait, ct);
         Assert.Equal(0, host.Sessions.Count);
     }
 

@@ -28,4 +28,5 @@ internal static class EventIds
     public const int TerminalStarted = 1301;
     public const int TerminalLost = 1302;
     public const int TerminalReaped = 1303;
+    public const int MemoryBudgetRefused = 1401;
 }

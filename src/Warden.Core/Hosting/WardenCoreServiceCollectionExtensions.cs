@@ -35,6 +35,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<LanguageCatalog>();
         services.TryAddSingleton<LimitPolicy>();
+        services.TryAddSingleton<Admission.MemoryBudget>();
         services.TryAddSingleton<ExecutionStats>();
         services.TryAddSingleton<ExecutionMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, BubblewrapBackend>());

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Admission;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
@@ -12,6 +13,8 @@ namespace Warden.Core.Pool;
 /// language's stub loaded, refilled in the background toward <see cref="PoolPolicy"/>'s targets. An execution takes
 /// one if a ready one fits its language and limits profile (<see cref="WarmProfile"/>),
 /// otherwise it runs cold. A warm sandbox belongs to no user until it is taken, runs one program and is destroyed.
+/// While starting or ready, each holds its memory limit in the <see cref="MemoryBudget"/>; the pool starts no sandbox
+/// the budget cannot hold, so warm sandboxes never crowd out sessions, kernels and terminals beyond it.
 /// </summary>
 public sealed partial class SandboxPool : IAsyncDisposable
 {
@@ -27,6 +30,8 @@ public sealed partial class SandboxPool : IAsyncDisposable
     private readonly Dictionary<string, Queue<IWarmSandbox>> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _starting = new(StringComparer.Ordinal);
     private readonly HashSet<Task> _inflight = [];
+    private readonly Dictionary<IWarmSandbox, MemoryLease> _leases = new(ReferenceEqualityComparer.Instance);
+    private readonly MemoryBudget _memory;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private IWarmSandboxSource? _source;
@@ -35,8 +40,10 @@ public sealed partial class SandboxPool : IAsyncDisposable
     private bool _disposed;
 
     public SandboxPool(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<PoolOptions> options,
-        IOptions<WardenOptions> warden, TimeProvider time, PoolMetrics metrics, ILogger<SandboxPool> logger)
+        IOptions<WardenOptions> warden, TimeProvider time, PoolMetrics metrics, ILogger<SandboxPool> logger, MemoryBudget memory)
     {
+        ArgumentNullException.ThrowIfNull(memory);
+        _memory = memory;
         ArgumentNullException.ThrowIfNull(languages);
         ArgumentNullException.ThrowIfNull(limits);
         _backends = backends;
@@ -128,6 +135,8 @@ public sealed partial class SandboxPool : IAsyncDisposable
             {
                 while (warm is null && queue.TryDequeue(out var candidate))
                 {
+                    // Taken or dead, it leaves the pool's share of the budget: a run is bounded by MaxConcurrent instead.
+                    ReleaseLease(candidate);
                     if (candidate.IsAlive) warm = candidate; else dead.Add(candidate);
                 }
             }
@@ -217,7 +226,11 @@ public sealed partial class SandboxPool : IAsyncDisposable
                 foreach (var (language, queue) in _ready)
                 {
                     for (int excess = Have(language) - targets.GetValueOrDefault(language); excess > 0 && queue.Count > 0; excess--, total--)
-                        retire.Add(queue.Dequeue());
+                    {
+                        var sandbox = queue.Dequeue();
+                        ReleaseLease(sandbox);
+                        retire.Add(sandbox);
+                    }
                 }
             }
             if (_time.GetTimestamp() >= Interlocked.Read(ref _backoffUntil))
@@ -227,10 +240,11 @@ public sealed partial class SandboxPool : IAsyncDisposable
                 {
                     while (Have(language) < target && total < _options.Size && startingNow < _options.MaxParallelStarts)
                     {
+                        if (_memory.TryReserve(_idleLimits.MemoryBytes) is not { } lease) break;
                         _starting[language] = _starting.GetValueOrDefault(language) + 1;
                         total++;
                         startingNow++;
-                        var task = StartOneAsync(_recipes[language]);
+                        var task = StartOneAsync(_recipes[language], lease);
                         _inflight.Add(task);
                         _ = task.ContinueWith(t => { lock (_gate) _inflight.Remove(t); }, TaskScheduler.Default);
                     }
@@ -240,7 +254,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
         foreach (var sandbox in retire) Retire(sandbox);
     }
 
-    private async Task StartOneAsync(WarmRecipe recipe)
+    private async Task StartOneAsync(WarmRecipe recipe, MemoryLease lease)
     {
         long started = _time.GetTimestamp();
         IWarmSandbox? warm = null;
@@ -268,10 +282,21 @@ public sealed partial class SandboxPool : IAsyncDisposable
             {
                 if (!_ready.TryGetValue(recipe.Language, out var queue)) _ready[recipe.Language] = queue = new Queue<IWarmSandbox>();
                 queue.Enqueue(warm!);
+                _leases[warm!] = lease;
             }
         }
-        if (!keep && warm is not null) Retire(warm);
+        if (!keep)
+        {
+            lease.Dispose();
+            if (warm is not null) Retire(warm);
+        }
         _wake.Release();
+    }
+
+    /// <summary>Gives a sandbox's share of the memory budget back (call under <see cref="_gate"/>).</summary>
+    private void ReleaseLease(IWarmSandbox sandbox)
+    {
+        if (_leases.Remove(sandbox, out var lease)) lease.Dispose();
     }
 
     /// <summary>Destroys a warm sandbox that will not run anything (its slot is recycled in the background).</summary>
@@ -296,6 +321,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
         {
             ready = _ready.Values.SelectMany(q => q).ToList();
             _ready.Clear();
+            foreach (var sandbox in ready) ReleaseLease(sandbox);
         }
         foreach (var sandbox in ready) await sandbox.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Ownership;
 using Warden.Core.Sandboxing;
 
 namespace Warden.Core.Sessions;
@@ -23,11 +24,14 @@ public sealed partial class Session : IAsyncDisposable
     private long _lastActivityTicks;
     private int _closed;
 
-    internal Session(string id, string userId, KernelDefinition kernel, SessionLimits limits, ISandboxBackend backend, LimitPolicy policy,
-        SessionOptions options, TimeProvider time, ILogger logger)
+    private readonly IDisposable _memory;
+
+    internal Session(string id, Principal owner, KernelDefinition kernel, SessionLimits limits, ISandboxBackend backend, LimitPolicy policy,
+        SessionOptions options, TimeProvider time, ILogger logger, IDisposable memory)
     {
+        _memory = memory;
         Id = id;
-        UserId = userId;
+        Owner = owner;
         Kernel = kernel;
         Limits = limits;
         _backend = backend;
@@ -40,7 +44,8 @@ public sealed partial class Session : IAsyncDisposable
     }
 
     public string Id { get; }
-    public string UserId { get; }
+    /// <summary>Who the session belongs to; only they (or an admin acting as itself) can see or use it.</summary>
+    public Principal Owner { get; }
     public KernelDefinition Kernel { get; }
     public SessionLimits Limits { get; }
     public DateTimeOffset CreatedAt { get; }
@@ -221,7 +226,15 @@ public sealed partial class Session : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         State = SessionState.Closed;
-        if (Interlocked.Exchange(ref _kernel, null) is { } kernel) await kernel.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Exchange(ref _kernel, null) is { } kernel) await kernel.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            // The sandbox is gone: its memory limit no longer counts against the budget.
+            _memory.Dispose();
+        }
     }
 
     private static partial class Log

@@ -1,18 +1,21 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Admission;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Ownership;
 using Warden.Core.Sandboxing;
 
 namespace Warden.Core.Sessions;
 
 /// <summary>What a caller asks for when creating a session; null limits mean the server's session defaults.</summary>
-public sealed record SessionRequest(string? Language, string UserId, LimitRequest? Limits = null);
+public sealed record SessionRequest(string? Language, Principal Owner, LimitRequest? Limits = null);
 
 /// <summary>
-/// Owns every session: creation under the global and per-user caps, lookup, deletion, idle reaping (driven by the
-/// injected <see cref="TimeProvider"/>), and destruction of them all at shutdown.
+/// Owns every session: creation under the global, per-key and per-user caps and the memory budget, lookup, deletion,
+/// idle reaping (driven by the injected <see cref="TimeProvider"/>), and destruction of them all at shutdown. Every
+/// lookup takes the <see cref="Requester"/>: a session another principal owns is answered as if it did not exist.
 /// </summary>
 public sealed partial class SessionManager : IAsyncDisposable
 {
@@ -24,15 +27,17 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger<SessionManager> _logger;
     private readonly ISessionRegistry _registry;
+    private readonly MemoryBudget _memory;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
-    private int _reserved;
+    private readonly List<Reservation> _reserved = [];
     private int _disposed;
 
     public SessionManager(BackendSelector backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
-        ILoggerFactory loggers, ISessionRegistry registry)
+        ILoggerFactory loggers, ISessionRegistry registry, MemoryBudget memory)
     {
+        ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
@@ -44,6 +49,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         _loggers = loggers;
         _logger = loggers.CreateLogger<SessionManager>();
         _registry = registry;
+        _memory = memory;
         var period = TimeSpan.FromSeconds(Math.Clamp(_options.IdleTimeoutSeconds / 4, 0.5, 30));
         _reaper = time.CreateTimer(_ => _ = ReapIdleAsync(CancellationToken.None), null, period, period);
     }
@@ -55,26 +61,29 @@ public sealed partial class SessionManager : IAsyncDisposable
     public int Count => _sessions.Count;
 
     /// <summary>Starts a session's kernel and returns once it is ready for cells.</summary>
-    /// <exception cref="CapacityExceededException">The server or this user already has the most sessions allowed.</exception>
+    /// <exception cref="CapacityExceededException">The server, this key or this user already has the most sessions allowed,
+    /// or the memory budget cannot hold the session's memory limit.</exception>
     public async Task<Session> CreateAsync(SessionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var kernel = _kernels.Resolve(request.Language);
         var limits = _policy.ResolveSession(request.Limits, _options);
-        Reserve(request.UserId);
+        var owner = request.Owner;
+        var memory = Reserve(owner, limits.Sandbox.MemoryBytes);
         var id = _registry.NewSessionId();
         try
         {
-            // Claimed before the kernel starts: a user over the cap (counted on every replica) costs no sandbox.
-            await _registry.ClaimAsync(id, request.UserId, _options.MaxSessionsPerUser, cancellationToken).ConfigureAwait(false);
+            // Claimed before the kernel starts: a user or key over its cap (counted on every replica) costs no sandbox.
+            await _registry.ClaimAsync(id, owner, new SessionCaps(_options.MaxSessionsPerUser, KeyCap(owner)), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            lock (_admission) _reserved--;
+            lock (_admission) _reserved.Remove(memory);
+            memory.Lease.Dispose();
             throw;
         }
-        var session = new Session(id, request.UserId, kernel, limits, _backends.Selected, _policy, _options, _time, _loggers.CreateLogger<Session>());
+        var session = new Session(id, owner, kernel, limits, _backends.Selected, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease);
         try
         {
             _sessions[id] = session;
@@ -89,38 +98,73 @@ public sealed partial class SessionManager : IAsyncDisposable
         }
         finally
         {
-            lock (_admission) _reserved--;
+            lock (_admission) _reserved.Remove(memory);
         }
-        Log.Created(_logger, id, kernel.Language, request.UserId);
+        Log.Created(_logger, id, kernel.Language, owner.ToString());
         return session;
     }
 
-    private void Reserve(string userId)
+    /// <summary>
+    /// Admission, all at once under one lock: the server's cap, the key's and the user's caps (sessions still starting
+    /// count), then the memory budget. The returned reservation counts as a session until the caller removes it.
+    /// </summary>
+    private Reservation Reserve(Principal owner, long memoryBytes)
     {
         lock (_admission)
         {
-            if (_sessions.Count + _reserved >= _options.MaxSessions)
+            var owners = _sessions.Values.Select(s => s.Owner).Concat(_reserved.Select(r => r.Owner)).ToList();
+            if (owners.Count >= _options.MaxSessions)
                 throw new CapacityExceededException($"The server already runs its maximum of {_options.MaxSessions} sessions (Warden:Sessions:MaxSessions).",
                     TimeSpan.FromSeconds(5));
-            if (_sessions.Values.Count(s => s.UserId == userId) >= _options.MaxSessionsPerUser)
-                throw new CapacityExceededException($"User '{userId}' already has the maximum of {_options.MaxSessionsPerUser} sessions " +
+            if (owners.Count(o => o.Tenant == owner.Tenant) >= KeyCap(owner))
+                throw new CapacityExceededException($"This API key already holds its maximum of {_options.MaxSessionsPerKey} sessions and kernels " +
+                    "(Warden:Sessions:MaxSessionsPerKey), across all the users it names; delete one first.", TimeSpan.FromSeconds(5));
+            if (owners.Count(o => o == owner) >= _options.MaxSessionsPerUser)
+                throw new CapacityExceededException($"User '{owner.User}' already has the maximum of {_options.MaxSessionsPerUser} sessions " +
                     "(Warden:Sessions:MaxSessionsPerUser); delete one first.", TimeSpan.FromSeconds(5));
-            _reserved++;
+            var reservation = new Reservation(owner, _memory.Reserve(memoryBytes, "a session"));
+            _reserved.Add(reservation);
+            return reservation;
         }
     }
 
-    /// <exception cref="SessionNotFoundException">No such session.</exception>
-    public Session Get(string id) => _sessions.TryGetValue(id, out var session) ? session : throw new SessionNotFoundException(id);
+    /// <summary>A stored key's cap; the operator's own tenant is bounded by the server-wide cap alone.</summary>
+    private int KeyCap(Principal owner) => owner.Tenant == Principal.ServerTenant ? int.MaxValue : _options.MaxSessionsPerKey;
 
-    public bool TryGet(string id, out Session session) => _sessions.TryGetValue(id, out session!);
+    /// <summary>A session being admitted: counted against the caps before it is in <see cref="_sessions"/>.</summary>
+    private sealed record Reservation(Principal Owner, MemoryLease Lease);
 
-    public IReadOnlyList<Session> List(string? userId = null) =>
-        _sessions.Values.Where(s => userId is null || s.UserId == userId).OrderBy(s => s.CreatedAt).ToList();
-
-    /// <exception cref="SessionNotFoundException">No such session.</exception>
-    public async Task DeleteAsync(string id, CancellationToken cancellationToken)
+    /// <summary>The session <paramref name="id"/> if <paramref name="requester"/> may reach it.</summary>
+    /// <exception cref="SessionNotFoundException">No such session, or another principal's: the two are indistinguishable.</exception>
+    public Session Get(string id, Requester requester)
     {
-        if (!_sessions.TryRemove(id, out var session)) throw new SessionNotFoundException(id);
+        ArgumentNullException.ThrowIfNull(requester);
+        return _sessions.TryGetValue(id, out var session) && requester.CanReach(session.Owner) ? session : throw new SessionNotFoundException(id);
+    }
+
+    /// <summary>Whether this server holds <paramref name="id"/>, whoever owns it: for routing only, never to serve a request.</summary>
+    public bool Holds(string id) => _sessions.ContainsKey(id);
+
+    /// <summary>The sessions <paramref name="requester"/> may reach, oldest first.</summary>
+    public IReadOnlyList<Session> List(Requester requester)
+    {
+        ArgumentNullException.ThrowIfNull(requester);
+        return _sessions.Values.Where(s => requester.CanReach(s.Owner)).OrderBy(s => s.CreatedAt).ToList();
+    }
+
+    /// <summary>Every session's id (the cluster directory's sync), whoever owns it.</summary>
+    public IReadOnlyList<string> AllIds() => _sessions.Keys.ToList();
+
+    /// <exception cref="SessionNotFoundException">No such session, or another principal's.</exception>
+    public async Task DeleteAsync(string id, Requester requester, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(requester);
+        Session? session;
+        lock (_admission)
+        {
+            if (!_sessions.TryGetValue(id, out session) || !requester.CanReach(session.Owner) || !_sessions.TryRemove(id, out _))
+                throw new SessionNotFoundException(id);
+        }
         await _registry.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
         await session.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         Log.Deleted(_logger, id);

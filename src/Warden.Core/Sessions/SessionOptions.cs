@@ -23,8 +23,15 @@ public sealed class SessionOptions
     /// <summary>Sessions alive at once on this server; more get 503.</summary>
     [Range(0, 100000)] public int MaxSessions { get; set; } = 64;
 
-    /// <summary>Sessions one user may hold at once; more get 503.</summary>
+    /// <summary>Sessions one user (of one key) may hold at once; more get 503.</summary>
     [Range(1, 100000)] public int MaxSessionsPerUser { get; set; } = 16;
+
+    /// <summary>
+    /// Sessions (and Jupyter kernels) one stored API key may hold at once across all the users it names; more get 503.
+    /// Bounds what a key can take by varying the user it names, so one tenant cannot fill the server. The operator's own
+    /// tenant (the bootstrap key, no key) is bounded by <see cref="MaxSessions"/> alone.
+    /// </summary>
+    [Range(1, 100000)] public int MaxSessionsPerKey { get; set; } = 32;
 
     /// <summary>A session unused this long is deleted (its kernel and sandbox are destroyed).</summary>
     [Range(1, 7 * 86400)] public double IdleTimeoutSeconds { get; set; } = 600;

@@ -1,16 +1,19 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Admission;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Ownership;
 using Warden.Core.Sandboxing;
 using Warden.Core.Workspaces;
 
 namespace Warden.Core.Terminals;
 
 /// <summary>
-/// Every user's terminal: looked up by the user id the identity layer established, capped at
-/// <see cref="TerminalOptions.MaxUsers"/> live sandboxes, and reaped when idle (no request and no running command for
+/// Every user's terminal: looked up by the principal (tenant and user) the identity layer established, capped at
+/// <see cref="TerminalOptions.MaxUsers"/> live sandboxes (<see cref="TerminalOptions.MaxUsersPerKey"/> per stored key),
+/// each admitted against the <see cref="MemoryBudget"/> with its memory limit, and reaped when idle (no request and no running command for
 /// <see cref="TerminalOptions.IdleTimeoutSeconds"/>). Reaping stops the sandbox; the user's home stays for next time.
 /// </summary>
 public sealed partial class TerminalManager : IAsyncDisposable
@@ -22,15 +25,18 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, UserTerminal> _terminals = new(StringComparer.Ordinal);
+    private readonly MemoryBudget _memory;
+    private readonly ConcurrentDictionary<Principal, Entry> _terminals = new();
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private int _reaping;
     private int _disposed;
 
     public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, LimitPolicy policy, IOptions<TerminalOptions> options, TimeProvider time,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers, MemoryBudget memory)
     {
+        ArgumentNullException.ThrowIfNull(memory);
+        _memory = memory;
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
@@ -48,23 +54,47 @@ public sealed partial class TerminalManager : IAsyncDisposable
     public TerminalOptions Options => _options;
 
     /// <summary>Users whose sandboxes are up now.</summary>
-    public int RunningCount => _terminals.Values.Count(t => t.IsRunning);
+    public int RunningCount => _terminals.Values.Count(t => t.Terminal.IsRunning);
 
-    /// <summary>The user's terminal (their sandbox starts on its first operation).</summary>
-    /// <exception cref="CapacityExceededException">The server already has the most users' sandboxes it may.</exception>
-    public UserTerminal Get(string userId)
+    /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's.</summary>
+    /// <exception cref="CapacityExceededException">The server, or this key, already has the most users' sandboxes it may,
+    /// or the memory budget cannot hold one more.</exception>
+    public UserTerminal Get(Principal owner)
     {
+        ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_terminals.TryGetValue(userId, out var existing)) return existing;
+        if (_terminals.TryGetValue(owner, out var existing)) return existing.Terminal;
         lock (_admission)
         {
-            if (_terminals.TryGetValue(userId, out existing)) return existing;
+            if (_terminals.TryGetValue(owner, out existing)) return existing.Terminal;
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var terminal = new UserTerminal(_workspaces.Open(userId), _backends.Selected, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
-            _terminals[userId] = terminal;
-            return terminal;
+            if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
+                throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
+                    "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
+            var lease = _memory.Reserve(_limits.MemoryBytes, "a terminal sandbox");
+            try
+            {
+                var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
+                _terminals[owner] = new Entry(terminal, lease);
+                return terminal;
+            }
+            catch
+            {
+                lease.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>A live terminal and its share of the memory budget, given back when the terminal is stopped.</summary>
+    private sealed record Entry(UserTerminal Terminal, MemoryLease Memory)
+    {
+        public async ValueTask StopAsync()
+        {
+            try { await Terminal.DisposeAsync().ConfigureAwait(false); }
+            finally { Memory.Dispose(); }
         }
     }
 
@@ -76,8 +106,9 @@ public sealed partial class TerminalManager : IAsyncDisposable
         {
             var cutoff = _time.GetUtcNow() - TimeSpan.FromSeconds(_options.IdleTimeoutSeconds);
             int reaped = 0;
-            foreach (var (userId, terminal) in _terminals)
+            foreach (var (owner, entry) in _terminals)
             {
+                var terminal = entry.Terminal;
                 if (terminal.LastActivity > cutoff) continue;
                 try
                 {
@@ -88,8 +119,8 @@ public sealed partial class TerminalManager : IAsyncDisposable
                     // The sandbox died: nothing runs there any more, so it is as good as idle.
                 }
                 if (terminal.LastActivity > cutoff) continue;
-                lock (_admission) _terminals.TryRemove(userId, out _);
-                await terminal.DisposeAsync().ConfigureAwait(false);
+                lock (_admission) _terminals.TryRemove(owner, out _);
+                await entry.StopAsync().ConfigureAwait(false);
                 Log.Reaped(_logger, terminal.Workspace.Key);
                 reaped++;
             }
@@ -105,8 +136,8 @@ public sealed partial class TerminalManager : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _reaper.DisposeAsync().ConfigureAwait(false);
-        foreach (var userId in _terminals.Keys.ToArray())
-            if (_terminals.TryRemove(userId, out var terminal)) await terminal.DisposeAsync().ConfigureAwait(false);
+        foreach (var owner in _terminals.Keys.ToArray())
+            if (_terminals.TryRemove(owner, out var entry)) await entry.StopAsync().ConfigureAwait(false);
     }
 
     private static partial class Log

@@ -26,6 +26,9 @@ public sealed class TerminalOptions
     /// <summary>Users whose sandboxes may be alive at once; more get 503.</summary>
     [Range(1, 100000)] public int MaxUsers { get; set; } = 32;
 
+    /// <summary>Users one stored API key may have terminal sandboxes for at once (the operator's own tenant: <see cref="MaxUsers"/> alone).</summary>
+    [Range(1, 100000)] public int MaxUsersPerKey { get; set; } = 16;
+
     /// <summary>A user's sandbox with no request and no running command for this long is stopped (the home stays).</summary>
     [Range(1, 7 * 86400)] public double IdleTimeoutSeconds { get; set; } = 900;
 

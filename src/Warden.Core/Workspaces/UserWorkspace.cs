@@ -1,9 +1,11 @@
+using Warden.Core.Ownership;
+
 namespace Warden.Core.Workspaces;
 
 /// <summary>
-/// One Open WebUI user's persistent home on the host: <c>{StateDirectory}/users/{Key}/home</c>, mode 0700, owned by
+/// One user's persistent home on the host: <c>{StateDirectory}/users/{Key}/home</c>, mode 0700, owned by
 /// <see cref="Uid"/>, a host uid that belongs to this user alone and never changes.
 /// </summary>
-/// <param name="UserId">The user's id as the identity layer established it.</param>
-/// <param name="Key">A filesystem-safe name derived from the id (a hash: ids are caller-controlled text).</param>
-public sealed record UserWorkspace(string UserId, string Key, int Uid, string HostHome);
+/// <param name="Owner">The principal (tenant and user) the identity layer established.</param>
+/// <param name="Key">A filesystem-safe name derived from the principal (a hash: user ids are caller-controlled text).</param>
+public sealed record UserWorkspace(Principal Owner, string Key, int Uid, string HostHome);

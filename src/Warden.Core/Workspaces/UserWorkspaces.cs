@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Warden.Core.Interop;
+using Warden.Core.Ownership;
 using Warden.Core.Terminals;
 
 namespace Warden.Core.Workspaces;
@@ -29,14 +30,23 @@ public sealed class UserWorkspaces
     /// <summary>The directory holding every user's directory.</summary>
     public string Root => _root;
 
-    public static string KeyOf(string userId) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(userId)))[..32];
-
-    /// <summary>The user's workspace, created (home, uid) on first use.</summary>
-    public UserWorkspace Open(string userId)
+    /// <summary>
+    /// The directory name of a principal's home. The server's own tenant keeps the plain hash of the user id (homes made
+    /// before keys were tenants stay where they are); another tenant's users are hashed with the tenant, separated by a
+    /// newline, which no user id or tenant contains (<see cref="Principal"/>), so no two principals share a home.
+    /// </summary>
+    public static string KeyOf(Principal owner)
     {
-        ArgumentException.ThrowIfNullOrEmpty(userId);
-        var key = KeyOf(userId);
+        ArgumentNullException.ThrowIfNull(owner);
+        var name = owner.Tenant == Principal.ServerTenant ? owner.User : owner.Tenant + "\n" + owner.User;
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..32];
+    }
+
+    /// <summary>The principal's workspace, created (home, uid) on first use.</summary>
+    public UserWorkspace Open(Principal owner)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        var key = KeyOf(owner);
         var userDir = Path.Combine(_root, key);
         var home = Path.Combine(userDir, "home");
         lock (_lock)
@@ -49,7 +59,7 @@ public sealed class UserWorkspaces
             if (!Directory.Exists(home)) Directory.CreateDirectory(home);
             if (Libc.geteuid() == 0) Libc.lchown(home, uid, uid);
             Libc.chmod(home, Convert.ToInt32("700", 8));
-            return new UserWorkspace(userId, key, uid, home);
+            return new UserWorkspace(owner, key, uid, home);
         }
     }
 

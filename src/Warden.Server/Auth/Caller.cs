@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.Http;
+using Warden.Core.Execution;
+using Warden.Core.Ownership;
 
 namespace Warden.Server.Auth;
 
@@ -15,6 +17,30 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
 
     public bool IsAdmin => Scopes.Contains(ApiKeyScopes.Admin);
 
+    /// <summary>
+    /// The tenant this caller's objects belong to: its stored key's, or the server's own for the bootstrap key and for
+    /// no key at all (see <see cref="Principal.ServerTenant"/>).
+    /// </summary>
+    public string Tenant => KeyId is null or BootstrapKeyId ? Principal.ServerTenant : Principal.KeyTenant(KeyId);
+
+    /// <summary>
+    /// The one mapping from a caller to what it may reach (every surface uses it): the principal is the tenant and the
+    /// user the trusted <c>X-User-Id</c> names, else <paramref name="namedUser"/> (a name the request itself gives inside
+    /// its key's namespace, e.g. a session's <c>user</c> field), else <paramref name="surfaceUser"/> (a surface's
+    /// configured default), else <see cref="Principal.DefaultUser"/>. Only an admin naming no user sees everything.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">The named user is not a valid user id, or contradicts <c>X-User-Id</c>.</exception>
+    public Requester Requester(string? namedUser = null, string? surfaceUser = null, string parameter = "user")
+    {
+        var named = string.IsNullOrWhiteSpace(namedUser) ? null : namedUser.Trim();
+        if (named is not null && !Principal.IsValidName(named))
+            throw new InvalidRequestException($"{parameter} must be 1 to {Principal.MaxUserLength} characters without control characters.", parameter);
+        if (UserId is not null && named is not null && !string.Equals(UserId, named, StringComparison.Ordinal))
+            throw new InvalidRequestException($"{parameter} '{named}' contradicts the {UserHeader} header; leave it out or give the same user.", parameter);
+        var user = UserId ?? named ?? (Principal.IsValidName(surfaceUser) ? surfaceUser : null) ?? Principal.DefaultUser;
+        return new Requester(new Principal(Tenant, user), SeesEverything: IsAdmin && UserId is null && named is null);
+    }
+
     /// <summary>The caller set on the request by <see cref="AuthenticationMiddleware"/> (anonymous when auth is off).</summary>
     public static Caller Of(HttpContext context) =>
         context.Features.Get<Caller>() ?? Anonymous(context, ApiKeyScopes.All);
@@ -29,9 +55,15 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
         return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
     }
 
+    /// <summary>The <c>X-User-Id</c> header, for an authenticated caller; null when absent.</summary>
+    /// <exception cref="InvalidRequestException">Present but not a valid user id: a caller that names a user must name one exactly.</exception>
     public static string? TrustedUser(HttpContext context)
     {
-        var value = context.Request.Headers[UserHeader].ToString().Trim();
-        return value.Length is > 0 and <= 256 ? value : null;
+        var values = context.Request.Headers[UserHeader];
+        if (values.Count == 0) return null;
+        var value = values.Count == 1 ? values[0]?.Trim() : null;
+        if (!Principal.IsValidName(value))
+            throw new InvalidRequestException($"{UserHeader} must be one user id of 1 to {Principal.MaxUserLength} characters without control characters.", UserHeader);
+        return value;
     }
 }

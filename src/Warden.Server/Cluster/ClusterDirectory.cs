@@ -1,6 +1,8 @@
 using System.Data.Common;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
+using Warden.Core.Ownership;
+using Warden.Core.Sessions;
 using Warden.Server.Data;
 using static Warden.Server.Cluster.ClusterSchema;
 
@@ -100,24 +102,30 @@ public sealed class ClusterDirectory(WardenDatabase database, ReplicaIdentity se
     }
 
     /// <summary>Records a new session held here; refuses when the user holds <paramref name="maxPerUser"/> live sessions across the cluster.</summary>
-    public async Task ClaimSessionAsync(string sessionId, string userId, int maxPerUser, CancellationToken cancellationToken)
+    public async Task ClaimSessionAsync(string sessionId, Principal owner, SessionCaps caps, CancellationToken cancellationToken)
     {
         await using var connection = await database.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        // Counting and inserting are separate statements so the count sees claims committed while this one waited for the lock.
-        await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({SessionClaimLock}, hashtext(@user))", cancellationToken, ("@user", userId))
-            .ConfigureAwait(false);
+        // Counting and inserting are separate statements so the counts see claims committed while this one waited for the
+        // lock; one lock per tenant covers both the tenant's and its users' counts.
+        await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({SessionClaimLock}, hashtext(@tenant))", cancellationToken,
+            ("@tenant", owner.Tenant)).ConfigureAwait(false);
+        const string live = $"""
+            FROM cluster_directory d JOIN cluster_replicas r ON r.id = d.replica_id AND r.incarnation = d.incarnation
+            WHERE d.kind = '{ResourceKind.Session}' AND r.stopped_at IS NULL AND r.last_seen >= {NowMs} - @dead
+            """;
         var inserted = await ExecuteAsync(connection, transaction, $"""
-            INSERT INTO cluster_directory (kind, key, replica_id, incarnation, user_id, created_at)
-            SELECT '{ResourceKind.Session}', @key, @id, @inc, @user, {NowMs}
-            WHERE (SELECT COUNT(*) FROM cluster_directory d JOIN cluster_replicas r ON r.id = d.replica_id AND r.incarnation = d.incarnation
-                   WHERE d.kind = '{ResourceKind.Session}' AND d.user_id = @user AND r.stopped_at IS NULL AND r.last_seen >= {NowMs} - @dead) < @max
-            """, cancellationToken, ("@key", sessionId), ("@id", self.ReplicaId), ("@inc", self.Incarnation), ("@user", userId), ("@dead", _deadMs),
-            ("@max", (long)maxPerUser)).ConfigureAwait(false);
+            INSERT INTO cluster_directory (kind, key, replica_id, incarnation, user_id, tenant, created_at)
+            SELECT '{ResourceKind.Session}', @key, @id, @inc, @user, @tenant, {NowMs}
+            WHERE (SELECT COUNT(*) {live} AND d.user_id = @user) < @max_user
+              AND (SELECT COUNT(*) {live} AND d.tenant = @tenant) < @max_key
+            """, cancellationToken, ("@key", sessionId), ("@id", self.ReplicaId), ("@inc", self.Incarnation), ("@user", owner.ToString()),
+            ("@tenant", owner.Tenant), ("@dead", _deadMs), ("@max_user", (long)caps.PerUser), ("@max_key", (long)caps.PerKey)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         if (inserted == 0)
-            throw new CapacityExceededException($"User '{userId}' already has the maximum of {maxPerUser} sessions across all replicas " +
-                "(Warden:Sessions:MaxSessionsPerUser); delete one first.", TimeSpan.FromSeconds(5));
+            throw new CapacityExceededException($"User '{owner.User}' already has the maximum of {caps.PerUser} sessions " +
+                $"(Warden:Sessions:MaxSessionsPerUser), or this API key the maximum of {caps.PerKey} (Warden:Sessions:MaxSessionsPerKey), " +
+                "across all replicas; delete one first.", TimeSpan.FromSeconds(5));
     }
 
     /// <summary>Removes this replica's row for <paramref name="key"/>.</summary>
@@ -142,15 +150,15 @@ public sealed class ClusterDirectory(WardenDatabase database, ReplicaIdentity se
     }
 
     /// <summary>The holder of a user's terminal, claiming it for this replica when nobody holds it.</summary>
-    public async Task<DirectoryEntry> ClaimTerminalAsync(string key, string userId, CancellationToken cancellationToken)
+    public async Task<DirectoryEntry> ClaimTerminalAsync(string key, CancellationToken cancellationToken)
     {
         if (await LookupAsync(ResourceKind.Terminal, key, cancellationToken).ConfigureAwait(false) is { } existing) return existing;
         await using (var connection = await database.ConnectAsync(cancellationToken).ConfigureAwait(false))
         {
             await ExecuteAsync(connection, null, $"""
-                INSERT INTO cluster_directory (kind, key, replica_id, incarnation, user_id, created_at)
-                VALUES ('{ResourceKind.Terminal}', @key, @id, @inc, @user, {NowMs}) ON CONFLICT (kind, key) DO NOTHING
-                """, cancellationToken, ("@key", key), ("@id", self.ReplicaId), ("@inc", self.Incarnation), ("@user", userId)).ConfigureAwait(false);
+                INSERT INTO cluster_directory (kind, key, replica_id, incarnation, created_at)
+                VALUES ('{ResourceKind.Terminal}', @key, @id, @inc, {NowMs}) ON CONFLICT (kind, key) DO NOTHING
+                """, cancellationToken, ("@key", key), ("@id", self.ReplicaId), ("@inc", self.Incarnation)).ConfigureAwait(false);
         }
         // Another replica may have claimed it at the same moment: whoever's row is there holds it.
         return await LookupAsync(ResourceKind.Terminal, key, cancellationToken).ConfigureAwait(false)

@@ -134,7 +134,7 @@ public sealed partial class ClusterMembership(ClusterDirectory directory, Shared
                 if (CanJudgeSilence)
                     foreach (var dead in await directory.ReapAsync(stop).ConfigureAwait(false)) Log.DeclaredDead(logger, dead, DeadAfter.TotalSeconds);
                 await RefreshAsync(stop).ConfigureAwait(false);
-                await directory.SyncSessionsAsync(sessions.List().Select(s => s.Id).ToList(), stop).ConfigureAwait(false);
+                await directory.SyncSessionsAsync(sessions.AllIds(), stop).ConfigureAwait(false);
                 await quotas.SyncLeasesAsync(stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)

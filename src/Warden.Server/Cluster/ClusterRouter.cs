@@ -1,7 +1,6 @@
 using System.Data.Common;
 using Microsoft.AspNetCore.Http;
 using Warden.Core.Sessions;
-using Warden.Core.Workspaces;
 
 namespace Warden.Server.Cluster;
 
@@ -100,7 +99,7 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
 
     private async Task<Route> SessionRouteAsync(string id, CancellationToken cancellationToken)
     {
-        if (sessions.TryGet(id, out _)) return Route.Local;
+        if (sessions.Holds(id)) return Route.Local;
         if (OwnerTag.TryParse(id, out var tag))
         {
             // Ours but not here: deleted or reaped; the endpoint says 404.
@@ -115,11 +114,10 @@ internal sealed class ClusterRouter(RequestDelegate next, ClusterMembership memb
         return reason is null ? new Route(entry.Owner, null, null, entry) : new Route(null, entry.ReplicaId, reason);
     }
 
-    private async Task<Route> TerminalRouteAsync(string userId, CancellationToken cancellationToken)
+    private async Task<Route> TerminalRouteAsync(string key, CancellationToken cancellationToken)
     {
-        var key = UserWorkspaces.KeyOf(userId);
         if (membership.OwnsTerminal(key)) return Route.Local;
-        var entry = await directory.ClaimTerminalAsync(key, userId, cancellationToken);
+        var entry = await directory.ClaimTerminalAsync(key, cancellationToken);
         if (IsOurs(entry))
         {
             membership.OwnTerminal(key);

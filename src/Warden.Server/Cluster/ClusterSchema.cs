@@ -34,6 +34,9 @@ internal static class ClusterSchema
         );
         CREATE INDEX IF NOT EXISTS cluster_directory_replica ON cluster_directory (replica_id, incarnation);
         CREATE INDEX IF NOT EXISTS cluster_directory_user ON cluster_directory (kind, user_id);
+        -- The owner's tenant (API key), for the per-key session cap; user_id holds the whole principal (tenant/user).
+        ALTER TABLE cluster_directory ADD COLUMN IF NOT EXISTS tenant TEXT NULL;
+        CREATE INDEX IF NOT EXISTS cluster_directory_tenant ON cluster_directory (kind, tenant);
         CREATE TABLE IF NOT EXISTS cluster_leases (
             id TEXT PRIMARY KEY,
             identity TEXT NOT NULL,

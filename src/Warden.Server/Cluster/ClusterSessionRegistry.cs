@@ -1,18 +1,19 @@
 using System.Data.Common;
 using Microsoft.Extensions.Logging;
+using Warden.Core.Ownership;
 using Warden.Core.Sessions;
 using Warden.Server.Diagnostics;
 
 namespace Warden.Server.Cluster;
 
-/// <summary>Sessions in the shared directory: ids that name this replica, claims counted against the cluster-wide per-user cap.</summary>
+/// <summary>Sessions in the shared directory: ids that name this replica, claims counted against the cluster-wide per-user and per-key caps.</summary>
 internal sealed partial class ClusterSessionRegistry(ClusterDirectory directory, ILogger<ClusterSessionRegistry> logger) : ISessionRegistry
 {
     public string NewSessionId() => OwnerTag.NewId(directory.Self.Tag);
 
-    public async ValueTask ClaimAsync(string sessionId, string userId, int maxPerUser, CancellationToken cancellationToken)
+    public async ValueTask ClaimAsync(string sessionId, Principal owner, SessionCaps caps, CancellationToken cancellationToken)
     {
-        try { await directory.ClaimSessionAsync(sessionId, userId, maxPerUser, cancellationToken).ConfigureAwait(false); }
+        try { await directory.ClaimSessionAsync(sessionId, owner, caps, cancellationToken).ConfigureAwait(false); }
         catch (Exception e) when (e is DbException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             throw new ClusterDatabaseUnavailableException(

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Warden.Core.Ownership;
+using Warden.Core.Workspaces;
 
 namespace Warden.Server.Cluster;
 
@@ -23,7 +25,8 @@ public sealed class OwnedResource
     /// <summary>How problem details name it ("Kernel", "Session", "Your terminal sandbox").</summary>
     public string Noun { get; }
 
-    /// <summary>The session id or user the request is for; null lets the endpoint answer (it will refuse the request).</summary>
+    /// <summary>The session id, or the key of the principal's terminal (<see cref="UserWorkspaces.KeyOf"/>), the request is for;
+    /// null lets the endpoint answer (it will refuse the request).</summary>
     public Func<HttpContext, ValueTask<string?>> KeyOf { get; }
 
     /// <summary>Checked before anything is looked up or forwarded, for endpoints that authenticate callers themselves.</summary>
@@ -33,8 +36,9 @@ public sealed class OwnedResource
     public static OwnedResource Session(string noun, string routeParameter = "id", Func<HttpContext, ValueTask<bool>>? authorize = null) =>
         new(ResourceKind.Session, noun, context => ValueTask.FromResult(context.GetRouteValue(routeParameter) as string), authorize);
 
-    /// <summary>The terminal of the user <paramref name="userOf"/> authenticates (it throws for a caller who is not one).</summary>
-    public static OwnedResource Terminal(Func<HttpContext, ValueTask<string?>> userOf) => new(ResourceKind.Terminal, "Your terminal sandbox", userOf, null);
+    /// <summary>The terminal of the principal <paramref name="ownerOf"/> authenticates (it throws for a caller who is not one).</summary>
+    public static OwnedResource Terminal(Func<HttpContext, ValueTask<Principal>> ownerOf) =>
+        new(ResourceKind.Terminal, "Your terminal sandbox", async context => UserWorkspaces.KeyOf(await ownerOf(context).ConfigureAwait(false)), null);
 }
 
 /// <summary>Endpoint metadata: a list of sessions that, in cluster mode, shows every replica's (<see cref="ClusterListMerger"/>).</summary>

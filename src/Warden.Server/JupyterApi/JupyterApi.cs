@@ -11,7 +11,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
+using Warden.Core.Ownership;
 using Warden.Core.Sessions;
+using Warden.Server.Auth;
 using Warden.Server.Cluster;
 using Warden.Server.Hosting;
 
@@ -20,6 +22,7 @@ namespace Warden.Server.JupyterApi;
 /// <summary>
 /// The subset of jupyter_server that kernel clients use (Open WebUI's code interpreter, @jupyterlab/services): kernels
 /// over REST and the kernel WebSocket. A kernel is a Warden session; this folder only translates the wire format.
+/// Every kernel route acts as the caller's <see cref="Caller.Requester"/>: another principal's kernel is a 404.
 /// </summary>
 public static class JupyterApi
 {
@@ -55,21 +58,36 @@ public static class JupyterApi
         return app;
     }
 
-    private static ValueTask<bool> IsAuthorizedAsync(HttpContext context) =>
-        context.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorizedAsync(context, context.RequestAborted);
+    private static async ValueTask<bool> IsAuthorizedAsync(HttpContext context)
+    {
+        var caller = await context.RequestServices.GetRequiredService<JupyterAuth>().AuthenticateAsync(context, context.RequestAborted);
+        if (caller is not null) context.Features.Set(caller);
+        return caller is not null;
+    }
+
+    /// <summary>The principal a Jupyter request acts as: kernels a caller starts belong to it, and it reaches only its own.</summary>
+    private static Requester RequesterOf(HttpContext context) =>
+        Caller.Of(context).Requester(surfaceUser: context.RequestServices.GetRequiredService<IOptions<JupyterOptions>>().Value.User);
 
     private static async ValueTask<object?> RequireJupyterAuth(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        if (await http.RequestServices.GetRequiredService<JupyterAuth>().IsAuthorizedAsync(http, http.RequestAborted)) return await next(context);
+        if (await IsAuthorizedAsync(http)) return await next(context);
+        // Credentials that were presented and refused (a wrong token, a forged or expired cookie) are 401; none at all,
+        // or a cookie request without its XSRF echo, is jupyter_server's 403.
+        bool refused = JupyterAuth.PresentedCredentials(http.Request) && !HasValidLoginCookie(http);
         return TypedResults.Problem(new ProblemDetails
         {
-            Status = StatusCodes.Status403Forbidden, Type = WardenExceptionHandler.TypeBase + "forbidden", Title = "Forbidden",
+            Status = refused ? StatusCodes.Status401Unauthorized : StatusCodes.Status403Forbidden,
+            Type = WardenExceptionHandler.TypeBase + (refused ? "unauthorized" : "forbidden"), Title = refused ? "Unauthorized" : "Forbidden",
             Detail = "Jupyter API: pass the API key as ?token=, Authorization: token <key> (or Bearer), or log in at /login " +
                 "(cookie requests that change state must send X-XSRFToken).",
             Instance = http.Request.Path,
         });
     }
+
+    private static bool HasValidLoginCookie(HttpContext context) =>
+        context.RequestServices.GetRequiredService<JupyterAuth>().HasValidLogin(context.Request);
 
     private static ContentHttpResult GetLogin(HttpContext context)
     {
@@ -90,6 +108,11 @@ public static class JupyterApi
     {
         if (!context.Request.HasFormContentType)
             return Problem(StatusCodes.Status400BadRequest, "bad-request", "POST /login takes a form: _xsrf and password.", context);
+        if (!auth.TryLoginAttempt(Caller.ClientAddress(context), out var retryAfter))
+        {
+            context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Problem(StatusCodes.Status429TooManyRequests, "too-many-logins", "Too many login attempts from this address; retry later.", context);
+        }
         var form = await context.Request.ReadFormAsync(cancellationToken);
         var cookie = context.Request.Cookies[JupyterAuth.XsrfCookie];
         string presented = form["_xsrf"].ToString() is { Length: > 0 } f ? f : context.Request.Headers["X-XSRFToken"].ToString();
@@ -113,12 +136,14 @@ public static class JupyterApi
         Instance = context.Request.Path,
     });
 
-    private static JsonHttpResult<object> GetStatus(SessionManager sessions, KernelConnections connections) =>
-        TypedResults.Json<object>(new
+    private static JsonHttpResult<object> GetStatus(HttpContext context, SessionManager sessions, KernelConnections connections)
+    {
+        var mine = sessions.List(RequesterOf(context));
+        return TypedResults.Json<object>(new
         {
-            started = WardenVersion.StartedAt, last_activity = DateTimeOffset.UtcNow, kernels = sessions.Count,
-            connections = sessions.List().Sum(s => connections.Count(s.Id)),
+            started = WardenVersion.StartedAt, last_activity = DateTimeOffset.UtcNow, kernels = mine.Count, connections = mine.Sum(s => connections.Count(s.Id)),
         });
+    }
 
     private static JsonHttpResult<KernelSpecsModel> GetKernelSpecs(SessionManager sessions)
     {
@@ -127,11 +152,10 @@ public static class JupyterApi
             kernels.All.ToDictionary(k => k.KernelName, KernelSpecModel.From)), JupyterJson.Options);
     }
 
-    private static JsonHttpResult<List<KernelModel>> ListKernels(SessionManager sessions, KernelConnections connections, IOptions<JupyterOptions> options) =>
-        TypedResults.Json(sessions.List(options.Value.User).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterJson.Options);
+    private static JsonHttpResult<List<KernelModel>> ListKernels(HttpContext context, SessionManager sessions, KernelConnections connections) =>
+        TypedResults.Json(sessions.List(RequesterOf(context)).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterJson.Options);
 
-    private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, IOptions<JupyterOptions> options,
-        CancellationToken cancellationToken)
+    private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, CancellationToken cancellationToken)
     {
         // Open WebUI posts no body at all; JupyterLab posts {"name": "python3"}.
         string? name = null;
@@ -153,32 +177,32 @@ public static class JupyterApi
                 }
             }
         }
-        var session = await sessions.CreateAsync(new SessionRequest(name, options.Value.User), cancellationToken);
+        var session = await sessions.CreateAsync(new SessionRequest(name, RequesterOf(request.HttpContext).Principal), cancellationToken);
         request.HttpContext.Response.Headers.Location = $"/api/kernels/{session.Id}";
         return TypedResults.Json(KernelModel.From(session, 0), JupyterJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
-    private static JsonHttpResult<KernelModel> GetKernel(string id, SessionManager sessions, KernelConnections connections) =>
-        TypedResults.Json(KernelModel.From(sessions.Get(id), connections.Count(id)), JupyterJson.Options);
+    private static JsonHttpResult<KernelModel> GetKernel(string id, HttpContext context, SessionManager sessions, KernelConnections connections) =>
+        TypedResults.Json(KernelModel.From(sessions.Get(id, RequesterOf(context)), connections.Count(id)), JupyterJson.Options);
 
-    private static async Task<NoContent> DeleteKernelAsync(string id, SessionManager sessions, KernelConnections connections,
+    private static async Task<NoContent> DeleteKernelAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,
         CancellationToken cancellationToken)
     {
-        await sessions.DeleteAsync(id, cancellationToken);
+        await sessions.DeleteAsync(id, RequesterOf(context), cancellationToken);
         await connections.CloseAllAsync(id);
         return TypedResults.NoContent();
     }
 
-    private static async Task<NoContent> InterruptAsync(string id, SessionManager sessions, CancellationToken cancellationToken)
+    private static async Task<NoContent> InterruptAsync(string id, HttpContext context, SessionManager sessions, CancellationToken cancellationToken)
     {
-        await sessions.Get(id).InterruptAsync(cancellationToken);
+        await sessions.Get(id, RequesterOf(context)).InterruptAsync(cancellationToken);
         return TypedResults.NoContent();
     }
 
-    private static async Task<JsonHttpResult<KernelModel>> RestartAsync(string id, SessionManager sessions, KernelConnections connections,
+    private static async Task<JsonHttpResult<KernelModel>> RestartAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,
         CancellationToken cancellationToken)
     {
-        var session = sessions.Get(id);
+        var session = sessions.Get(id, RequesterOf(context));
         await session.RestartAsync(cancellationToken);
         return TypedResults.Json(KernelModel.From(session, connections.Count(id)), JupyterJson.Options);
     }
@@ -186,7 +210,7 @@ public static class JupyterApi
     private static async Task ChannelsAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,
         ILoggerFactory loggers)
     {
-        var session = sessions.Get(id);
+        var session = sessions.Get(id, RequesterOf(context));
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;

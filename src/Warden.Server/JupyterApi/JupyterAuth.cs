@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -9,22 +11,28 @@ using Warden.Server.Hosting;
 namespace Warden.Server.JupyterApi;
 
 /// <summary>
-/// Jupyter's ways of authenticating, accepted on the Jupyter routes only: the API key as a token
-/// (<c>?token=</c>, <c>Authorization: token …</c> or <c>Bearer …</c>), or a password login cookie. Cookie-authenticated
-/// requests that change state must echo the <c>_xsrf</c> cookie in <c>X-XSRFToken</c> (as Jupyter requires).
-/// Keys from the key store with the <c>execute</c> scope are accepted as tokens too.
-/// With no API key, no stored key and no password configured, the Jupyter routes are open (the server then only binds loopback).
+/// Jupyter's ways of authenticating, accepted on the Jupyter routes only: an API key as a token (<c>?token=</c>,
+/// <c>Authorization: token …</c> or <c>Bearer …</c>) — the bootstrap key, or a stored key with the <c>execute</c> scope,
+/// each key its own tenant — or a password login cookie (the server's own tenant, user <see cref="JupyterOptions.User"/>).
+/// Cookie-authenticated requests that change state must echo the <c>_xsrf</c> cookie in <c>X-XSRFToken</c> (as Jupyter
+/// requires). Password attempts are throttled per client address. With no API key, no stored key and no password
+/// configured, the Jupyter routes are open (the server then only binds loopback).
 /// </summary>
-internal sealed class JupyterAuth
+internal sealed class JupyterAuth : IDisposable
 {
     public const string XsrfCookie = "_xsrf";
     public const string LoginCookie = "warden-jupyter-login";
+
+    /// <summary>Password attempts a client may make in a burst, and how often one more is allowed after that.</summary>
+    public const int LoginBurst = 10;
+    public static readonly TimeSpan LoginReplenish = TimeSpan.FromSeconds(6);
+
     private readonly byte[]? _apiKeyHash;
     private readonly byte[]? _passwordHash;
     private readonly ISigningKeys _keys;
     private readonly TimeSpan _loginLifetime;
-
     private readonly ApiKeyStore _store;
+    private readonly PartitionedRateLimiter<string> _logins;
 
     public JupyterAuth(IConfiguration configuration, IOptions<JupyterOptions> options, ApiKeyStore store, ISigningKeys keys)
     {
@@ -34,30 +42,51 @@ internal sealed class JupyterAuth
         if (!string.IsNullOrEmpty(apiKey)) _apiKeyHash = Hash(apiKey);
         if (!string.IsNullOrEmpty(options.Value.Password)) _passwordHash = Hash(options.Value.Password);
         _loginLifetime = TimeSpan.FromHours(options.Value.LoginHours);
+        _logins = PartitionedRateLimiter.Create<string, string>(client => RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = LoginBurst, TokensPerPeriod = 1, ReplenishmentPeriod = LoginReplenish, QueueLimit = 0, AutoReplenishment = true,
+        }));
     }
 
     private bool Configured => _apiKeyHash is not null || _passwordHash is not null;
 
     public bool PasswordEnabled => _passwordHash is not null;
 
-    public async ValueTask<bool> IsAuthorizedAsync(HttpContext context, CancellationToken cancellationToken)
+    /// <summary>The caller a Jupyter request authenticates as, or null (403).</summary>
+    public async ValueTask<Caller?> AuthenticateAsync(HttpContext context, CancellationToken cancellationToken)
     {
         bool storeKeys = await _store.KeysExistAsync(cancellationToken);
-        if (!Configured && !storeKeys) return true;
+        if (!Configured && !storeKeys) return Caller.Anonymous(context, ApiKeyScopes.All);
         var request = context.Request;
         if (PresentedToken(request) is { } token)
-        {
-            if (_apiKeyHash is not null && Matches(token, _apiKeyHash)) return true;
-            if (storeKeys && await _store.AuthenticateAsync(token, cancellationToken) is { } key
-                && ApiKeyScopes.Grants(key.Scopes.ToList(), ApiKeyScopes.Execute)) return true;
-        }
-        if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return false;
-        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return true;
+            return await AuthenticationMiddleware.AuthenticateTokenAsync(context, token, _store, _apiKeyHash, cancellationToken) is { } keyCaller
+                && ApiKeyScopes.Grants(keyCaller.Scopes, ApiKeyScopes.Execute) ? keyCaller : null;
+        if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return null;
+        var login = new Caller(null, [ApiKeyScopes.Execute], null, Caller.ClientAddress(context));
+        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return login;
         var cookie = request.Cookies[XsrfCookie];
         var echoed = request.Headers["X-XSRFToken"].ToString();
         if (string.IsNullOrEmpty(echoed)) echoed = request.Headers["X-CSRFToken"].ToString();
-        return !string.IsNullOrEmpty(cookie) && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(cookie), Encoding.UTF8.GetBytes(echoed));
+        return !string.IsNullOrEmpty(cookie) && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(cookie), Encoding.UTF8.GetBytes(echoed))
+            ? login : null;
     }
+
+    /// <summary>Whether the request presented credentials at all (a token or a login cookie): refused ones are 401, none 403.</summary>
+    public static bool PresentedCredentials(HttpRequest request) =>
+        PresentedToken(request) is not null || !string.IsNullOrEmpty(request.Cookies[LoginCookie]);
+
+    /// <summary>Whether <paramref name="client"/> may try a password now; each attempt spends one of its allowance.</summary>
+    public bool TryLoginAttempt(string client, out TimeSpan retryAfter)
+    {
+        using var lease = _logins.AttemptAcquire(client);
+        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : LoginReplenish;
+        return lease.IsAcquired;
+    }
+
+    public void Dispose() => _logins.Dispose();
+
+    /// <summary>A login cookie this server issued and that has not expired (whatever the XSRF echo).</summary>
+    public bool HasValidLogin(HttpRequest request) => _passwordHash is not null && PresentedToken(request) is null && ValidLogin(request.Cookies[LoginCookie]);
 
     public bool CheckPassword(string? password) => _passwordHash is not null && password is not null && Matches(password, _passwordHash);
 
@@ -76,7 +105,9 @@ internal sealed class JupyterAuth
         var dot = cookie.IndexOf('.', StringComparison.Ordinal);
         if (dot <= 0) return false;
         var expires = cookie[..dot];
-        if (!long.TryParse(expires, out var unix) || DateTimeOffset.FromUnixTimeSeconds(unix) < DateTimeOffset.UtcNow) return false;
+        // Any number parses; only a time within DateTimeOffset's range can be compared (a crafted 999999999999999 was a 500).
+        if (!long.TryParse(expires, NumberStyles.None, CultureInfo.InvariantCulture, out var unix) || unix > DateTimeOffset.MaxValue.ToUnixTimeSeconds()
+            || DateTimeOffset.FromUnixTimeSeconds(unix) < DateTimeOffset.UtcNow) return false;
         return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(expires)), Encoding.ASCII.GetBytes(cookie[(dot + 1)..]));
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Execution;
+using Warden.Core.Ownership;
 using Warden.Core.Sessions;
 
 namespace Warden.Server.JupyterApi;
@@ -130,7 +131,8 @@ internal sealed partial class KernelConnection(WebSocket socket, Session session
             case "shutdown_request":
                 bool restart = request.Content["restart"] is JsonValue r && r.TryGetValue<bool>(out var b) && b;
                 if (restart) await session.RestartAsync(cancellationToken);
-                else await sessions.DeleteAsync(session.Id, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                // The connection was admitted for this very session, so it acts as the session's owner.
+                else await sessions.DeleteAsync(session.Id, new Requester(session.Owner), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
                 var reply = new JsonObject { ["status"] = "ok", ["restart"] = restart };
                 await ReplyAsync(request, "shutdown_reply", reply);
                 await PublishAsync(JupyterMessage.Reply(request, "iopub", "shutdown_reply", KernelSession, (JsonObject)reply.DeepClone()));

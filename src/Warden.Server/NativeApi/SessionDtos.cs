@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Ownership;
 using Warden.Core.Sessions;
 
 namespace Warden.Server.NativeApi;
@@ -12,7 +13,10 @@ public sealed record CreateSessionRequest
 {
     /// <summary>Kernel language: python, bash or javascript (or an alias); default python.</summary>
     public string? Language { get; init; }
-    /// <summary>Who the session belongs to, for the per-user session cap (the caller's own user id).</summary>
+    /// <summary>
+    /// The user the session belongs to, a name inside the caller's API key (default: the <c>X-User-Id</c> header, else
+    /// "default"). It sets the per-user cap's bucket and who may reach the session; the key's own cap counts all its users.
+    /// </summary>
     public string? User { get; init; }
     /// <summary>Default timeout of each cell, seconds.</summary>
     public double? Timeout { get; init; }
@@ -23,7 +27,7 @@ public sealed record CreateSessionRequest
     /// <summary>Processes and threads of the whole session.</summary>
     public int? MaxProcesses { get; init; }
 
-    public SessionRequest ToCore() => new(Language, string.IsNullOrWhiteSpace(User) ? "default" : User.Trim(), new LimitRequest
+    public SessionRequest ToCore(Principal owner) => new(Language, owner, new LimitRequest
     {
         TimeoutSeconds = Timeout, MaxOutputBytes = MaxOutputBytes, MemoryMb = MemoryMb, MaxProcesses = MaxProcesses,
     });
@@ -37,7 +41,7 @@ public sealed record SessionLimitsDto(double Timeout, long MaxOutputBytes, int M
 public sealed record SessionDto(string Id, string Language, string User, string State, DateTimeOffset CreatedAt, DateTimeOffset LastActivity,
     int ExecutionCount, SessionLimitsDto Limits)
 {
-    public static SessionDto From(Session s) => new(s.Id, s.Kernel.Language, s.UserId, s.State.ToString().ToLowerInvariant(), s.CreatedAt,
+    public static SessionDto From(Session s) => new(s.Id, s.Kernel.Language, s.Owner.User, s.State.ToString().ToLowerInvariant(), s.CreatedAt,
         s.LastActivity, s.ExecutionCount, new SessionLimitsDto(s.Limits.CellTimeout.TotalSeconds, s.Limits.MaxOutputBytes,
             (int)(s.Limits.Sandbox.MemoryBytes >> 20), s.Limits.Sandbox.MaxProcesses));
 }

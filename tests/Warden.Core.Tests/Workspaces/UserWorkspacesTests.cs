@@ -1,3 +1,4 @@
+using Warden.Core.Ownership;
 using Microsoft.Extensions.Options;
 using Warden.Core.Terminals;
 using Warden.Core.Workspaces;
@@ -13,8 +14,8 @@ public sealed class UserWorkspacesTests : IDisposable
     [Fact]
     public void Open_SameUserTwice_KeepsTheSameUidAndHome_AcrossInstances()
     {
-        var first = Create().Open("alice");
-        var again = Create().Open("alice");
+        var first = Create().Open(new Principal(Principal.ServerTenant, "alice"));
+        var again = Create().Open(new Principal(Principal.ServerTenant, "alice"));
         Assert.Equal(first.Uid, again.Uid);
         Assert.Equal(first.HostHome, again.HostHome);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(first.HostHome));
@@ -24,7 +25,7 @@ public sealed class UserWorkspacesTests : IDisposable
     public void Open_DifferentUsers_GetDistinctUidsFromTheRange()
     {
         var workspaces = Create();
-        var uids = new[] { "alice", "bob", "../evil", "carol" }.Select(u => workspaces.Open(u)).ToList();
+        var uids = new[] { "alice", "bob", "../evil", "carol" }.Select(u => workspaces.Open(new Principal(Principal.ServerTenant, u))).ToList();
         Assert.Equal(uids.Count, uids.Select(w => w.Uid).Distinct().Count());
         Assert.All(uids, w => Assert.InRange(w.Uid, 500000, 500000 + 100000));
         Assert.All(uids, w => Assert.StartsWith(Path.Combine(_state, "users"), w.HostHome, StringComparison.Ordinal));

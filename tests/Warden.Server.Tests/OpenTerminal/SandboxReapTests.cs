@@ -13,7 +13,7 @@ public sealed class SandboxReapTests
         using var user = terminal.For("reaped-user");
         await user.RunAsync("echo keep > /home/user/keep.txt; (sleep 300 &) ; echo started");
         var manager = terminal.Server.Services.GetRequiredService<TerminalManager>();
-        var uid = File.ReadAllText(Path.Combine(terminal.StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf("reaped-user"), "uid")).Trim();
+        var uid = File.ReadAllText(Path.Combine(terminal.StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf(new Warden.Core.Ownership.Principal(Warden.Core.Ownership.Principal.ServerTenant, "reaped-user")), "uid")).Trim();
         Assert.NotEmpty(ProcessesOf(uid));
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
