@@ -7,6 +7,9 @@ public sealed record HistoryQuery
     public string? Language { get; init; }
     public string? UserId { get; init; }
     public string? KeyId { get; init; }
+    /// <summary>With <see cref="KeyId"/>: only the records of this principal's user (null: those that named no user).</summary>
+    public bool OwnerOnly { get; init; }
+    public string? OwnerUserId { get; init; }
     public DateTimeOffset? Since { get; init; }
     public string? Before { get; init; }
     public int Limit { get; init; } = 50;

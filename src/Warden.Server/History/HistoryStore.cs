@@ -61,6 +61,11 @@ public sealed class HistoryStore(WardenDatabase database)
         Filter("language = @language", "@language", query.Language);
         Filter("user_id = @user", "@user", query.UserId);
         Filter("key_id = @key", "@key", query.KeyId);
+        if (query.OwnerOnly)
+        {
+            if (query.OwnerUserId is null) sql.Append(" AND user_id IS NULL");
+            else Filter("user_id = @owner", "@owner", query.OwnerUserId);
+        }
         Filter("started_at >= @since", "@since", query.Since?.ToUnixTimeMilliseconds());
         Filter("id < @before", "@before", query.Before);
         sql.Append(" ORDER BY id DESC LIMIT @limit");

@@ -38,10 +38,12 @@ public static class ExecutionsApi
         }
         if (limit is < 1 or > 500) throw new InvalidRequestException("limit: 1 to 500.", "limit");
         var caller = Caller.Of(context);
+        // A record belongs to the key and user that ran it: the same principal rule as sessions and kernels.
+        bool everything = caller.Requester().SeesEverything;
         var page = await history.QueryAsync(new HistoryQuery
         {
             Status = status, Language = language, UserId = user, Since = from, Before = cursor, Limit = limit ?? 50,
-            KeyId = caller.Authenticated && !caller.IsAdmin ? caller.KeyId : null,
+            KeyId = everything ? null : caller.KeyId, OwnerOnly = !everything, OwnerUserId = caller.UserId,
         }, cancellationToken);
         return TypedResults.Ok(new ExecutionPageDto(page.Items, page.NextCursor));
     }
@@ -51,7 +53,7 @@ public static class ExecutionsApi
     {
         var caller = Caller.Of(context);
         var record = await history.GetAsync(id, cancellationToken);
-        if (record is null || (caller.Authenticated && !caller.IsAdmin && record.KeyId != caller.KeyId))
+        if (record is null || !caller.Requester().SeesEverything && (record.KeyId != caller.KeyId || record.UserId != caller.UserId))
         {
             return TypedResults.Problem(new ProblemDetails
             {

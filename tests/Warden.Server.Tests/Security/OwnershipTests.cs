@@ -173,6 +173,27 @@ public sealed class OwnershipTests
     }
 
     /// <summary>The non-owner's answer must be indistinguishable from a missing id's: status, problem type and title.</summary>
+    [Fact]
+    public async Task ExecutionRecords_BelongToTheirKeyAndUser()
+    {
+        await using var server = await WardenTestServer.StartAsync(apiKey: Bootstrap);
+        var ct = TestContext.Current.CancellationToken;
+        using var a = await StoredKeyClientAsync(server, "history-a", ct);
+        using var b = await StoredKeyClientAsync(server, "history-b", ct);
+        var (ran, result) = await SendAsync(a, HttpMethod.Post, "/api/v1/execute", new { language = "bash", code = "echo mine" }, "alice", ct);
+        Assert.Equal(HttpStatusCode.OK, ran.StatusCode);
+        var id = result.GetProperty("execution_id").GetString()!;
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(a, HttpMethod.Get, $"/api/v1/executions/{id}", null, "alice", ct)).Response.StatusCode);
+        Assert.Contains(id, (await SendAsync(a, HttpMethod.Get, "/api/v1/executions", null, "alice", ct)).Body.GetRawText());
+        foreach (var (client, user) in new[] { (b, "alice"), (a, "bob"), (a, (string?)null) })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(client, HttpMethod.Get, $"/api/v1/executions/{id}", null, user, ct)).Response.StatusCode);
+            Assert.DoesNotContain(id, (await SendAsync(client, HttpMethod.Get, "/api/v1/executions", null, user, ct)).Body.GetRawText());
+        }
+        Assert.Contains(id, (await Json.ReadAsync(await server.Client.GetAsync("/api/v1/executions", ct))).GetRawText());
+    }
+
     private static async Task AssertSameAsMissingAsync(HttpClient client, HttpMethod method, string path, string missingPath, object? body, CancellationToken ct)
     {
         var (other, otherBody) = await SendAsync(client, method, path, body, null, ct);
