@@ -286,6 +286,59 @@ public sealed class ClusterRoutingTests(ClusterFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task AnotherKeysSessionAndKernel_ThroughAnyReplica_AnswerLikeMissingIds()
+    {
+        // Forwarding keeps the caller's credentials, and the owner checks them: no replica is a way around ownership.
+        var cluster = Cluster;
+        HttpClient KeyClient(string replica, string key)
+        {
+            var client = new HttpClient { BaseAddress = cluster.Direct(replica).BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+            return client;
+        }
+        async Task<string> NewKeyAsync(string name)
+        {
+            var (created, body) = await Json.PostAsync(cluster.Client, "/api/v1/admin/keys", new { name, scopes = new[] { "execute" } });
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            return body.GetProperty("key").GetString()!;
+        }
+        var keyA = await NewKeyAsync("cluster-tenant-a");
+        var keyB = await NewKeyAsync("cluster-tenant-b");
+        using var a = KeyClient("r1", keyA);
+        var (created, session) = await Json.PostAsync(a, "/api/v1/sessions", new { language = "python" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = session.GetProperty("id").GetString()!;
+        await Json.PostAsync(a, $"/api/v1/sessions/{id}/execute", new { code = "secret = 'cluster-a'" });
+        using var kernelCreated = await a.PostAsync("/api/kernels", null, Ct);
+        var kernel = (await Json.ReadAsync(kernelCreated)).GetProperty("id").GetString()!;
+        try
+        {
+            foreach (var replica in new[] { "r1", "r2", "r3" })
+            {
+                using var b = KeyClient(replica, keyB);
+                var (execute, _) = await Json.PostAsync(b, $"/api/v1/sessions/{id}/execute", new { code = "secret" });
+                Assert.Equal(HttpStatusCode.NotFound, execute.StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, (await b.DeleteAsync($"/api/v1/sessions/{id}", Ct)).StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, (await b.GetAsync($"/api/kernels/{kernel}", Ct)).StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, (await b.DeleteAsync($"/api/kernels/{kernel}", Ct)).StatusCode);
+                var lists = (await b.GetStringAsync("/api/v1/sessions", Ct)) + await b.GetStringAsync("/api/kernels", Ct);
+                Assert.DoesNotContain(id, lists, StringComparison.Ordinal);
+                Assert.DoesNotContain(kernel, lists, StringComparison.Ordinal);
+                await Assert.ThrowsAsync<WebSocketException>(() => KernelSocket.ConnectAsync(b.BaseAddress!, kernel, keyB, Ct));
+            }
+            using var again = KeyClient("r3", keyA);
+            var (_, still) = await Json.PostAsync(again, $"/api/v1/sessions/{id}/execute", new { code = "secret" });
+            Assert.Equal("'cluster-a'", still.GetProperty("result").GetString());
+            Assert.Contains(kernel, await again.GetStringAsync("/api/kernels", Ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await a.DeleteAsync($"/api/v1/sessions/{id}", Ct);
+            await a.DeleteAsync($"/api/kernels/{kernel}", Ct);
+        }
+    }
+
+    [Fact]
     public async Task Interrupt_ThroughAnotherReplica_IsForwardedAsNoContent()
     {
         // 204 answers carry no body: forwarding one must not try to write one (CI saw a 500 on a kernel interrupt once).
@@ -330,7 +383,9 @@ public sealed class ClusterRoutingTests(ClusterFixture fixture) : IClassFixture<
         {
             using var anonymous = new HttpClient { BaseAddress = cluster.Replicas["r1"].Address };
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"/api/v1/sessions/{id}", Ct)).StatusCode);
-            Assert.Equal(HttpStatusCode.Forbidden, (await anonymous.GetAsync($"/api/kernels/{kernel}?token=wrong", Ct)).StatusCode);
+            // A token presented and refused is 401; no credentials at all would be jupyter_server's 403.
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"/api/kernels/{kernel}?token=wrong", Ct)).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await anonymous.GetAsync($"/api/kernels/{kernel}", Ct)).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync($"/api/kernels/{kernel}?token={ReplicaCluster.ApiKey}", Ct)).StatusCode);
 
             // A client cannot pose as a forwarding replica: without a key it is refused before routing, with one it is misdirected.
