@@ -14,6 +14,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -25,7 +26,7 @@ from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
-# ---- Warden client: begin (identical in tools/run_code.py and functions/run_code.py; tests/test_shared.py checks) ----
+# ---- Warden client: begin (generated into both plugins from src/client.py by generate.py) ----
 OVERRIDE_PREFIX = "CODE_EVAL_VALVE_OVERRIDE_"
 """Environment variables named OVERRIDE_PREFIX + <VALVE> win over the valves saved in Open WebUI."""
 
