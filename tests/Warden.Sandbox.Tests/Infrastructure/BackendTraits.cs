@@ -19,12 +19,14 @@ public sealed record BackendTraits(
     /// <summary>gVisor's /proc/self/status has no CapAmb and NoNewPrivs lines.</summary>
     bool FullProcStatus,
     /// <summary>The lowest host uid a sandboxed process may have: bwrap's slot range, Docker's configured user (199999).</summary>
-    int HostUidFloor)
+    int HostUidFloor,
+    /// <summary>FIFOs and sockets a program makes reach the host's workspace; gVisor keeps them inside the Sentry.</summary>
+    bool SpecialFilesReachHost = true)
 {
     public static BackendTraits For(string backend) => backend switch
     {
         "gvisor" => new(ReadOnlyWriteErrno: 13, ProgramsAreHostProcesses: false, SyslogDenied: false, ForeignAbiKilled: false,
-            MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000),
+            MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000, SpecialFilesReachHost: false),
         "docker" => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
             MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 199999),
         _ => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
