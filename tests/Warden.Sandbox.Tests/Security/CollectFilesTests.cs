@@ -65,7 +65,7 @@ public sealed class CollectFilesTests(SandboxEngines engines) : IDisposable
         var result = await RunHostileAsync(backend, Run.Bash(LeaveProcess() + "mkfifo f\necho made > out.txt\necho done"));
 
         Run.AssertStatus(ExecutionStatus.Success, result);
-        Assert.Equal(BackendTraits.For(backend).SpecialFilesReachHost ? FileSkipReason.Fifo : null, ReasonOf(result, "f"));
+        Assert.Equal(BackendTraits.For(backend).FifosCollected ? FileSkipReason.Fifo : null, ReasonOf(result, "f"));
         Assert.Equal(["out.txt"], result.Files.Select(f => f.Name));
     }
 
@@ -78,7 +78,7 @@ public sealed class CollectFilesTests(SandboxEngines engines) : IDisposable
 
         Run.AssertStatus(ExecutionStatus.Success, result);
         Assert.Equal("bound\n", result.Run.Stdout);
-        Assert.Equal(BackendTraits.For(backend).SpecialFilesReachHost ? FileSkipReason.Socket : null, ReasonOf(result, "sock"));
+        Assert.Equal(BackendTraits.For(backend).SocketsCollected ? FileSkipReason.Socket : null, ReasonOf(result, "sock"));
         Assert.Equal(["out.txt"], result.Files.Select(f => f.Name));
     }
 

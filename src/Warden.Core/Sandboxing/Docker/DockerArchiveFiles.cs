@@ -16,11 +16,15 @@ namespace Warden.Core.Sandboxing.Docker;
 /// </summary>
 internal static class DockerArchiveFiles
 {
-    /// <summary>Raw archive bytes read at most: what a result may carry twice over (data skipped on the way) plus headers.</summary>
-    public static long BudgetFor(long maxBytes) => 2 * maxBytes + (16L << 20);
+    /// <summary>
+    /// Raw archive bytes read at most: what a result may carry twice over, two of the largest files a stage could write
+    /// (RLIMIT_FSIZE bounds sparse files too) to skip on the way, and headers; never more than 1 GiB. A tree that needs
+    /// more is cut there and reported truncated.
+    /// </summary>
+    public static long BudgetFor(long maxBytes, long maxFileBytes) => Math.Min(2 * maxBytes + 2 * maxFileBytes + (16L << 20), 1L << 30);
 
     public static async Task<CollectedFiles> ReadAsync(Stream archive, string workspaceName, IReadOnlyDictionary<string, string> inputs,
-        int maxFiles, long maxBytes, CancellationToken cancellationToken)
+        int maxFiles, long maxBytes, long budget, CancellationToken cancellationToken)
     {
         var limits = TreeLimits.Default;
         var files = new List<OutputFile>();
@@ -49,7 +53,7 @@ internal static class DockerArchiveFiles
             returned[name] = content;
         }
 
-        var bounded = new BudgetStream(archive, BudgetFor(maxBytes));
+        var bounded = new BudgetStream(archive, budget);
         using var reader = new TarReader(bounded, leaveOpen: true);
         try
         {
@@ -114,7 +118,8 @@ internal static class DockerArchiveFiles
             or IOException or HttpRequestException)
         {
             // A malformed or cut archive, or the budget: what was read is the result, marked incomplete.
-            Skip(".", FileSkipReason.TooManyEntries);
+            truncated = true;
+            Skip(".", FileSkipReason.Unreadable);
         }
         return new CollectedFiles(files, skipped, truncated);
     }
@@ -135,7 +140,8 @@ internal static class DockerArchiveFiles
     {
         var trimmed = entryName.TrimEnd('/');
         if (trimmed == workspaceName) return null;
-        return trimmed.StartsWith(workspaceName + "/", StringComparison.Ordinal) ? trimmed[(workspaceName.Length + 1)..] : "/" + trimmed;
+        if (trimmed.StartsWith(workspaceName + "/", StringComparison.Ordinal)) return trimmed[(workspaceName.Length + 1)..];
+        return trimmed.StartsWith('/') ? trimmed : "/" + trimmed; // outside the workspace: refused as absolute
     }
 
     private static FileSkipReason? Refuse(string name, TreeLimits limits)

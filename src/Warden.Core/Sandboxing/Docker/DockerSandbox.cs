@@ -15,6 +15,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     private readonly List<SourceFile> _files = [];
     private DockerKeeper _keeper = keeper;
     private bool _uploaded;
+    private long _largestFileBytes;
     private int _disposed;
 
     public string WorkspacePath => DockerContainerSpec.Workspace;
@@ -32,6 +33,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     public async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
         var engine = backend.Engine;
+        _largestFileBytes = Math.Max(_largestFileBytes, limits.MaxFileBytes);
         if (limits.Network != _keeper.Network && !_uploaded)
         {
             // Pooled keepers have no network; a run granted network gets a container of its own.
@@ -198,8 +200,8 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         try
         {
             await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, cancellationToken).ConfigureAwait(false);
-            return await DockerArchiveFiles.ReadAsync(tar, DockerContainerSpec.Workspace.TrimStart('/'), inputs, maxFiles, maxBytes, cancellationToken)
-                .ConfigureAwait(false);
+            return await DockerArchiveFiles.ReadAsync(tar, DockerContainerSpec.Workspace.TrimStart('/'), inputs, maxFiles, maxBytes,
+                DockerArchiveFiles.BudgetFor(maxBytes, _largestFileBytes), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or HttpRequestException)
         {
