@@ -206,26 +206,51 @@ public sealed class SandboxTreeTests : IDisposable
     public async Task RunAsync_AsTheSandboxUser_KernelRefusesWhatItCouldNotRead()
     {
         Assert.SkipUnless(Environment.IsPrivilegedProcess, "switching the filesystem identity needs root");
-        const int uid = 64123;
+        const int uid = 64123, extraGroup = 64999;
         _tree.Write("mine.txt", "mine");
         _tree.Write("root-only", "root's");
-        _tree.Write("root-group", "root group's");
-        foreach (var name in new[] { "mine.txt" }) HostileTree.Run("chown", $"{uid}:{uid}", _tree.PathOf(name));
+        _tree.Write("group-only", "a supplementary group's");
+        _tree.Write("own-group", "the sandbox group's");
+        HostileTree.Run("chown", $"{uid}:{uid}", _tree.PathOf("mine.txt"));
+        HostileTree.Run("chown", $"0:{extraGroup}", _tree.PathOf("group-only"));
+        HostileTree.Run("chown", $"0:{uid}", _tree.PathOf("own-group"));
         File.SetUnixFileMode(_tree.PathOf("root-only"), UnixFileMode.UserRead);
-        // Group-readable by root's group: only a thread that kept root's supplementary groups could read it.
-        File.SetUnixFileMode(_tree.PathOf("root-group"), UnixFileMode.UserRead | UnixFileMode.GroupRead);
+        foreach (var name in new[] { "group-only", "own-group" }) File.SetUnixFileMode(_tree.PathOf(name), UnixFileMode.UserRead | UnixFileMode.GroupRead);
+        string before = FsIds("/proc/self/status");
 
-        var asUser = await SandboxTree.RunAsync(_tree.Root, uid, tree => WorkspaceFiles.Collect(tree, new Dictionary<string, string>(), 16, 1 << 20,
-            CancellationToken.None), TestContext.Current.CancellationToken);
+        // A thread inherits its creator's groups: start the walk from a thread that has a supplementary group the walk must drop.
+        string? workerIds = null, leaderIds = null;
+        var asUser = await OnThreadWithGroups([0, extraGroup], () => SandboxTree.RunAsync(_tree.Root, uid, tree =>
+        {
+            // The switch is the worker thread's alone: the process's main thread keeps its identity.
+            workerIds = FsIds("/proc/thread-self/status");
+            leaderIds = FsIds("/proc/self/status");
+            return WorkspaceFiles.Collect(tree, new Dictionary<string, string>(), 16, 1 << 20, CancellationToken.None);
+        }, CancellationToken.None));
         var asRoot = await SandboxTree.RunAsync(_tree.Root, null, tree => WorkspaceFiles.Collect(tree, new Dictionary<string, string>(), 16, 1 << 20,
             CancellationToken.None), TestContext.Current.CancellationToken);
 
-        Assert.Equal(["mine.txt"], asUser.Files.Select(f => f.Name));
+        Assert.Equal($"{uid} {uid} groups:", workerIds);
+        Assert.Equal(before, leaderIds);
+        Assert.Equal(["mine.txt", "own-group"], asUser.Files.Select(f => f.Name));
         Assert.Equal(FileSkipReason.Unreadable, ReasonOf(asUser, "root-only"));
-        Assert.Equal(FileSkipReason.Unreadable, ReasonOf(asUser, "root-group"));
-        Assert.Equal(3, asRoot.Files.Count);
-        // The thread gave its identity back: this one (a pool thread) still reads as root.
+        Assert.Equal(FileSkipReason.Unreadable, ReasonOf(asUser, "group-only"));
+        Assert.Equal(4, asRoot.Files.Count);
         Assert.Equal("root's", File.ReadAllText(_tree.PathOf("root-only")));
+    }
+
+    private static unsafe Task<T> OnThreadWithGroups<T>(uint[] groups, Func<Task<T>> start)
+    {
+        var result = new TaskCompletionSource<T>();
+        var thread = new Thread(() =>
+        {
+            fixed (uint* g = groups) Assert.Equal(0, Warden.Core.Interop.Libc.syscall_setgroups(Warden.Core.Interop.Libc.SYS_setgroups, groups.Length, g));
+            try { result.SetResult(start().GetAwaiter().GetResult()); }
+            catch (Exception e) { result.SetException(e); }
+        });
+        thread.Start();
+        thread.Join();
+        return result.Task;
     }
 
     [Theory]
@@ -274,6 +299,15 @@ public sealed class SandboxTreeTests : IDisposable
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
         Assert.Empty(Directory.EnumerateFileSystemEntries(_tree.Root));
         Assert.Equal(_tree.Secret, File.ReadAllText(_tree.SecretFile));
+    }
+
+    /// <summary>"fsuid fsgid groups:list" from a /proc status file.</summary>
+    private static string FsIds(string statusFile)
+    {
+        var lines = File.ReadAllLines(statusFile);
+        string Field(string name, int index) => lines.First(l => l.StartsWith(name, StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[index];
+        var groups = lines.First(l => l.StartsWith("Groups:", StringComparison.Ordinal))["Groups:".Length..].Trim();
+        return $"{Field("Uid:", 4)} {Field("Gid:", 4)} groups:{groups}";
     }
 
     private static int Owner(string path)
