@@ -117,18 +117,17 @@ public sealed partial class ExecutionEngine
             var command = new SandboxCommand(argv, Environment(language, compile: false), stdin, request.StdinStream,
                 observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: false, kind, data)));
             var run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
-            IReadOnlyList<OutputFile> produced = [];
-            bool truncated = false;
+            var collected = CollectedFiles.None;
             if (request.CollectFiles)
             {
                 var inputs = files.ToDictionary(f => f.Name, f => f.Content, StringComparer.Ordinal);
-                (produced, truncated) = await sandbox.CollectFilesAsync(inputs, _limits.Options.MaxOutputFiles, _limits.Options.MaxOutputFilesBytes,
+                collected = await sandbox.CollectFilesAsync(inputs, _limits.Options.MaxOutputFiles, _limits.Options.MaxOutputFilesBytes,
                     cancellationToken).ConfigureAwait(false);
             }
             return Finish(new ExecutionResult
             {
-                ExecutionId = id, Language = language.Name, Compile = compile, Run = run, Files = produced, FilesTruncated = truncated,
-                Backend = backend, Limits = limits, QueuedMs = queuedMs,
+                ExecutionId = id, Language = language.Name, Compile = compile, Run = run, Files = collected.Files, FilesTruncated = collected.Truncated,
+                FilesSkipped = collected.Skipped, Backend = backend, Limits = limits, QueuedMs = queuedMs,
             }, total);
         }
         finally
@@ -173,6 +172,16 @@ public sealed partial class ExecutionEngine
             foreach (var f in request.Files) WorkspacePaths.Validate(f.Name);
             if (request.Files.Select(f => f.Name).Distinct(StringComparer.Ordinal).Count() != request.Files.Count)
                 throw new InvalidRequestException("File names must be unique.", "files");
+            // 'a' and 'a/b' cannot both exist: one name would have to be a file and a directory at once.
+            var names = request.Files.Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in names)
+            {
+                for (int slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
+                {
+                    if (names.Contains(name[..slash]))
+                        throw new InvalidRequestException($"File '{name[..slash]}' is also a directory on the way to '{name}'; a name is a file or a directory, not both.", "files");
+                }
+            }
             var main = request.MainFile ?? request.Files[0].Name;
             if (request.Files.All(f => f.Name != main)) throw new InvalidRequestException($"main_file '{main}' is not among files.", "main_file");
             mainFile = main;

@@ -28,8 +28,11 @@ public sealed record ExecutionResult
     /// <summary>Files the program created or changed in its workspace, when the caller asked to collect them.</summary>
     public IReadOnlyList<OutputFile> Files { get; init; } = [];
 
-    /// <summary>More files existed than the output-file limits allow; the rest were left out.</summary>
+    /// <summary>More files existed than the output-file limits allow (or the walk's depth or entry bound); the rest were left out.</summary>
     public bool FilesTruncated { get; init; }
+
+    /// <summary>Workspace entries not returned and why (links, FIFOs, too large…), at most <see cref="CollectedFiles.MaxSkippedReported"/>.</summary>
+    public IReadOnlyList<SkippedFile> FilesSkipped { get; init; } = [];
 
     /// <summary>The backend that ran it (bwrap, gvisor).</summary>
     public string Backend { get; init; } = "";

@@ -16,11 +16,13 @@ public interface ISandbox : IAsyncDisposable
     ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Reads back regular files the program created or changed (never following symlinks), at most
-    /// <paramref name="maxFiles"/> files and <paramref name="maxBytes"/> bytes in all. Call only after the last run.
+    /// Reads back regular files the program created or changed, at most <paramref name="maxFiles"/> files and
+    /// <paramref name="maxBytes"/> bytes in all; links, FIFOs, sockets and devices are reported as skipped, never opened
+    /// through. Call only after the last run: every process the sandbox still has (a child that outlived a program's own
+    /// exit report) is killed first, so nothing changes the workspace while it is read.
     /// </summary>
-    ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs, int maxFiles,
-        long maxBytes, CancellationToken cancellationToken);
+    ValueTask<CollectedFiles> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs, int maxFiles, long maxBytes,
+        CancellationToken cancellationToken);
 
     /// <summary>Runs one command under <paramref name="limits"/> and reports what the kernel saw.</summary>
     Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);

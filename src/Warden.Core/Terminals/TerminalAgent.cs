@@ -133,7 +133,11 @@ internal sealed class TerminalAgent : IAsyncDisposable
     {
         JsonDocument document;
         try { document = JsonDocument.Parse(line); }
-        catch (JsonException) { return; }
+        catch (JsonException)
+        {
+            FailUnreadable(line);
+            return;
+        }
         using (document)
         {
             var root = document.RootElement;
@@ -144,6 +148,24 @@ internal sealed class TerminalAgent : IAsyncDisposable
                 return;
             }
             if (_pending.TryGetValue(id, out var reply)) reply.TrySetResult(root.Clone());
+        }
+    }
+
+    /// <summary>
+    /// An answer that is not valid JSON (the agent escapes names that are not UTF-8, but be sure): its request fails
+    /// instead of waiting forever. The agent writes the id first, which a reader can take before it meets the damage.
+    /// </summary>
+    private void FailUnreadable(ReadOnlySequence<byte> line)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(line);
+            if (reader.Read() && reader.TokenType == JsonTokenType.StartObject && reader.Read() && reader.TokenType == JsonTokenType.PropertyName
+                && reader.ValueTextEquals("id"u8) && reader.Read() && reader.TryGetInt64(out var id) && _pending.TryGetValue(id, out var reply))
+                reply.TrySetException(new TerminalException(TerminalFailure.BadRequest, "The terminal sandbox's answer could not be read."));
+        }
+        catch (JsonException)
+        {
         }
     }
 

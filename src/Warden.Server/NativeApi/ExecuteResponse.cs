@@ -22,6 +22,8 @@ public sealed record ExecuteResponse
     /// <summary>Files the program produced; present when the request set collect_files.</summary>
     public List<FileResponse>? Files { get; init; }
     public bool? FilesTruncated { get; init; }
+    /// <summary>Workspace entries not returned and why; present when the request set collect_files.</summary>
+    public List<SkippedFileResponse>? FilesSkipped { get; init; }
 
     public static ExecuteResponse From(ExecutionResult result, bool collected = false) => new()
     {
@@ -41,6 +43,7 @@ public sealed record ExecuteResponse
         Error = result.Run.Error,
         Files = collected ? result.Files.Select(FileResponse.From).ToList() : null,
         FilesTruncated = collected ? result.FilesTruncated : null,
+        FilesSkipped = collected ? result.FilesSkipped.Select(s => new SkippedFileResponse(s.Name, s.Reason.ToWireName())).ToList() : null,
     };
 }
 
@@ -50,6 +53,9 @@ public sealed record FileResponse(string Name, long Size, string MimeType, strin
     public static FileResponse From(Warden.Core.Execution.OutputFile f) =>
         new(f.Name, f.Size, MimeTypes.Guess(f.Name), Convert.ToBase64String(f.Content));
 }
+
+/// <summary>A workspace entry collect_files left out: symlink, fifo, socket, device, too_large, over_limit, too_deep, …</summary>
+public sealed record SkippedFileResponse(string Name, string Reason);
 
 /// <summary>The compile stage of a compiled language, same fields as the run.</summary>
 public sealed record StageResponse

@@ -19,14 +19,18 @@ public sealed record BackendTraits(
     /// <summary>gVisor's /proc/self/status has no CapAmb and NoNewPrivs lines.</summary>
     bool FullProcStatus,
     /// <summary>The lowest host uid a sandboxed process may have: bwrap's slot range, Docker's configured user (199999).</summary>
-    int HostUidFloor)
+    int HostUidFloor,
+    /// <summary>A program's FIFOs reach what the host collects; gVisor keeps them inside the Sentry.</summary>
+    bool FifosCollected = true,
+    /// <summary>A program's sockets reach what the host collects; gVisor keeps them inside the Sentry, Docker's archives leave them out.</summary>
+    bool SocketsCollected = true)
 {
     public static BackendTraits For(string backend) => backend switch
     {
         "gvisor" => new(ReadOnlyWriteErrno: 13, ProgramsAreHostProcesses: false, SyslogDenied: false, ForeignAbiKilled: false,
-            MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000),
+            MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000, FifosCollected: false, SocketsCollected: false),
         "docker" => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
-            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 199999),
+            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 199999, SocketsCollected: false),
         _ => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
             MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 200000),
     };

@@ -15,6 +15,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     private readonly List<SourceFile> _files = [];
     private DockerKeeper _keeper = keeper;
     private bool _uploaded;
+    private long _largestFileBytes;
     private int _disposed;
 
     public string WorkspacePath => DockerContainerSpec.Workspace;
@@ -32,6 +33,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     public async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
         var engine = backend.Engine;
+        _largestFileBytes = Math.Max(_largestFileBytes, limits.MaxFileBytes);
         if (limits.Network != _keeper.Network && !_uploaded)
         {
             // Pooled keepers have no network; a run granted network gets a container of its own.
@@ -188,37 +190,24 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     }
 
     /// <summary>
-    /// Reads the workspace back through the archive API. Only regular-file entries count: symlinks, hard links and
-    /// devices in the tar are skipped, so nothing outside the workspace can be read through them.
+    /// Reads the workspace back through the archive API, once nothing but the keeper's own processes is left (a stage's
+    /// daemonised child would change the files while the daemon archives them). See <see cref="DockerArchiveFiles"/>.
     /// </summary>
-    public async ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs,
-        int maxFiles, long maxBytes, CancellationToken cancellationToken)
+    public async ValueTask<CollectedFiles> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs, int maxFiles, long maxBytes,
+        CancellationToken cancellationToken)
     {
-        var files = new List<OutputFile>();
-        long total = 0;
-        bool truncated = false;
-        await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, cancellationToken).ConfigureAwait(false);
-        using var reader = new TarReader(tar);
-        while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+        if (_keeper.Cgroup is { } cgroup) await cgroup.KillAllButAsync(_keeper.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
+        try
         {
-            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
-            // Entries are named "sandbox/…": drop the workspace's own directory.
-            var slash = entry.Name.IndexOf('/', StringComparison.Ordinal);
-            if (slash < 0) continue;
-            var name = entry.Name[(slash + 1)..];
-            using var content = new MemoryStream();
-            if (entry.Length > maxBytes - total || files.Count >= maxFiles)
-            {
-                truncated = true;
-                continue;
-            }
-            await entry.DataStream.CopyToAsync(content, cancellationToken).ConfigureAwait(false);
-            var bytes = content.ToArray();
-            if (inputs.TryGetValue(name, out var original) && bytes.AsSpan().SequenceEqual(Encoding.UTF8.GetBytes(original))) continue;
-            total += bytes.Length;
-            files.Add(new OutputFile(name, bytes.Length, bytes));
+            await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, cancellationToken).ConfigureAwait(false);
+            return await DockerArchiveFiles.ReadAsync(tar, DockerContainerSpec.Workspace.TrimStart('/'), inputs, maxFiles, maxBytes,
+                DockerArchiveFiles.BudgetFor(maxBytes, _largestFileBytes), cancellationToken).ConfigureAwait(false);
         }
-        return (files, truncated);
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            // The daemon could not archive the workspace (a tree deeper than its walk handles): nothing to return, no 500.
+            return new CollectedFiles([], [new SkippedFile(".", FileSkipReason.Unreadable)], Truncated: true);
+        }
     }
 
     private static void SafeBaseline(ICgroup? cgroup)

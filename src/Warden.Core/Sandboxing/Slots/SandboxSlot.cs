@@ -1,5 +1,6 @@
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
+using Warden.Core.Sandboxing.Files;
 
 namespace Warden.Core.Sandboxing.Slots;
 
@@ -45,7 +46,13 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
         }
         else
         {
-            if (Directory.Exists(HostWorkspace)) Directory.Delete(HostWorkspace, recursive: true);
+            // A plain directory the sandbox (running as Warden's own user here) filled: emptied beneath-only, whatever
+            // links, depth or names it holds.
+            if (Directory.Exists(HostWorkspace))
+            {
+                using var tree = SandboxTree.Open(HostWorkspace);
+                tree.DeleteContents();
+            }
             Directory.CreateDirectory(HostWorkspace);
         }
     }
@@ -66,7 +73,16 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
         if (!persistentWorkspace)
         {
             if (UseMount) Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
-            try { Directory.Delete(HostWorkspace, recursive: !UseMount); } catch (IOException) { }
+            try
+            {
+                if (!UseMount && Directory.Exists(HostWorkspace))
+                {
+                    using var tree = SandboxTree.Open(HostWorkspace);
+                    tree.DeleteContents();
+                }
+                Directory.Delete(HostWorkspace);
+            }
+            catch (IOException) { }
         }
         uidLease?.Dispose();
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Sandboxing.Files;
 
 namespace Warden.Core.Sandboxing.Slots;
 
@@ -28,31 +29,38 @@ internal abstract class SlotSandbox(SlotPool pool, SandboxSlot slot) : ISandbox
         return helper;
     }
 
+    /// <summary>
+    /// Places the request's files, owned by the slot's uid. No program has run in the workspace yet (a warm sandbox's
+    /// stub is Warden's own and waits), but the writes still go through <see cref="SandboxTree"/>'s beneath-only,
+    /// never-following opens, as every host-side touch of a sandbox's files does.
+    /// </summary>
     public ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken)
     {
-        foreach (var file in files)
-        {
-            var relative = WorkspacePaths.Validate(file.Name);
-            var hostPath = Path.Combine(slot.HostWorkspace, relative);
-            var directory = Path.GetDirectoryName(hostPath)!;
-            if (!Directory.Exists(directory))
-            {
-                Directory.CreateDirectory(directory);
-                for (var d = directory; d.Length > slot.HostWorkspace.Length; d = Path.GetDirectoryName(d)!) Own(d);
-            }
-            File.WriteAllText(hostPath, file.Content, new UTF8Encoding(false));
-            Own(hostPath);
-        }
+        using var tree = SandboxTree.Open(slot.HostWorkspace);
+        foreach (var file in files) tree.WriteFile(WorkspacePaths.Validate(file.Name), Utf8.GetBytes(file.Content), slot.Uid);
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<(IReadOnlyList<OutputFile> Files, bool Truncated)> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs,
-        int maxFiles, long maxBytes, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(WorkspaceFiles.Collect(slot.HostWorkspace, inputs, maxFiles, maxBytes));
+    private static readonly UTF8Encoding Utf8 = new(false);
 
-    private void Own(string path)
+    public async ValueTask<CollectedFiles> CollectFilesAsync(IReadOnlyDictionary<string, string> inputs, int maxFiles, long maxBytes,
+        CancellationToken cancellationToken)
     {
-        if (slot.Uid is int uid) Interop.Libc.lchown(path, uid, uid);
+        // Nothing of the sandbox may run while its files are read: a program can end its run with its own exit report
+        // and leave a child behind that keeps swapping files for links. Reading goes beneath-only and as the slot's uid
+        // anyway; a dead sandbox makes what is collected also the state the program left.
+        await StopAsync().ConfigureAwait(false);
+        return await SandboxTree.RunAsync(slot.HostWorkspace, slot.Uid, tree => WorkspaceFiles.Collect(tree, inputs, maxFiles, maxBytes, cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Makes sure no process of the sandbox is left. After a cold run the tool has exited and the run swept the cgroup,
+    /// so this is one read of cgroup.procs; without cgroups the tool's exit took its pid namespace with it.
+    /// </summary>
+    protected virtual async Task StopAsync()
+    {
+        if (slot.Cgroup is { } cgroup && !cgroup.IsEmpty()) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -60,6 +60,23 @@ internal abstract class SlotWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedH
     }
 
     /// <summary>
+    /// A run that ended on the program's exit report may leave the tool tearing down, or a child the program forked
+    /// still running: a warm sandbox runs once, so everything in its cgroup goes, the tool included. Without cgroups the
+    /// tool is killed and its pid namespace goes with it.
+    /// </summary>
+    protected override async Task StopAsync()
+    {
+        if (Slot.Cgroup is { } cgroup)
+        {
+            await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        if (helper.Process.HasExited) return;
+        helper.Process.Kill();
+        await helper.Process.WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// After a reported exit the tool is still tearing the sandbox down: how long the recycling lets it finish before it
     /// kills what is left (the report may be the program's own, written while it goes on running).
     /// </summary>

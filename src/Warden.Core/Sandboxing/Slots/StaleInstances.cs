@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
+using Warden.Core.Sandboxing.Files;
 
 namespace Warden.Core.Sandboxing.Slots;
 
@@ -29,7 +30,19 @@ internal static partial class StaleInstances
         {
             if (WardenInstance.IsAlive(Path.GetFileName(dir))) continue;
             ReapingRunDirectory?.Invoke(dir);
-            try { Directory.Delete(dir, recursive: true); dirs++; } catch (IOException) { }
+            try
+            {
+                // Workspaces that were plain directories hold whatever their sandboxes left: emptied beneath-only first
+                // (no link followed, any depth), then the rest is Warden's own.
+                foreach (var workspace in Directory.GetDirectories(dir, "ws-*"))
+                {
+                    using var tree = SandboxTree.Open(workspace);
+                    tree.DeleteContents();
+                }
+                Directory.Delete(dir, recursive: true);
+                dirs++;
+            }
+            catch (IOException) { }
         }
         if (cgroups + mounts + dirs > 0) Log.Reaped(logger, cgroups, mounts, dirs);
     }

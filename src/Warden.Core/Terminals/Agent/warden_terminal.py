@@ -18,7 +18,6 @@ import json
 import mimetypes
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -56,7 +55,10 @@ class Fail(Exception):
 
 
 def send(obj):
-    line = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
+    # Names that are not UTF-8 reach here as lone surrogates (surrogateescape): shown with U+FFFD, so every line the
+    # host reads is valid UTF-8 JSON (a line it cannot parse would leave its request waiting).
+    text = json.dumps(obj, ensure_ascii=False) + "\n"
+    line = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").encode("utf-8")
     with _out_lock:
         _out.write(line)
         _out.flush()
@@ -108,8 +110,10 @@ def resolve_entry(req, path):
 
 
 def open_nofollow(real, flags, mode=0o644):
+    """Opens without following a final link and without blocking: a FIFO opens at once (and is refused by the caller's
+    fstat), a socket fails with ENXIO. What is used is what fstat saw on the descriptor, never a name checked before."""
     try:
-        return os.open(real, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        return os.open(real, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY, mode)
     except OSError as e:
         if e.errno == 40:  # ELOOP: the last component became a link after it was resolved
             raise Fail("forbidden", f"{real} is a symbolic link.")
@@ -119,8 +123,11 @@ def open_nofollow(real, flags, mode=0o644):
 def read_bytes(real, limit):
     fd = open_nofollow(real, os.O_RDONLY)
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
             raise Fail("not_found", f"{real} is not a regular file.")
+        if st.st_size > limit:  # a 100 GB sparse file is refused by its size, not read up to the limit
+            raise Fail("too_large", f"{real} is larger than the {limit} bytes this server reads.")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise Fail("too_large", f"{real} is larger than the {limit} bytes this server reads.")
@@ -129,18 +136,67 @@ def read_bytes(real, limit):
 
 def write_bytes(real, data):
     os.makedirs(os.path.dirname(real), exist_ok=True)
-    fd = open_nofollow(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    # Truncated only once fstat says it is a regular file: a FIFO with a reader would otherwise take the write (and
+    # block it), one without fails to open (ENXIO).
+    fd = open_nofollow(real, os.O_WRONLY | os.O_CREAT)
     with os.fdopen(fd, "wb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise Fail("bad_request", f"{real} is not a regular file.")
+        os.ftruncate(f.fileno(), 0)
         f.write(data)
 
 
 # --- quotas ------------------------------------------------------------------------------------------------------
 
+# Walks are iterative and bounded: os.walk and shutil.rmtree recurse in this Python (3.11) and a tree 10,000 levels deep
+# would kill the request's thread with RecursionError, leaving the request without an answer.
+MAX_WALK_DEPTH = 64
+MAX_WALK_ENTRIES = 100000
+MAX_SCAN_ENTRIES = 1000000
+MAX_LIST_ENTRIES = 10000
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def walk(root, max_depth=MAX_WALK_DEPTH, max_entries=MAX_WALK_ENTRIES):
+    """Like os.walk (top-down, dirnames may be pruned in place) but iterative, bounded in depth and entries, sorted, and
+    never entering a link: each directory is opened with O_NOFOLLOW and listed from its descriptor."""
+    stack = [(root, 0)]
+    seen = 0
+    while stack:
+        path, depth = stack.pop()
+        try:
+            fd = os.open(path, DIR_FLAGS)
+        except OSError:
+            continue
+        dirnames, filenames = [], []
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > max_entries:
+                        break
+                    try:
+                        (dirnames if entry.is_dir(follow_symlinks=False) else filenames).append(entry.name)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        dirnames.sort()
+        filenames.sort()
+        yield path, dirnames, filenames
+        if seen > max_entries:
+            return
+        if depth < max_depth:
+            stack.extend((os.path.join(path, d), depth + 1) for d in reversed(dirnames))
+
+
 def scan():
     """Every non-directory entry of the home: (mtime, path, size). Links are counted, never followed."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(HOME):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+    for dirpath, dirnames, filenames in walk(HOME, max_entries=MAX_SCAN_ENTRIES):
+        for name in filenames:
             path = os.path.join(dirpath, name)
             try:
                 st = os.lstat(path)
@@ -410,13 +466,27 @@ def op_list_files(req):
     target = resolve(req, req.get("directory") or ".")
     if not os.path.isdir(target):
         raise Fail("not_found", "Directory not found")
+    names, truncated = [], False
+    fd = os.open(target, DIR_FLAGS)
+    try:
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                if len(names) >= MAX_LIST_ENTRIES:
+                    truncated = True
+                    break
+                names.append(entry.name)
+    finally:
+        os.close(fd)
     entries = []
-    for name in sorted(os.listdir(target)):
+    for name in sorted(names):
         try:
             entries.append(entry_info(os.path.join(target, name), name))
         except OSError:
             continue
-    return {"dir": target, "writable": os.access(target, os.W_OK), "entries": entries}
+    result = {"dir": target, "writable": os.access(target, os.W_OK), "entries": entries}
+    if truncated:
+        result["truncated"] = True
+    return result
 
 
 def is_file(real):
@@ -500,13 +570,6 @@ def op_replace(req):
     make_room(0, len(data) - os.lstat(target).st_size, keep={target})
     write_bytes(target, data)
     return {"path": target, "size": len(data)}
-
-
-def walk(root):
-    """os.walk that never follows links (the default) and never yields a link as a directory to descend into."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
-        yield dirpath, dirnames, sorted(filenames)
 
 
 def op_grep(req):
@@ -602,10 +665,59 @@ def op_delete(req):
         raise Fail("not_found", "Path not found")
     is_dir = os.path.isdir(target) and not os.path.islink(target)
     if is_dir:
-        shutil.rmtree(target)
+        remove_tree(target)
     else:
         os.unlink(target)
     return {"path": target, "type": "directory" if is_dir else "file"}
+
+
+def remove_tree(root):
+    """Removes a directory tree without following links, at any depth and without recursion past a few levels:
+    directories deeper than HOIST_DEPTH are first renamed up into the root, then emptied from there."""
+    HOIST_DEPTH = 16
+    hoisted = [0]
+    root_fd = os.open(root, DIR_FLAGS)
+
+    def empty(dir_fd, depth):
+        while True:
+            # Removing while listing may skip entries: list a batch (scandir rewinds on close), remove it, start over.
+            with os.scandir(dir_fd) as listing:
+                batch = []
+                for entry in listing:
+                    try:
+                        batch.append((entry.name, entry.is_dir(follow_symlinks=False)))
+                    except OSError:
+                        batch.append((entry.name, False))
+                    if len(batch) >= 4096:
+                        break
+            if not batch:
+                return
+            progress = 0
+            for name, is_dir in batch:
+                try:
+                    if not is_dir:
+                        os.unlink(name, dir_fd=dir_fd)
+                    elif depth + 1 >= HOIST_DEPTH:
+                        hoisted[0] += 1
+                        os.rename(name, ".warden-removing-%d" % hoisted[0], src_dir_fd=dir_fd, dst_dir_fd=root_fd)
+                    else:
+                        child = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+                        try:
+                            empty(child, depth + 1)
+                        finally:
+                            os.close(child)
+                        os.rmdir(name, dir_fd=dir_fd)
+                    progress += 1
+                except OSError:
+                    continue
+            if not progress:
+                raise Fail("forbidden", f"Some entries of {root} cannot be removed.")
+
+    try:
+        empty(root_fd, 0)
+    finally:
+        os.close(root_fd)
+    os.rmdir(root)
 
 
 def op_move(req):
@@ -656,6 +768,8 @@ def handle(req):
         send({"id": req["id"], "ok": False, "code": code, "message": f"{e.strerror}: {e.filename or ''}".strip()})
     except (KeyError, TypeError, ValueError) as e:
         send({"id": req["id"], "ok": False, "code": "bad_request", "message": f"Malformed request: {e}"})
+    except Exception as e:  # noqa: BLE001 - every request gets an answer, whatever a user's files make an operation hit
+        send({"id": req.get("id"), "ok": False, "code": "failed", "message": f"The operation failed: {type(e).__name__}: {e}"})
 
 
 def main():
