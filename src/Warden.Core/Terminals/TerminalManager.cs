@@ -17,6 +17,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
 {
     private readonly BackendSelector _backends;
     private readonly UserWorkspaces _workspaces;
+    private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
     private readonly TimeProvider _time;
@@ -28,14 +29,15 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private int _reaping;
     private int _disposed;
 
-    public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, LimitPolicy policy, IOptions<TerminalOptions> options, TimeProvider time,
-        ILoggerFactory loggers)
+    public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, UserHomes homes, LimitPolicy policy, IOptions<TerminalOptions> options,
+        TimeProvider time, ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
         _backends = backends;
         _workspaces = workspaces;
+        _homes = homes;
         _options = options.Value;
         _limits = policy.ResolveTerminal(_options);
         _time = time;
@@ -62,7 +64,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var terminal = new UserTerminal(_workspaces.Open(userId), _backends.Selected, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
+            var terminal = new UserTerminal(_workspaces.Open(userId), _backends.Selected, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
             _terminals[userId] = terminal;
             return terminal;
         }
