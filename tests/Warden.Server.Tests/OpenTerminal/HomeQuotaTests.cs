@@ -210,6 +210,37 @@ public sealed partial class HomeQuotaTests
         Assert.True(usage.SizeBytes - usage.UsedBytes >= 3 * Megabyte, $"only {(usage.SizeBytes - usage.UsedBytes) >> 20} MB free");
     }
 
+    [Fact]
+    public async Task TmpfsHomes_AreBoundedToo_SayTheyAreEphemeral_AndAreGoneAfterTheSandbox()
+    {
+        await using var terminal = await TerminalTestServer.StartAsync(new()
+        {
+            ["Warden:Terminal:HomeStorage"] = "tmpfs", ["Warden:Terminal:MaxMegabytesPerUser"] = "16", ["Warden:Terminal:MaxFilesPerUser"] = "50",
+            ["Warden:Terminal:IdleTimeoutSeconds"] = "2",
+        });
+        using var user = terminal.For("tmpfs-user", chatId: null);
+        var (_, health) = await user.GetAsync("health");
+        Assert.Equal("tmpfs", health.GetProperty("home_storage").GetString());
+        Assert.Contains("gone when", health.GetProperty("home_storage_warning").GetString());
+
+        var bytes = await user.RunAsync("head -c 32M /dev/zero > big; echo exit=$?; rm big; " +
+            "for i in $(seq 1 100); do : > f$i || break; done; ls | wc -l");
+
+        var output = TerminalClient.Output(bytes);
+        Assert.Contains("No space left on device", output);
+        Assert.EndsWith("\n50\n", TerminalClient.Stdout(bytes), StringComparison.Ordinal); // nr_inodes: exactly the file quota
+        var usage = HomeFilesystems.Statfs(terminal.HostHome("tmpfs-user"));
+        Assert.Equal(HomeFilesystems.TmpfsMagic, usage.Type);
+        Assert.Equal(16UL << 20, usage.SizeBytes);
+
+        // Idle: the sandbox stops, the tmpfs goes, and with it the files (as the warning says).
+        var manager = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Warden.Core.Terminals.TerminalManager>(terminal.Server.Services);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (manager.RunningCount > 0 && DateTime.UtcNow < deadline) await Task.Delay(250, TestContext.Current.CancellationToken);
+        Assert.Empty(HomeFilesystems.MountsUnder(terminal.StateDirectory + "/users"));
+        Assert.Equal("0\n", TerminalClient.Stdout(await user.RunAsync("ls | wc -l")));
+    }
+
     internal static async Task AssertNothingLeftAsync(string state)
     {
         Assert.Empty(HomeFilesystems.MountsUnder(state));
