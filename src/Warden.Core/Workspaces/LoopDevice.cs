@@ -40,20 +40,24 @@ internal sealed class LoopDevice : IDisposable
             int control = Open(ControlPath, StorageCalls.O_RDWR);
             try
             {
+                // Direct I/O: the image's pages are cached once (by the filesystem in it), not twice. A kernel that cannot do
+                // it for this file refuses the flag (EINVAL) rather than ignoring it: then without.
+                uint directIo = StorageCalls.LO_FLAGS_DIRECT_IO;
                 for (int attempt = 0; ; attempt++)
                 {
                     int number = StorageCalls.ioctl(control, StorageCalls.LOOP_CTL_GET_FREE, 0);
                     if (number < 0) throw Error("LOOP_CTL_GET_FREE on " + ControlPath);
                     int device = OpenDevice(number);
                     var config = new LoopConfig { Fd = (uint)backing };
-                    config.Info.Flags = StorageCalls.LO_FLAGS_AUTOCLEAR | StorageCalls.LO_FLAGS_DIRECT_IO | (readOnly ? StorageCalls.LO_FLAGS_READ_ONLY : 0);
+                    config.Info.Flags = StorageCalls.LO_FLAGS_AUTOCLEAR | directIo | (readOnly ? StorageCalls.LO_FLAGS_READ_ONLY : 0);
                     var name = StorageCalls.Z(image);
                     for (int i = 0; i < Math.Min(63, name.Length - 1); i++) config.Info.FileName[i] = name[i];
                     if (StorageCalls.ioctl(device, StorageCalls.LOOP_CONFIGURE, (nint)(&config)) == 0) return new LoopDevice(number, device);
                     int errno = Libc.LastError;
                     Libc.close(device);
+                    if (errno == StorageCalls.EINVAL && directIo != 0 && attempt < 16) directIo = 0;
                     // Another process bound the device between GET_FREE and CONFIGURE: take the next free one.
-                    if (errno != StorageCalls.EBUSY || attempt >= 16) throw new IOException($"LOOP_CONFIGURE {DevicePathOf(number)} with {image}: {Libc.ErrorText(errno)}");
+                    else if (errno != StorageCalls.EBUSY || attempt >= 16) throw new IOException($"LOOP_CONFIGURE {DevicePathOf(number)} with {image}: {Libc.ErrorText(errno)}");
                 }
             }
             finally

@@ -68,17 +68,21 @@ public sealed partial class UserHomes : IAsyncDisposable
             if (holder.Count == 0 || !IsMounted(workspace, storage))
             {
                 using var userLock = await UserLock.AcquireAsync(Path.Combine(UserDirectory(workspace), "home.lock"), cancellationToken).ConfigureAwait(false);
+                bool mounted = false;
                 try
                 {
                     if (storage == HomeStorage.Image) await MountImageAsync(workspace, cancellationToken).ConfigureAwait(false);
                     else MountTmpfs(workspace);
+                    mounted = true;
+                    // Names this instance as the mount's owner, for start-up recovery after a crash (see RecoverAsync).
+                    File.WriteAllText(Path.Combine(UserDirectory(workspace), OwnerName), _instance);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
+                    if (mounted && holder.Count == 0) Unmount(workspace.HostHome);
                     Log.MountFailed(_logger, workspace.Key, e);
                     throw new HomeStorageException($"The user's home could not be mounted: {e.Message}", e);
                 }
-                File.WriteAllText(Path.Combine(UserDirectory(workspace), OwnerName), _instance);
                 if (holder.Count == 0) Log.Mounted(_logger, workspace.Key, storage.ToString().ToLowerInvariant());
             }
             holder.Count++;
