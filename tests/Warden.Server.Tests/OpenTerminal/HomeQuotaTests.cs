@@ -235,8 +235,10 @@ public sealed partial class HomeQuotaTests
 
         // Idle: the sandbox stops, the tmpfs goes, and with it the files (as the warning says).
         var manager = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Warden.Core.Terminals.TerminalManager>(terminal.Server.Services);
+        // The reaper forgets the terminal first, then stops its sandbox and unmounts: wait for the unmount itself.
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (manager.RunningCount > 0 && DateTime.UtcNow < deadline) await Task.Delay(250, TestContext.Current.CancellationToken);
+        while ((manager.RunningCount > 0 || HomeFilesystems.MountsUnder(terminal.StateDirectory + "/users").Count > 0) && DateTime.UtcNow < deadline)
+            await Task.Delay(250, TestContext.Current.CancellationToken);
         Assert.Empty(HomeFilesystems.MountsUnder(terminal.StateDirectory + "/users"));
         Assert.Equal("0\n", TerminalClient.Stdout(await user.RunAsync("ls | wc -l")));
     }

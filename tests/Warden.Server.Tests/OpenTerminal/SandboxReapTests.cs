@@ -24,6 +24,7 @@ public sealed class SandboxReapTests
         // filesystem is unmounted too, and its loop device unbound). Other tests' servers run alongside: only ours counts.
         await WaitUntilAsync(() => ProcessesOf(uid).Count == 0);
         Assert.Empty(ProcessesOf(uid));
+        await WaitUntilAsync(() => !File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal)));
         Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal));
         await WaitUntilAsync(() => HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory).Count == 0);
         Assert.Empty(HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory));
