@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Options;
 using Warden.Core.Languages;
 using Warden.Core.Sandboxing;
+using Warden.Core.Workspaces;
 
 namespace Warden.Cli.Commands;
 
@@ -30,6 +31,13 @@ internal static class DoctorCommand
                     Console.WriteLine($"{mark} {check.Name}: {check.Detail}");
                     if (!check.Ok && check.Fix is not null) Console.WriteLine($"    fix: {check.Fix}");
                 }
+                // The Open Terminal's users' homes: bounded filesystems (an ext4 image per user, or tmpfs), see docs/open-terminal.md.
+                var homes = await host.Get<UserHomes>().ProbeAsync(CancellationToken.None);
+                foreach (var check in homes)
+                {
+                    Console.WriteLine($"{(check.Ok ? "✔" : check.Required ? "✘" : "!")} {check.Name}: {check.Detail}");
+                    if (!check.Ok && check.Fix is not null) Console.WriteLine($"    fix: {check.Fix}");
+                }
                 var catalog = host.Get<LanguageCatalog>();
                 foreach (var definition in catalog.All)
                 {
@@ -41,7 +49,8 @@ internal static class DoctorCommand
                 Console.WriteLine(probe.CanRun
                     ? probe.Degraded ? "The backend can run, DEGRADED (see '!' above; needs WARDEN_ALLOW_DEGRADED=true)." : "The backend can run."
                     : "The backend cannot run on this host: fix the ✘ items above.");
-                return probe.CanRun && !probe.Degraded ? 0 : 1;
+                if (homes.Any(c => !c.Ok && c.Required)) Console.WriteLine("Open Terminal users' homes cannot be made: the terminal API answers 503 (fix the ✘ items above).");
+                return probe.CanRun && !probe.Degraded && homes.All(c => c.Ok || !c.Required) ? 0 : 1;
             }
             catch (OptionsValidationException e)
             {

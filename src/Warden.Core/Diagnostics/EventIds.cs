@@ -28,5 +28,20 @@ internal static class EventIds
     public const int TerminalStarted = 1301;
     public const int TerminalLost = 1302;
     public const int TerminalReaped = 1303;
-    public const int MemoryBudgetRefused = 1401;
+    public const int HomeMounted = 1401;
+    public const int HomeUnmounted = 1402;
+    public const int HomeMountFailed = 1403;
+    public const int HomeUnmountBusy = 1404;
+    public const int HomeStorageUnavailable = 1405;
+    public const int HomeStorageFallback = 1406;
+    public const int HomesRecovered = 1407;
+    public const int HomeLoopInUse = 1408;
+    public const int HomeImageInUse = 1409;
+    public const int HomeMigrated = 1410;
+    public const int HomeMigrationIncomplete = 1411;
+    public const int HomeRebuilt = 1412;
+    public const int HomeRebuildRefused = 1413;
+    public const int HomeChecked = 1414;
+    public const int HomeSmokeTestFailed = 1415;
+    public const int MemoryBudgetRefused = 1501;
 }

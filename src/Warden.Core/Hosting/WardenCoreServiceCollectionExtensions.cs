@@ -49,6 +49,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.TryAddSingleton<SessionManager>();
         services.TryAddSingleton<UserWorkspaces>();
+        services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
         return services;
     }

@@ -15,4 +15,9 @@ public sealed record ResourceLimits
     public required long TmpBytes { get; init; }
     public required long WorkspaceBytes { get; init; }
     public required bool Network { get; init; }
+
+    /// <summary>Files (inodes, nr_inodes=) a size-capped tmpfs of <paramref name="bytes"/> may hold: one per page of its
+    /// size. Every non-empty file takes a page anyway, so this only stops what size= cannot: empty files and directories,
+    /// whose inodes cost kernel memory without using any of the size.</summary>
+    public static long InodesFor(long bytes) => Math.Max(1024, bytes / 4096);
 }

@@ -20,6 +20,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
 {
     private readonly BackendSelector _backends;
     private readonly UserWorkspaces _workspaces;
+    private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
     private readonly TimeProvider _time;
@@ -32,8 +33,8 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private int _reaping;
     private int _disposed;
 
-    public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, LimitPolicy policy, IOptions<TerminalOptions> options, TimeProvider time,
-        ILoggerFactory loggers, MemoryBudget memory)
+    public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, UserHomes homes, LimitPolicy policy, IOptions<TerminalOptions> options,
+        TimeProvider time, ILoggerFactory loggers, MemoryBudget memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
         _memory = memory;
@@ -42,6 +43,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggers);
         _backends = backends;
         _workspaces = workspaces;
+        _homes = homes;
         _options = options.Value;
         _limits = policy.ResolveTerminal(_options);
         _time = time;
@@ -76,7 +78,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
             var lease = _memory.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             try
             {
-                var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
+                var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
                 _terminals[owner] = new Entry(terminal, lease);
                 return terminal;
             }

@@ -12,6 +12,19 @@ public enum QuotaMode
     Evict,
 }
 
+/// <summary>What a user's home is: always a filesystem whose size (and file count) the kernel bounds.</summary>
+public enum HomeStorage
+{
+    /// <summary><see cref="Image"/> where loop devices and mke2fs work on this host, else <see cref="Tmpfs"/> (with a warning).</summary>
+    Auto,
+
+    /// <summary>A persistent ext4 image per user, loop-mounted at the home; terminals are refused where that cannot work.</summary>
+    Image,
+
+    /// <summary>A size-capped tmpfs per user: bounded like an image, but its content is gone when the sandbox stops.</summary>
+    Tmpfs,
+}
+
 /// <summary>
 /// Configuration section <c>Warden:Terminal</c>: the per-user terminals behind the Open Terminal API. Each user gets
 /// one long-lived sandbox (started on first use, removed when idle) with a persistent home under their own host uid.
@@ -61,11 +74,15 @@ public sealed class TerminalOptions
     /// <summary>Newly created files one command may leave behind; the excess (newest first) is removed. 0 = no limit.</summary>
     [Range(0, int.MaxValue)] public int MaxFilesPerExecution { get; set; } = 1000;
 
-    /// <summary>Files (and directories) one user may keep in their home. 0 = no limit.</summary>
+    /// <summary>Files (and directories) one user may keep in their home; the kernel enforces it (inodes). 0 = no limit.</summary>
     [Range(0, int.MaxValue)] public int MaxFilesPerUser { get; set; } = 10000;
 
-    /// <summary>Megabytes one user may keep in their home. 0 = no limit.</summary>
-    [Range(0, 1 << 24)] public int MaxMegabytesPerUser { get; set; } = 1024;
+    /// <summary>Megabytes one user may keep in their home: the size of their home's filesystem, so the kernel enforces it.</summary>
+    [Range(1, 1 << 24, ErrorMessage = "Warden:Terminal:MaxMegabytesPerUser must be between 1 and 16777216: a user's home is a filesystem of that size (there is no unlimited home).")]
+    public int MaxMegabytesPerUser { get; set; } = 1024;
+
+    /// <summary>What users' homes are (see <see cref="Terminals.HomeStorage"/>).</summary>
+    public HomeStorage HomeStorage { get; set; } = HomeStorage.Auto;
 
     /// <summary>What exceeding a per-user quota does: refuse (Reject) or evict the oldest files (Evict).</summary>
     public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;

@@ -15,6 +15,10 @@ internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, I
                 $"Warden:SandboxUidBase..+SandboxUidCount ({w.SandboxUidBase}..{poolEnd - 1}).");
         if (!options.HomePath.StartsWith('/') || options.HomePath.Length < 2 || options.HomePath.Contains("..", StringComparison.Ordinal))
             errors.Add($"Warden:Terminal:HomePath must be an absolute path such as /home/user (got '{options.HomePath}').");
+        // A home's ext4 keeps 256 bytes of inode table per allowed file inside the quota: leave room for the files' data too.
+        if (options.MaxFilesPerUser > 0 && options.MaxMegabytesPerUser < 1 + options.MaxFilesPerUser / 2048)
+            errors.Add($"Warden:Terminal:MaxMegabytesPerUser ({options.MaxMegabytesPerUser}) is too small for Warden:Terminal:MaxFilesPerUser " +
+                $"({options.MaxFilesPerUser}): allow at least {1 + options.MaxFilesPerUser / 2048} MB (the home's filesystem needs 512 bytes per file it may hold, plus 1 MB).");
         if (options.Network && !limits.Value.AllowNetwork)
             errors.Add("Warden:Terminal:Network=true needs Warden:Limits:AllowNetwork=true.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -18,6 +18,7 @@ namespace Warden.Core.Terminals;
 public sealed partial class UserTerminal : IAsyncDisposable
 {
     private readonly ISandboxBackend _backend;
+    private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
     private readonly TimeProvider _time;
@@ -26,15 +27,17 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _commandSessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _sessionDirectories = new(StringComparer.Ordinal);
     private TerminalAgent? _agent;
+    private HomeLease? _home;
     private int _incarnation;
     private long _lastActivityTicks;
     private int _closed;
 
-    internal UserTerminal(UserWorkspace workspace, ISandboxBackend backend, TerminalOptions options, ResourceLimits limits, TimeProvider time,
-        ILogger logger)
+    internal UserTerminal(UserWorkspace workspace, ISandboxBackend backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
+        TimeProvider time, ILogger logger)
     {
         Workspace = workspace;
         _backend = backend;
+        _homes = homes;
         _options = options;
         _limits = limits;
         _time = time;
@@ -166,6 +169,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 _commandSessions.Clear();
                 await dead.DisposeAsync().ConfigureAwait(false);
             }
+            // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
+            _home ??= await AcquireHomeAsync(cancellationToken).ConfigureAwait(false);
             var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), _limits, TerminalAgentFiles.SupportFiles,
                 TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
             var agent = await TerminalAgent.StartAsync(_backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
@@ -176,6 +181,18 @@ public sealed partial class UserTerminal : IAsyncDisposable
         finally
         {
             _startGate.Release();
+        }
+    }
+
+    private async Task<HomeLease> AcquireHomeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _homes.AcquireAsync(Workspace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HomeStorageException e)
+        {
+            throw new TerminalException(TerminalFailure.SandboxUnavailable, "The user's home is unavailable: " + e.Message);
         }
     }
 
@@ -200,6 +217,10 @@ public sealed partial class UserTerminal : IAsyncDisposable
             ["WARDEN_TERMINAL_MAX_FILES_PER_USER"] = Str(_options.MaxFilesPerUser),
             ["WARDEN_TERMINAL_MAX_BYTES_PER_USER"] = Str((long)_options.MaxMegabytesPerUser << 20),
             ["WARDEN_TERMINAL_QUOTA_MODE"] = _options.QuotaMode.ToString().ToLowerInvariant(),
+            // Evict mode frees this much before each command: room for one file of the largest size a command may write
+            // and for its share of new files (the kernel stops a command at the quota itself; nothing is evicted meanwhile).
+            ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)_options.MaxMegabytesPerUser << 20) / 4)),
+            ["WARDEN_TERMINAL_EVICT_FREE_FILES"] = Str(_options.MaxFilesPerUser == 0 ? 0 : Math.Min(Math.Max(1, _options.MaxFilesPerExecution), Math.Max(1, _options.MaxFilesPerUser / 4))),
         };
         return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);
     }
@@ -214,6 +235,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
         {
             if (Interlocked.Exchange(ref _agent, null) is { } agent) await agent.DisposeAsync().ConfigureAwait(false);
             _commandSessions.Clear();
+            // After the sandbox: nothing of it uses the home any more, so it unmounts (an image's loop device unbinds).
+            if (Interlocked.Exchange(ref _home, null) is { } home) await home.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {

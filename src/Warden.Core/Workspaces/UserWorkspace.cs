@@ -3,8 +3,9 @@ using Warden.Core.Ownership;
 namespace Warden.Core.Workspaces;
 
 /// <summary>
-/// One user's persistent home on the host: <c>{StateDirectory}/users/{Key}/home</c>, mode 0700, owned by
-/// <see cref="Uid"/>, a host uid that belongs to this user alone and never changes.
+/// One user's home on the host: <c>{StateDirectory}/users/{Key}/home</c>, where <see cref="UserHomes"/> mounts
+/// the user's own size-capped filesystem (root mode 0700, owned by <see cref="Uid"/>, a host uid that belongs to this user
+/// alone and never changes).
 /// </summary>
 /// <param name="Owner">The principal (tenant and user) the identity layer established.</param>
 /// <param name="Key">A filesystem-safe name derived from the principal (a hash: user ids are caller-controlled text).</param>

@@ -9,7 +9,7 @@ using Warden.Core.Terminals;
 namespace Warden.Core.Workspaces;
 
 /// <summary>
-/// Creates and finds users' homes and their persistent host uids. The uid of a user is written once, next to the
+/// Creates and finds users' directories (where their home is mounted, see <see cref="UserHomes"/>) and their persistent host uids. The uid of a user is written once, next to the
 /// home, under an exclusive lock on the allocation file: the same user always gets the same uid, and no two users
 /// ever share one (allocation takes the highest uid in use plus one, within <see cref="TerminalOptions.UserUidBase"/>'s range).
 /// </summary>
@@ -56,9 +56,13 @@ public sealed class UserWorkspaces
             EnsureDirectory(_root, "711");
             EnsureDirectory(userDir, "711");
             int uid = ReadOrAllocateUid(userDir);
-            if (!Directory.Exists(home)) Directory.CreateDirectory(home);
-            if (Libc.geteuid() == 0) Libc.lchown(home, uid, uid);
-            Libc.chmod(home, Convert.ToInt32("700", 8));
+            // The home is a mount point (see UserHomes): while nothing is mounted on it, an empty directory only root can
+            // enter. An existing one is left alone: it may be an older version's plain home, which UserHomes migrates.
+            if (!Directory.Exists(home))
+            {
+                Directory.CreateDirectory(home);
+                Libc.chmod(home, Convert.ToInt32("700", 8));
+            }
             return new UserWorkspace(owner, key, uid, home);
         }
     }

@@ -32,6 +32,7 @@ public static class OpenTerminalApi
         services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<OpenWebUiTokenValidator>();
         services.AddSingleton<TerminalIdentity>();
+        services.AddHostedService<TerminalHomesRecovery>();
         var basePath = section.Get<OpenTerminalOptions>()?.BasePath ?? new OpenTerminalOptions().BasePath;
         services.AddOpenApi(DocumentName, o =>
         {

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 using Warden.Core.Terminals;
+using Warden.Core.Workspaces;
 
 namespace Warden.Server.OpenTerminalApi;
 
@@ -17,7 +18,7 @@ internal static class OpenTerminalUiApi
 {
     public static void Map(RouteGroupBuilder root)
     {
-        root.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).ExcludeFromDescription();
+        root.MapGet("/health", Health).ExcludeFromDescription();
         root.MapGet("/api/config", () => TypedResults.Ok(new { features = new { terminal = false, notebooks = false, system = true } })).ExcludeFromDescription();
         root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
         var files = root.MapGroup("").WithMetadata(TerminalCaller.Owned);
@@ -28,6 +29,14 @@ internal static class OpenTerminalUiApi
         files.MapPost("/files/mkdir", MakeDirectoryAsync).ExcludeFromDescription();
         files.MapDelete("/files/delete", DeleteAsync).ExcludeFromDescription();
         files.MapPost("/files/move", MoveAsync).ExcludeFromDescription();
+    }
+
+    /// <summary>open-terminal's {"status": "ok"}, plus what users' homes are here and why, when that is worth a warning.</summary>
+    private static IResult Health(UserHomes homes)
+    {
+        var body = new Dictionary<string, string?> { ["status"] = homes.Storage is null ? "unavailable" : "ok" };
+        foreach (var (key, value) in homes.Describe()) body[key] = value;
+        return TypedResults.Ok(body);
     }
 
     /// <summary>Open WebUI fetches this once per connection (with no user), so it describes the sandbox in general.</summary>

@@ -32,6 +32,34 @@ public sealed class UserWorkspacesTests : IDisposable
         Assert.Matches("^[0-9a-f]{32}$", uids[2].Key);
     }
 
+    [Fact]
+    public void Open_LeavesAnExistingHomeAlone_ItMayBeAnOlderVersionsPlainHomeToMigrate()
+    {
+        var first = Create().Open(new Principal(Principal.ServerTenant, "carol"));
+        File.WriteAllText(Path.Combine(first.HostHome, "kept.txt"), "x");
+        File.SetUnixFileMode(first.HostHome, (UnixFileMode)Convert.ToInt32("755", 8));
+
+        var again = Create().Open(new Principal(Principal.ServerTenant, "carol"));
+
+        Assert.True(File.Exists(Path.Combine(again.HostHome, "kept.txt")));
+        Assert.Equal((UnixFileMode)Convert.ToInt32("755", 8), File.GetUnixFileMode(again.HostHome));
+    }
+
+    [Theory]
+    [InlineData(1024, 10000, true)]
+    [InlineData(5, 10000, true)]
+    [InlineData(4, 10000, false)]
+    [InlineData(1, 0, true)]
+    public void Validator_HomeSize_MustHoldTheFileQuotasInodeTable(int megabytes, int files, bool valid)
+    {
+        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Limits.LimitsOptions()));
+
+        var result = validator.Validate(null, new TerminalOptions { MaxMegabytesPerUser = megabytes, MaxFilesPerUser = files });
+
+        Assert.Equal(valid, result.Succeeded);
+        if (!valid) Assert.Contains("MaxMegabytesPerUser", result.FailureMessage);
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_state, recursive: true); } catch (IOException) { }

@@ -112,4 +112,39 @@ public sealed class FilesystemTests(SandboxEngines engines)
         var next = await engines[backend].Engine.RunAsync(Run.Bash("echo fine > /sandbox/f && cat /sandbox/f"));
         Run.AssertStatus(ExecutionStatus.Success, next);
     }
+
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Execute_ManyEmptyFiles_StoppedAtTheWorkspaceFileBound(string backend)
+    {
+        // Empty files use none of the workspace's size, only inodes (kernel memory): nr_inodes bounds them, one per 4 KiB
+        // of the workspace's size. The program stops at its first error and says which, while it runs. An engine of its
+        // own with an 8 MB workspace keeps the count small enough for gVisor's gofer on a busy machine.
+        const int workspaceMb = 8;
+        const string code = """
+            import os
+            os.mkdir('/sandbox/many')
+            n = 0
+            try:
+                while n < 100000:
+                    open('/sandbox/many/%d' % n, 'w').close()
+                    n += 1
+                print('created', n)
+            except OSError as e:
+                print('errno', e.errno, 'created', n)
+            """;
+        await using var engine = await TestEngine.CreateAsync(backend, new Dictionary<string, string?>
+        {
+            ["Warden:Limits:WorkspaceMb"] = workspaceMb.ToString(System.Globalization.CultureInfo.InvariantCulture), ["Warden:MaxConcurrent"] = "1",
+        });
+
+        var result = await engine.Engine.RunAsync(Run.Python(code, limits: new() { MemoryMb = 512, TimeoutSeconds = 50 }), timeoutSeconds: 90);
+
+        Run.AssertStatus(ExecutionStatus.Success, result);
+        var parts = result.Run.Stdout.Trim().Split(' ');
+        Assert.True(parts.Length == 4 && parts[0] == "errno", result.Run.Stdout);
+        Assert.Equal("28", parts[1]); // ENOSPC
+        long bound = Warden.Core.Limits.ResourceLimits.InodesFor((long)workspaceMb << 20);
+        Assert.InRange(long.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture), bound - 64, bound);
+    }
 }

@@ -20,10 +20,14 @@ public sealed class SandboxReapTests
         while (manager.RunningCount > 0 && DateTime.UtcNow < deadline)
             await Task.Delay(250, TestContext.Current.CancellationToken);
         Assert.Equal(0, manager.RunningCount);
-        // The detached "sleep 300" went with the sandbox: nothing runs under the user's uid, no cgroup, no mount.
+        // The detached "sleep 300" went with the sandbox: nothing runs under the user's uid, no cgroup, no mount (the home's
+        // filesystem is unmounted too, and its loop device unbound). Other tests' servers run alongside: only ours counts.
         await WaitUntilAsync(() => ProcessesOf(uid).Count == 0);
         Assert.Empty(ProcessesOf(uid));
-        Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains("/users/", StringComparison.Ordinal));
+        await WaitUntilAsync(() => !File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal)));
+        Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal));
+        await WaitUntilAsync(() => HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory).Count == 0);
+        Assert.Empty(HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory));
         var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Describe()["instance"];
         Assert.Empty(TermCgroups(instance));
 

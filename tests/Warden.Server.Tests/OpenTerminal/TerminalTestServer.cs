@@ -9,31 +9,44 @@ public sealed class TerminalTestServer : IAsyncDisposable
     public const string ApiKey = "terminal-test-key-0123456789";
     private static int _servers;
 
-    private TerminalTestServer(WardenTestServer server, string stateDirectory)
+    private readonly bool _keepState;
+
+    private TerminalTestServer(WardenTestServer server, string stateDirectory, bool keepState)
     {
         Server = server;
         StateDirectory = stateDirectory;
+        _keepState = keepState;
     }
 
     public WardenTestServer Server { get; }
 
     public string StateDirectory { get; }
 
-    public static async Task<TerminalTestServer> StartAsync(Dictionary<string, string?>? overrides = null, string? apiKey = ApiKey)
+    /// <param name="stateDirectory">An existing installation's state directory (a restart): kept when this server stops.</param>
+    /// <param name="uidBase">That installation's user uid range.</param>
+    public static async Task<TerminalTestServer> StartAsync(Dictionary<string, string?>? overrides = null, string? apiKey = ApiKey,
+        string? stateDirectory = null, int? uidBase = null)
     {
-        var state = Path.Combine(Path.GetTempPath(), "warden-terminal-tests", Guid.NewGuid().ToString("N")[..12]);
+        var state = stateDirectory ?? NewStateDirectory();
         // Each test server is a separate installation; give each its own uid range so that concurrent ones never
         // run two users under one uid (a single installation guarantees that by itself).
-        var uidBase = 400000 + (Interlocked.Increment(ref _servers) + Environment.ProcessId % 1000 * 100) * 1000;
+        uidBase ??= NewUidBase();
         var settings = new Dictionary<string, string?>
         {
-            ["Warden:StateDirectory"] = state, ["Warden:Terminal:UserUidBase"] = uidBase.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Warden:StateDirectory"] = state, ["Warden:Terminal:UserUidBase"] = uidBase.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Warden:Terminal:UserUidCount"] = "1000",
         };
         foreach (var (k, v) in overrides ?? []) settings[k] = v;
         var server = await WardenTestServer.StartAsync(settings, apiKey);
-        return new TerminalTestServer(server, state);
+        return new TerminalTestServer(server, state, keepState: stateDirectory is not null);
     }
+
+    public static string NewStateDirectory() => Path.Combine(Path.GetTempPath(), "warden-terminal-tests", Guid.NewGuid().ToString("N")[..12]);
+
+    public static int NewUidBase() => 400000 + (Interlocked.Increment(ref _servers) + Environment.ProcessId % 1000 * 100) * 1000;
+
+    /// <summary>The host path of a user's home (their filesystem's mount point).</summary>
+    public string HostHome(string userId) => Path.Combine(StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf(new Warden.Core.Ownership.Principal(Warden.Core.Ownership.Principal.ServerTenant, userId)), "home");
 
     /// <summary>A client acting as Open WebUI's backend for one user and chat (bearer key + X-User-Id + X-Session-Id).</summary>
     public TerminalClient For(string userId, string? chatId = "chat-1", string? bearer = ApiKey)
@@ -48,6 +61,9 @@ public sealed class TerminalTestServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();
+        if (_keepState) return;
+        // Never recurse into a home still mounted (a failed test): that would be deleting through the mount.
+        if (File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(StateDirectory + "/", StringComparison.Ordinal))) return;
         try { Directory.Delete(StateDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -20,7 +20,7 @@ internal static class DockerContainerSpec
         ["DriverOpts"] = new JsonObject
         {
             ["type"] = "tmpfs", ["device"] = "tmpfs",
-            ["o"] = $"size={bytes},uid={user.Split(':')[0]},gid={user.Split(':')[^1]},mode=0700,nosuid,nodev",
+            ["o"] = $"size={bytes},nr_inodes={ResourceLimits.InodesFor(bytes)},uid={user.Split(':')[0]},gid={user.Split(':')[^1]},mode=0700,nosuid,nodev",
         },
         ["Labels"] = new JsonObject { [ManagedLabel] = "1", [InstanceLabel] = instance },
     };
@@ -38,7 +38,7 @@ internal static class DockerContainerSpec
             ["CapDrop"] = new JsonArray("ALL"),
             ["SecurityOpt"] = new JsonArray("no-new-privileges",
                 "seccomp=" + SeccompProfileJson.Build(limits.Network, denyClone3: true, allowSyslog: false).ToJsonString()),
-            ["Tmpfs"] = new JsonObject { ["/tmp"] = $"rw,nosuid,nodev,size={limits.TmpBytes},mode=1777" },
+            ["Tmpfs"] = new JsonObject { ["/tmp"] = $"rw,nosuid,nodev,size={limits.TmpBytes},nr_inodes={ResourceLimits.InodesFor(limits.TmpBytes)},mode=1777" },
             ["Mounts"] = new JsonArray(new JsonObject { ["Type"] = "volume", ["Source"] = volume, ["Target"] = Workspace }),
             ["Init"] = true, // tini as pid 1 reaps whatever the stages orphan
             ["IpcMode"] = "private",

@@ -40,7 +40,7 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
         {
             Libc.umount2(HostWorkspace, Libc.MNT_DETACH);
             Directory.CreateDirectory(HostWorkspace);
-            var options = $"size={workspaceBytes},mode=0700,uid={Uid},gid={Uid}";
+            var options = $"size={workspaceBytes},nr_inodes={Limits.ResourceLimits.InodesFor(workspaceBytes)},mode=0700,uid={Uid},gid={Uid}";
             if (Libc.mount("tmpfs", HostWorkspace, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0)
                 throw new IOException($"mount tmpfs on {HostWorkspace}: {Libc.ErrorText(Libc.LastError)}");
         }

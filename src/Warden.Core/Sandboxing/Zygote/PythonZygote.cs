@@ -101,6 +101,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
             "--",
             "uid=" + uid.ToString(CultureInfo.InvariantCulture),
             "tmp=" + limits.TmpBytes.ToString(CultureInfo.InvariantCulture),
+            "tmp_inodes=" + ResourceLimits.InodesFor(limits.TmpBytes).ToString(CultureInfo.InvariantCulture),
             "network=" + (limits.Network ? "1" : "0"),
             "seccomp=" + seccompProgram,
         ]);

@@ -208,7 +208,7 @@ def _warden_zygote():
             os.close(report)
             set_attributes(target, ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC, False)
         mount('tmpfs', root + '/tmp', 'tmpfs', MS_NOSUID | MS_NODEV,
-              'size=%d,mode=0755,uid=%d,gid=%d' % (int(request['tmp'][0]), uid, uid))
+              'size=%d,nr_inodes=%d,mode=0755,uid=%d,gid=%d' % (int(request['tmp'][0]), int(request['tmp_inodes'][0]), uid, uid))
         # The workspace comes as a detached mount (open_tree by the helper, in the host's mount namespace): a
         # workspace mounted after the zygote started is not in its namespace.
         check(libc.syscall(SYS_move_mount, workspace, b'', -100, b(root + '/sandbox'), 4), 'move_mount /sandbox')

@@ -35,6 +35,8 @@ MAX_NEW = int(CONFIG.get("WARDEN_TERMINAL_MAX_FILES_PER_EXECUTION", "0"))
 MAX_FILES = int(CONFIG.get("WARDEN_TERMINAL_MAX_FILES_PER_USER", "0"))
 MAX_BYTES = int(CONFIG.get("WARDEN_TERMINAL_MAX_BYTES_PER_USER", "0"))
 EVICT = CONFIG.get("WARDEN_TERMINAL_QUOTA_MODE", "reject").lower() == "evict"
+EVICT_FREE_BYTES = int(CONFIG.get("WARDEN_TERMINAL_EVICT_FREE_BYTES", "0"))
+EVICT_FREE_FILES = int(CONFIG.get("WARDEN_TERMINAL_EVICT_FREE_FILES", "0"))
 COMMAND_ENV = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_TERMINAL_")}
 for k in list(os.environ):
     if k.startswith("WARDEN_TERMINAL_"):
@@ -147,6 +149,14 @@ def write_bytes(real, data):
 
 
 # --- quotas ------------------------------------------------------------------------------------------------------
+# The home is a filesystem of the quota's size (and file count): the kernel refuses a write past it with ENOSPC, at once,
+# whatever writes. The counts below come on top: a clear 507 before an API write, seed 001's eviction, notes.
+
+def room():
+    """Free bytes and free inodes of the home's own filesystem: the kernel's bound."""
+    st = os.statvfs(HOME)
+    return st.f_bavail * st.f_frsize, st.f_favail
+
 
 # Walks are iterative and bounded: os.walk and shutil.rmtree recurse in this Python (3.11) and a tree 10,000 levels deep
 # would kill the request's thread with RecursionError, leaving the request without an answer.
@@ -193,7 +203,7 @@ def walk(root, max_depth=MAX_WALK_DEPTH, max_entries=MAX_WALK_ENTRIES):
 
 
 def scan():
-    """Every non-directory entry of the home: (mtime, path, size). Links are counted, never followed."""
+    """Every non-directory entry of the home: (mtime, path, bytes allocated). Links are counted, never followed."""
     found = []
     for dirpath, dirnames, filenames in walk(HOME, max_entries=MAX_SCAN_ENTRIES):
         for name in filenames:
@@ -202,7 +212,7 @@ def scan():
                 st = os.lstat(path)
             except OSError:
                 continue
-            found.append((st.st_mtime, path, st.st_size))
+            found.append((st.st_mtime, path, st.st_blocks * 512))
     return found
 
 
@@ -244,6 +254,25 @@ def make_room(extra_files, extra_bytes, keep=()):
             total -= size
         if over(files, total):
             raise Fail("quota", "Quota exceeded even after evicting the oldest files: " + " and ".join(over(files, total)) + ".")
+        return evicted
+
+
+def make_headroom():
+    """Evict mode, before a command: the oldest files go until the home has room for one file as large as a command may
+    write and for its share of new files. Nothing can be evicted while the command runs: the kernel stops it at the quota."""
+    if not EVICT:
+        return []
+    with _quota_lock:
+        evicted = []
+        for _, path, _ in sorted(scan()):
+            free_bytes, free_files = room()
+            if free_bytes >= EVICT_FREE_BYTES and free_files >= EVICT_FREE_FILES:
+                break
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            evicted.append(path)
         return evicted
 
 
@@ -357,6 +386,11 @@ def after_command(proc):
             notes.append(f"\n[warden] Over quota: evicted the {len(evicted)} oldest files: {', '.join(evicted[:20])}\n")
     except Fail as e:
         notes.append(f"\n[warden] {e.message}\n")
+    free_bytes, free_files = room()
+    if free_files == 0 or free_bytes < max(1 << 20, MAX_BYTES // 100):
+        notes.append(f"\n[warden] Your home is full ({free_bytes / 1048576:.1f} MB and {free_files} files free of its quota of "
+                     f"{MAX_BYTES / 1048576:.0f} MB and {MAX_FILES or 'unlimited'} files): writes fail with 'No space left on device'. "
+                     "Delete files to make room.\n")
     return notes
 
 
@@ -388,11 +422,14 @@ def op_start(req):
         raise Fail("not_found", f"The working directory {cwd} does not exist.")
     env = dict(COMMAND_ENV)
     env.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
+    evicted = make_headroom()
     before = {e[1] for e in scan()} if MAX_NEW else None
     popen = subprocess.Popen(["/bin/bash", "-c", req["command"]], cwd=cwd, env=env, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                              preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
     proc = Proc(req["process"], req["command"], popen, before)
+    if evicted:
+        proc.add("stderr", f"[warden] Made room for this command: evicted the {len(evicted)} oldest files: {', '.join(evicted[:20])}\n")
     readers = [threading.Thread(target=pump, args=(proc, popen.stdout, "stdout"), daemon=True),
                threading.Thread(target=pump, args=(proc, popen.stderr, "stderr"), daemon=True)]
     for reader in readers:
@@ -765,7 +802,10 @@ def handle(req):
         send({"id": req["id"], "ok": False, "code": "forbidden", "message": f"Permission denied: {e.filename}"})
     except OSError as e:
         code = "too_large" if e.errno == 27 else "quota" if e.errno in (28, 122) else "bad_request"
-        send({"id": req["id"], "ok": False, "code": code, "message": f"{e.strerror}: {e.filename or ''}".strip()})
+        message = f"{e.strerror}: {e.filename or ''}".strip()
+        if code == "quota":
+            message = f"Quota exceeded: the home is full ({message}). Delete files to make room."
+        send({"id": req["id"], "ok": False, "code": code, "message": message})
     except (KeyError, TypeError, ValueError) as e:
         send({"id": req["id"], "ok": False, "code": "bad_request", "message": f"Malformed request: {e}"})
     except Exception as e:  # noqa: BLE001 - every request gets an answer, whatever a user's files make an operation hit

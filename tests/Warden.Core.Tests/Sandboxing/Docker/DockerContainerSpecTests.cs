@@ -65,11 +65,22 @@ public sealed class DockerContainerSpecTests
     }
 
     [Fact]
+    public void Keeper_Tmp_IsSizeAndFileCapped()
+    {
+        var limits = TestLimits.Create();
+        var tmp = (string)Keeper()["HostConfig"]!["Tmpfs"]!["/tmp"]!;
+
+        Assert.Contains($"size={limits.TmpBytes}", tmp);
+        Assert.Contains($"nr_inodes={limits.TmpBytes / 4096}", tmp);
+    }
+
+    [Fact]
     public void Volume_IsSizeCappedTmpfsOwnedByTheProgramUser()
     {
         var options = (string)DockerContainerSpec.Volume("v", "1-2-3", 64L << 20, "199999:199998")["DriverOpts"]!["o"]!;
 
         Assert.Contains($"size={64L << 20}", options);
+        Assert.Contains("nr_inodes=16384", options); // one file per 4 KiB: empty files cannot get past the size cap
         Assert.Contains("uid=199999", options);
         Assert.Contains("gid=199998", options);
     }
