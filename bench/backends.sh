@@ -16,11 +16,14 @@ image="${WARDEN_DOCKER__IMAGE:-warden-runtime:latest}"
 docker_cli="$(command -v /usr/bin/docker || command -v docker)"
 tmp="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+states=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp" "${states[@]}"; }
 trap cleanup EXIT
 
 start_server() { # backend port
-  WARDEN_URLS="http://127.0.0.1:$2" WARDEN_MAX_CONCURRENT=2 "$warden" serve --backend "$1" > "$tmp/$1.log" 2>&1 &
+  # Each server a state directory of its own: a second Warden process on one refuses to start.
+  local state; state="$(mktemp -d)"; states+=("$state")
+  WARDEN_STATE_DIR="$state" WARDEN_URLS="http://127.0.0.1:$2" WARDEN_MAX_CONCURRENT=2 "$warden" serve --backend "$1" > "$tmp/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$2/api/v1/health" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "backends.sh: warden serve --backend $1 did not start:" >&2; cat "$tmp/$1.log" >&2; exit 1

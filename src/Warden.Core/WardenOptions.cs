@@ -43,6 +43,12 @@ public sealed class WardenOptions
     /// </summary>
     [Range(0, int.MaxValue)] public int MemoryBudgetMb { get; set; }
 
+    /// <summary>
+    /// How long the result of the sandbox check (a tiny program started in a real sandbox) behind <c>/readyz</c> and
+    /// health is reused before the next poll starts a new one.
+    /// </summary>
+    [Range(1, 86400)] public int SandboxCheckSeconds { get; set; } = 15;
+
     /// <summary>The helper that joins cgroups, drops privileges and execs the isolation tool; found next to the binaries when unset.</summary>
     public string? ExecHelperPath { get; set; }
 

@@ -11,6 +11,7 @@ using Warden.Core.Configuration;
 using Warden.Core.Hosting;
 using Warden.Core.Limits;
 using Warden.Core;
+using Warden.Core.State;
 using Warden.Server.Auth;
 using Warden.Server.Cluster;
 using Warden.Server.Data;
@@ -39,8 +40,30 @@ public static class WardenServer
 
     public static WebApplication Build(ServerStartOptions start)
     {
+        ArgumentNullException.ThrowIfNull(start);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.AddWardenSources(start.ConfigFile, start.Overrides, start.Environment);
+        // One server per state directory, decided before anything in it is touched (database, audit log, users' homes);
+        // held until the host is disposed.
+        var state = StateDirectoryLock.Acquire(builder.Configuration["Warden:StateDirectory"] ?? WardenOptions.DefaultStateDirectory());
+        try
+        {
+            var app = Build(builder, state);
+            // Resolved once so that the container owns the lease and disposes it with itself.
+            app.Services.GetRequiredService<StateDirectoryLease>();
+            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StateDirectory));
+            foreach (var change in state.ModeChanges) StateDirectory.Report(logger, change);
+            return app;
+        }
+        catch
+        {
+            state.Dispose();
+            throw;
+        }
+    }
+
+    private static WebApplication Build(WebApplicationBuilder builder, StateDirectoryLease state)
+    {
         // A start-up failure (bad setting, host that cannot sandbox) is reported once, as one clear line, by `warden serve`;
         // the host's own error log of the same exception would bury it under a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
@@ -50,7 +73,7 @@ public static class WardenServer
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var urls = builder.Configuration["Warden:Urls"] ?? DefaultUrls;
         var apiKey = builder.Configuration["Warden:ApiKey"];
-        var database = OpenDatabase(builder.Configuration);
+        var database = WardenDatabase.Open(builder.Configuration["Warden:Database:ConnectionString"], state.Path);
         // One of several replicas sharing PostgreSQL, or a server on its own (null): decided here, once, naming any bad setting.
         var replica = ClusterSetup.Resolve(builder.Configuration, database.Kind, urls);
         // Keys in the store protect the server as well as the bootstrap key does.
@@ -70,6 +93,7 @@ public static class WardenServer
         // Kestrel waits for running requests this long; the grace service kills executions a little earlier so they can answer.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(grace + 15));
 
+        builder.Services.AddSingleton(_ => state);
         builder.Services.AddWardenCore(builder.Configuration);
         builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
         builder.Services.AddWardenCluster(builder.Configuration, replica);
@@ -109,11 +133,5 @@ public static class WardenServer
         app.MapOpenTerminalApi();
         if (replica is not null) app.MapClusterApi();
         return app;
-    }
-
-    private static WardenDatabase OpenDatabase(IConfiguration configuration)
-    {
-        var state = configuration["Warden:StateDirectory"] ?? WardenOptions.DefaultStateDirectory();
-        return WardenDatabase.Open(configuration["Warden:Database:ConnectionString"], state);
     }
 }

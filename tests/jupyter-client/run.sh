@@ -14,10 +14,12 @@ fi
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 export WARDEN_URL="http://127.0.0.1:$port" WARDEN_TOKEN="jupyter-test-token-$$" WARDEN_PASSWORD="jupyter-test-password-$$"
 log="$(mktemp)"
-WARDEN_URLS="$WARDEN_URL" WARDEN_API_KEY="$WARDEN_TOKEN" WARDEN_JUPYTER_PASSWORD="$WARDEN_PASSWORD" WARDEN_MAX_CONCURRENT=2 \
+# A state directory of its own: one Warden process per state directory, and test files may start servers of their own.
+state="$(mktemp -d)"
+WARDEN_STATE_DIR="$state" WARDEN_URLS="$WARDEN_URL" WARDEN_API_KEY="$WARDEN_TOKEN" WARDEN_JUPYTER_PASSWORD="$WARDEN_PASSWORD" WARDEN_MAX_CONCURRENT=2 \
   "$WARDEN_BIN" serve >"$log" 2>&1 &
 server=$!
-stop() { kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -f "$log"; }
+stop() { kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -f "$log"; rm -rf "$state"; }
 trap stop EXIT
 for _ in $(seq 1 300); do
   curl -fsS "$WARDEN_URL/api/v1/health" >/dev/null 2>&1 && break

@@ -7,6 +7,7 @@ import atexit
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,6 +41,9 @@ class WardenServer:
         self.url = ""
         self._process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="warden-test-", suffix=".log", delete=False)
+        # A state directory of its own: one Warden process per state directory (the second refuses to start), and the
+        # two servers here run side by side.
+        self._state = tempfile.mkdtemp(prefix="warden-plugin-state-")
 
     def start(self) -> "WardenServer":
         if self._process is not None:
@@ -51,6 +55,7 @@ class WardenServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", OVERRIDE_PREFIX))}
         if self.api_key:
             env["WARDEN_API_KEY"] = self.api_key
+        env["WARDEN_STATE_DIR"] = self._state
         self._process = subprocess.Popen(
             [str(WARDEN_BIN), "serve", "--urls", self.url], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -74,6 +79,8 @@ class WardenServer:
                 self._process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+                self._process.wait()
+        shutil.rmtree(self._state, ignore_errors=True)
 
 
 OPEN_SERVER = WardenServer()

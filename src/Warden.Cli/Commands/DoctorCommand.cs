@@ -1,12 +1,18 @@
 using System.CommandLine;
 using Microsoft.Extensions.Options;
+using Warden.Core;
+using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Sandboxing;
 using Warden.Core.Workspaces;
+using Warden.Core.State;
 
 namespace Warden.Cli.Commands;
 
-/// <summary><c>warden doctor [--backend NAME]</c>: checks every prerequisite and prints the exact fix for each failure.</summary>
+/// <summary>
+/// <c>warden doctor [--backend NAME]</c>: checks every prerequisite and prints the exact fix for each failure, then starts
+/// a tiny program in a real sandbox the way the server does: prerequisites can all pass while sandboxes still fail.
+/// </summary>
 internal static class DoctorCommand
 {
     public static Command Create()
@@ -25,19 +31,14 @@ internal static class DoctorCommand
                 var chosen = selector.Selected;
                 Console.WriteLine($"Warden doctor — backend '{chosen.Name}'");
                 var probe = chosen.Probe();
-                foreach (var check in probe.Checks)
-                {
-                    var mark = check.Ok ? "✔" : check.Required ? "✘" : "!";
-                    Console.WriteLine($"{mark} {check.Name}: {check.Detail}");
-                    if (!check.Ok && check.Fix is not null) Console.WriteLine($"    fix: {check.Fix}");
-                }
+                var stateDirectory = host.Get<IOptions<WardenOptions>>().Value.StateDirectory;
+                probe = probe with { Checks = [.. probe.Checks, StateDirectory.Inspect(stateDirectory)] };
+                // Only worth trying when nothing it needs is known to be missing.
+                if (probe.CanRun) probe = probe with { Checks = [.. probe.Checks, await SandboxStartAsync(parse.GetValue(config), overrides, stateDirectory)] };
+                foreach (var check in probe.Checks) Print(check);
                 // The Open Terminal's users' homes: bounded filesystems (an ext4 image per user, or tmpfs), see docs/open-terminal.md.
                 var homes = await host.Get<UserHomes>().ProbeAsync(CancellationToken.None);
-                foreach (var check in homes)
-                {
-                    Console.WriteLine($"{(check.Ok ? "✔" : check.Required ? "✘" : "!")} {check.Name}: {check.Detail}");
-                    if (!check.Ok && check.Fix is not null) Console.WriteLine($"    fix: {check.Fix}");
-                }
+                foreach (var check in homes) Print(check);
                 var catalog = host.Get<LanguageCatalog>();
                 foreach (var definition in catalog.All)
                 {
@@ -59,5 +60,59 @@ internal static class DoctorCommand
             }
         });
         return command;
+    }
+
+    private static void Print(ProbeCheck check)
+    {
+        var mark = check.Ok ? "✔" : check.Required ? "✘" : "!";
+        Console.WriteLine($"{mark} {check.Name}: {check.Detail}");
+        if (!check.Ok && check.Fix is not null) Console.WriteLine($"    fix: {check.Fix}");
+    }
+
+    /// <summary>
+    /// The engine started as the server starts it, and one program run in a real sandbox. A state directory held by a
+    /// running server is left alone: the check then runs in a temporary state directory of its own (and says so).
+    /// </summary>
+    private static async Task<ProbeCheck> SandboxStartAsync(string? configFile, Dictionary<string, string?> overrides, string stateDirectory)
+    {
+        const string Name = "sandbox start";
+        var settings = new Dictionary<string, string?>(overrides) { ["Warden:MaxConcurrent"] = "1", ["Warden:Pool:Enabled"] = "false" };
+        string? temporary = null;
+        try
+        {
+            try
+            {
+                return await RunCheckAsync(configFile, settings);
+            }
+            catch (StateDirectoryInUseException e)
+            {
+                temporary = Directory.CreateTempSubdirectory("warden-doctor-").FullName;
+                settings["Warden:StateDirectory"] = temporary;
+                var check = await RunCheckAsync(configFile, settings);
+                return check with { Detail = $"{check.Detail} (in a temporary state directory: {stateDirectory} is in use by pid {e.HolderPid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"})" };
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or TimeoutException)
+        {
+            return new(Name, false, e.Message, "the message names what to change");
+        }
+        finally
+        {
+            if (temporary is not null) try { Directory.Delete(temporary, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<ProbeCheck> RunCheckAsync(string? configFile, Dictionary<string, string?> settings)
+    {
+        await using var host = EngineHost.Create(configFile, settings);
+        var engine = host.Get<ExecutionEngine>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await engine.StartAsync(timeout.Token);
+        var result = await engine.CheckSandboxAsync(timeout.Token) ?? throw new TimeoutException("no sandbox slot was free");
+        return result.Ok
+            ? new("sandbox start", true, $"{result.Detail} ({result.Milliseconds:0} ms)")
+            : new("sandbox start", false, result.Detail, result.Detail.Contains("Permission denied", StringComparison.Ordinal)
+                ? "the sandbox's uid cannot reach a path it needs: check the modes of the path named and of every directory above it"
+                : "the error above is the sandbox's own; `warden run` of any program shows the same");
     }
 }

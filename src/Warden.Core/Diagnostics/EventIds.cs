@@ -17,6 +17,9 @@ internal static class EventIds
     public const int ZygoteStarted = 1012;
     public const int ZygoteSaid = 1013;
     public const int ZygoteFailed = 1014;
+    public const int StateModeSet = 1401;
+    public const int SandboxCheckFailed = 1402;
+    public const int SandboxCheckRecovered = 1403;
     public const int ExecutionFinished = 1101;
     public const int ExecutionRejected = 1102;
     public const int SandboxFailed = 1103;

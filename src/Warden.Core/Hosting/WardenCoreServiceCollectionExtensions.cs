@@ -45,6 +45,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<PoolMetrics>();
         services.TryAddSingleton<SandboxPool>();
         services.TryAddSingleton<ExecutionEngine>();
+        services.TryAddSingleton<SandboxCheck>();
         services.TryAddSingleton<KernelCatalog>();
         services.TryAddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.TryAddSingleton<SessionManager>();

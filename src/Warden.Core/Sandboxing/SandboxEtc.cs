@@ -1,3 +1,5 @@
+using Warden.Core.State;
+
 namespace Warden.Core.Sandboxing;
 
 /// <summary>
@@ -19,7 +21,7 @@ internal static class SandboxEtc
     public static List<string> Prepare(string target, IEnumerable<string> paths, int uid, string home, string sourceRoot = "/")
     {
         if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
-        Directory.CreateDirectory(target, ReadableDirectory);
+        ReadableFiles.CreateDirectory(target);
         SandboxIdentity.WriteFiles(Path.Combine(target, "passwd"), Path.Combine(target, "group"), Path.Combine(target, "hosts"), uid, home);
         var elsewhere = new List<string>();
         foreach (var path in paths)
@@ -34,7 +36,7 @@ internal static class SandboxEtc
             if (relative.Length == 0 || relative.Split('/').Contains("..") || Reserved.Contains(relative.Split('/')[0])) continue;
             var source = Path.Combine(sourceRoot, "etc", relative);
             var destination = Path.Combine(target, relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(destination)!, ReadableDirectory);
+            ReadableFiles.CreateDirectory(Path.GetDirectoryName(destination)!);
             Copy(new FileInfo(source), destination);
         }
         return elsewhere;
@@ -42,10 +44,6 @@ internal static class SandboxEtc
 
     private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "passwd", "group", "hosts", "shadow", "gshadow", "sudoers" };
 
-    private const UnixFileMode ReadableDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-
-    private const UnixFileMode ReadableFile = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     private static void Copy(FileSystemInfo source, string destination)
     {
@@ -58,7 +56,7 @@ internal static class SandboxEtc
         {
             var mode = File.GetUnixFileMode(source.FullName);
             if (!mode.HasFlag(UnixFileMode.OtherRead) || !mode.HasFlag(UnixFileMode.OtherExecute)) return;
-            Directory.CreateDirectory(destination, ReadableDirectory);
+            ReadableFiles.CreateDirectory(destination);
             foreach (var entry in new DirectoryInfo(source.FullName).EnumerateFileSystemInfos())
                 Copy(entry, Path.Combine(destination, entry.Name));
             return;
@@ -66,6 +64,6 @@ internal static class SandboxEtc
         if (!File.Exists(source.FullName)) return;
         if (!File.GetUnixFileMode(source.FullName).HasFlag(UnixFileMode.OtherRead)) return;
         File.Copy(source.FullName, destination, overwrite: true);
-        File.SetUnixFileMode(destination, ReadableFile);
+        File.SetUnixFileMode(destination, ReadableFiles.FileMode);
     }
 }

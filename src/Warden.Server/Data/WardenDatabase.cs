@@ -2,6 +2,7 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using Warden.Core.Configuration;
+using Warden.Core.State;
 
 namespace Warden.Server.Data;
 
@@ -37,11 +38,7 @@ public sealed class WardenDatabase : IAsyncDisposable
     public static WardenDatabase Open(string? connectionString, string stateDirectory)
     {
         var value = connectionString?.Trim();
-        if (string.IsNullOrEmpty(value))
-        {
-            Directory.CreateDirectory(stateDirectory);
-            return Sqlite(Path.Combine(stateDirectory, "warden.db"));
-        }
+        if (string.IsNullOrEmpty(value)) return Sqlite(Path.Combine(StateDirectory.Prepare(stateDirectory), "warden.db"));
         if (value.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase)) return Sqlite(value["sqlite:".Length..]);
         if (value.StartsWith("Data Source=", StringComparison.OrdinalIgnoreCase))
             return Sqlite(new SqliteConnectionStringBuilder(value).DataSource);
@@ -60,7 +57,24 @@ public sealed class WardenDatabase : IAsyncDisposable
     private static WardenDatabase Sqlite(string path)
     {
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory);
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        // Key hashes, users and client addresses: owner-only whatever the umask. SQLite gives the -wal and -shm files it
+        // creates the database file's own mode, so creating that 0600 first covers them; files an older version left
+        // readable are made 0600 too.
+        try
+        {
+            PrivateFile.Create(full);
+            foreach (var suffix in new[] { "-wal", "-shm", "-journal" }) PrivateFile.RestrictIfPresent(full + suffix);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidConfigurationException("Warden:Database:ConnectionString (WARDEN_DATABASE_URL)", $"the SQLite database {full}: {e.Message}");
+        }
         var builder = new SqliteConnectionStringBuilder { DataSource = full, Pooling = true, DefaultTimeout = 30 };
         return new WardenDatabase(DatabaseKind.Sqlite, SqliteFactory.Instance.CreateDataSource(builder.ConnectionString), "sqlite " + full);
     }

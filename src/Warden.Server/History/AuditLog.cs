@@ -1,14 +1,19 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Warden.Core.State;
 
 namespace Warden.Server.History;
 
 /// <summary>
 /// The audit log: one JSON object per line, appended and flushed per batch by the recorder's single writer. The code
-/// text is written only when configured; otherwise its SHA-256 and size identify it.
+/// text is written only when configured; otherwise its SHA-256 and size identify it. The file is owner-only (0600,
+/// whatever the umask: it names keys, users and addresses) and rotates by size: before a batch would take it past
+/// <paramref name="maxFileBytes"/>, <c>audit.log</c> becomes <c>audit.log.1</c>, older files move up one, and the one
+/// beyond <paramref name="keepFiles"/> is deleted.
 /// </summary>
-public sealed class AuditLog(string path, bool includeCode) : IDisposable
+/// <param name="maxFileBytes">0: never rotate.</param>
+public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 0, int keepFiles = 10) : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -22,24 +27,61 @@ public sealed class AuditLog(string path, bool includeCode) : IDisposable
 
     public async Task AppendAsync(IReadOnlyList<ExecutionRecord> records, CancellationToken cancellationToken)
     {
-        if (_file is null)
-        {
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-            // Owner-only: the log names keys, users and addresses.
-            _file = new FileStream(Path, new FileStreamOptions
-            {
-                Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            });
-        }
         var text = new StringBuilder();
         foreach (var record in records)
         {
             var line = includeCode ? record : record with { Code = null };
             text.Append(JsonSerializer.Serialize(new AuditLine(line), Json)).Append('\n');
         }
-        await _file.WriteAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken).ConfigureAwait(false);
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
+        _file ??= Open();
+        // A batch bigger than the limit still goes into one file (a line is never split): the next batch rotates it.
+        if (maxFileBytes > 0 && _file.Length > 0 && _file.Length + bytes.Length > maxFileBytes)
+        {
+            Rotate();
+            _file = Open();
+        }
+        await _file.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private FileStream Open()
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path)!;
+        if (!Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory);
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var file = new FileStream(Path, new FileStreamOptions
+        {
+            Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        try
+        {
+            // The umask only removes bits at creation; a file an older version left 0644 is made 0600 here.
+            PrivateFile.Restrict(file.SafeFileHandle, Path);
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>audit.log.{N-1} → .N, …, audit.log → audit.log.1; renames keep each file's 0600.</summary>
+    private void Rotate()
+    {
+        _file?.Dispose();
+        _file = null;
+        File.Delete($"{Path}.{keepFiles}");
+        for (int i = keepFiles - 1; i >= 1; i--)
+        {
+            if (File.Exists($"{Path}.{i}")) File.Move($"{Path}.{i}", $"{Path}.{i + 1}", overwrite: true);
+        }
+        File.Move(Path, Path + ".1", overwrite: true);
     }
 
     public void Dispose() => _file?.Dispose();

@@ -41,7 +41,7 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
         _options = options.Value;
         _history = _options.Enabled ? history : null;
         var a = audit.Value;
-        _audit = a.Enabled ? new AuditLog(a.Path ?? Path.Combine(warden.Value.StateDirectory, "audit.log"), a.IncludeCode) : null;
+        _audit = a.Enabled ? new AuditLog(a.Path ?? Path.Combine(warden.Value.StateDirectory, "audit.log"), a.IncludeCode, a.MaxFileBytes, a.KeepFiles) : null;
         _time = time;
         _logger = logger;
         _channel = Channel.CreateBounded<Queued>(new BoundedChannelOptions(_options.QueueCapacity)

@@ -34,4 +34,13 @@ public sealed class AuditOptions
 
     /// <summary>Write the submitted code itself into each line (otherwise only its SHA-256 and size).</summary>
     public bool IncludeCode { get; set; }
+
+    /// <summary>
+    /// The file is rotated before it would grow past this many bytes: <c>audit.log</c> becomes <c>audit.log.1</c>, the
+    /// older ones move up by one. 0 never rotates.
+    /// </summary>
+    [Range(0, long.MaxValue)] public long MaxFileBytes { get; set; } = 100L << 20;
+
+    /// <summary>Rotated files kept (<c>audit.log.1</c> … <c>.N</c>); the oldest beyond that is deleted.</summary>
+    [Range(1, 1000)] public int KeepFiles { get; set; } = 10;
 }

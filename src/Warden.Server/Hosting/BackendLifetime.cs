@@ -5,9 +5,11 @@ namespace Warden.Server.Hosting;
 
 /// <summary>
 /// Starts the selected backend (and the warm pool's refilling) before the server accepts requests, so a host that cannot sandbox fails at start-up
-/// with the reason, not at the first request. The backend is disposed (slots, cgroups, mounts removed) with the container.
+/// with the reason, not at the first request, and runs the first sandbox check: a backend that starts but whose
+/// sandboxes cannot run a program is reported by readiness and health from the start (and logged). The backend is
+/// disposed (slots, cgroups, mounts removed) with the container.
 /// </summary>
-public sealed class BackendLifetime(ExecutionEngine engine) : IHostedService
+public sealed class BackendLifetime(ExecutionEngine engine, SandboxCheck check) : IHostedService
 {
     private volatile bool _started;
 
@@ -17,6 +19,7 @@ public sealed class BackendLifetime(ExecutionEngine engine) : IHostedService
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await engine.StartAsync(cancellationToken);
+        await check.CurrentAsync(cancellationToken);
         _started = true;
     }
 

@@ -20,7 +20,7 @@ public static class ProductionServiceCollectionExtensions
         bool sharedQuotas = false)
     {
         services.AddOptions<HistoryOptions>().Bind(configuration.GetSection(HistoryOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateOnStart();
+        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("Warden")).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(new AuthOptions

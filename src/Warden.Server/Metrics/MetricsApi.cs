@@ -11,7 +11,8 @@ namespace Warden.Server.Metrics;
 
 /// <summary>
 /// Operations endpoints: <c>/metrics</c> (Prometheus text; admin scope unless Warden:Metrics:Anonymous), <c>/healthz</c>
-/// (liveness: the process answers) and <c>/readyz</c> (readiness: backend started, database reachable, not shutting down).
+/// (liveness: the process answers) and <c>/readyz</c> (readiness: backend started, a program runs in a real sandbox
+/// (<see cref="SandboxCheck"/>, reused for a few seconds), database reachable, not shutting down).
 /// </summary>
 public static class MetricsApi
 {
@@ -28,14 +29,17 @@ public static class MetricsApi
         TypedResults.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8");
 
     private static async Task<Results<Ok<ReadinessDto>, JsonHttpResult<ReadinessDto>>> GetReadinessAsync(BackendLifetime backend,
-        WardenDatabase database, ShutdownGrace shutdown, CancellationToken cancellationToken)
+        SandboxCheck check, WardenDatabase database, ShutdownGrace shutdown, CancellationToken cancellationToken)
     {
+        var sandbox = await SandboxCheckDto.CurrentAsync(backend, check, shutdown, cancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(2));
         bool db = await database.PingAsync(timeout.Token);
-        var dto = new ReadinessDto(backend.Started && db && !shutdown.Stopping ? "ready" : "not_ready", backend.Started, db, shutdown.Stopping);
-        return dto.Status == "ready" ? TypedResults.Ok(dto) : TypedResults.Json(dto, statusCode: 503);
+        bool ready = backend.Started && sandbox?.Ok != false && db && !shutdown.Stopping;
+        var dto = new ReadinessDto(ready ? "ready" : "not_ready", backend.Started, db, shutdown.Stopping, sandbox);
+        return ready ? TypedResults.Ok(dto) : TypedResults.Json(dto, statusCode: 503);
     }
 }
 
-public sealed record ReadinessDto(string Status, bool BackendStarted, bool DatabaseReachable, bool ShuttingDown);
+/// <param name="SandboxCheck">The last sandbox check (null before the backend started or when none could run yet).</param>
+public sealed record ReadinessDto(string Status, bool BackendStarted, bool DatabaseReachable, bool ShuttingDown, SandboxCheckDto? SandboxCheck);

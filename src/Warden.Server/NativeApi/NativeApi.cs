@@ -39,12 +39,17 @@ public static class NativeApi
     private static Ok<List<RuntimeDto>> GetRuntimes(LanguageCatalog catalog) =>
         TypedResults.Ok(catalog.Installed.Select(l => new RuntimeDto(l.Name, catalog.GetVersion(l), l.Definition.Aliases, l.Definition.IsCompiled)).ToList());
 
-    private static Ok<HealthDto> GetHealth(ExecutionEngine engine)
+    /// <summary>ok, degraded (no cgroup limits), or error (503): no program could run in a real sandbox.</summary>
+    private static async Task<Results<Ok<HealthDto>, JsonHttpResult<HealthDto>>> GetHealth(ExecutionEngine engine, BackendLifetime backend,
+        SandboxCheck check, ShutdownGrace shutdown, CancellationToken cancellationToken)
     {
+        var sandbox = await SandboxCheckDto.CurrentAsync(backend, check, shutdown, cancellationToken);
         var facts = engine.Backend.Describe();
         bool degraded = facts.TryGetValue("degraded", out var d) && d == "true";
-        return TypedResults.Ok(new HealthDto(degraded ? "degraded" : "ok", engine.Backend.Name, degraded, facts,
-            WardenVersion.Current, (long)(DateTimeOffset.UtcNow - WardenVersion.StartedAt).TotalSeconds, engine.Stats.Active, engine.Stats.Queued));
+        var status = sandbox is { Ok: false } ? "error" : degraded ? "degraded" : "ok";
+        var health = new HealthDto(status, engine.Backend.Name, degraded, facts, WardenVersion.Current,
+            (long)(DateTimeOffset.UtcNow - WardenVersion.StartedAt).TotalSeconds, engine.Stats.Active, engine.Stats.Queued, sandbox);
+        return status == "error" ? TypedResults.Json(health, statusCode: 503) : TypedResults.Ok(health);
     }
 
     private static Ok<ConfigDto> GetConfig(IOptions<LimitsOptions> limits, IOptions<WardenOptions> options, LanguageCatalog catalog, ExecutionEngine engine)
@@ -67,8 +72,10 @@ public static class NativeApi
 
 public sealed record RuntimeDto(string Language, string Version, IReadOnlyList<string> Aliases, bool Compiled);
 
+/// <param name="SandboxCheck">The last sandbox check (a tiny program started in a real sandbox; reused for
+/// Warden:SandboxCheckSeconds); null before the backend started.</param>
 public sealed record HealthDto(string Status, string Backend, bool Degraded, IReadOnlyDictionary<string, string> BackendInfo,
-    string Version, long UptimeSeconds, int Active, int Queued);
+    string Version, long UptimeSeconds, int Active, int Queued, SandboxCheckDto? SandboxCheck);
 
 public sealed record LimitsDto(double Timeout, double CpuTime, int MemoryMb, int MaxProcesses, long MaxOutputBytes)
 {

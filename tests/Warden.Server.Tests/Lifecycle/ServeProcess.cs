@@ -50,10 +50,24 @@ internal sealed class ServeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server and waits until /readyz says ready (or the process exits).</summary>
-    public static async Task<ServeProcess> StartAsync(string stateDirectory, Dictionary<string, string>? environment = null, params string[] args)
+    public static Task<ServeProcess> StartAsync(string stateDirectory, Dictionary<string, string>? environment = null, params string[] args) =>
+        StartCoreAsync(stateDirectory, environment, umask: null, args);
+
+    /// <summary>As <see cref="StartAsync(string, Dictionary{string, string}?, string[])"/>, under the process umask <paramref name="umask"/> (octal).</summary>
+    public static Task<ServeProcess> StartUnderUmaskAsync(string umask, string stateDirectory, Dictionary<string, string>? environment = null) =>
+        StartCoreAsync(stateDirectory, environment, umask, []);
+
+    private static async Task<ServeProcess> StartCoreAsync(string stateDirectory, Dictionary<string, string>? environment, string? umask, string[] args)
     {
         var port = FreePort();
-        var start = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(umask is null ? Binary : "/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (umask is not null)
+        {
+            // exec: the pid and the signals stay the server's own.
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"umask {umask} && exec \"$0\" \"$@\"");
+            start.ArgumentList.Add(Binary);
+        }
         start.ArgumentList.Add("serve");
         foreach (var a in args) start.ArgumentList.Add(a);
         foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("WARDEN_", StringComparison.Ordinal)).ToList()) start.Environment.Remove(name);
@@ -82,7 +96,17 @@ internal sealed class ServeProcess : IAsyncDisposable
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            // It started after all: stop it (its sandboxes with it) and say so.
+            kill(process.Id, 15);
+            if (!process.WaitForExit(TimeSpan.FromSeconds(60))) process.Kill(entireProcessTree: true);
+            Assert.Fail($"warden serve was expected to refuse to start, but it ran:\n{await stdout + await stderr}");
+        }
         return (process.ExitCode, await stdout + await stderr);
     }
 

@@ -2,7 +2,9 @@
 // Where the Warden server under test is. run.sh starts one real `warden serve` and exports WARDEN_URL,
 // WARDEN_TOKEN and WARDEN_PASSWORD; without WARDEN_URL a test file starts its own server.
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 
 const repo = path.resolve(__dirname, '..', '..', '..');
@@ -38,9 +40,11 @@ async function startServer(extraEnv = {}) {
   const bin = process.env.WARDEN_BIN || path.join(repo, 'src/Warden.Cli/bin/Release/net10.0/warden');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  // A state directory of its own: one Warden process per state directory (a second one refuses to start).
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-jupyter-state-'));
   const child = spawn(bin, ['serve'], {
     env: {
-      PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_URLS: url, WARDEN_API_KEY: TOKEN,
+      PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_URLS: url, WARDEN_STATE_DIR: state, WARDEN_API_KEY: TOKEN,
       WARDEN_JUPYTER_PASSWORD: PASSWORD, WARDEN_MAX_CONCURRENT: '2', ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,9 +58,10 @@ async function startServer(extraEnv = {}) {
     child.kill('SIGKILL');
     throw new Error(`${e.message}\n${log}`);
   }
+  const removeState = () => fs.rmSync(state, { recursive: true, force: true });
   const stop = () => new Promise(resolve => {
-    if (child.exitCode !== null) return resolve();
-    child.once('exit', resolve);
+    if (child.exitCode !== null) { removeState(); return resolve(); }
+    child.once('exit', () => { removeState(); resolve(); });
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 15000).unref();
   });

@@ -1,8 +1,11 @@
+using Warden.Core.State;
+
 namespace Warden.Core.Sandboxing.Gvisor;
 
 /// <summary>
 /// The read-only root every gVisor sandbox of an instance shares: an empty skeleton holding only mount points and the
-/// /bin → usr/bin style links, plus the host paths bound into it.
+/// /bin → usr/bin style links, plus the host paths bound into it. Inside gVisor the program runs as the slot's uid and
+/// the skeleton's modes apply to it: directories 0755 and files 0644, whatever the umask.
 /// </summary>
 internal sealed record GvisorLayout(
     string RootFs,
@@ -12,26 +15,26 @@ internal sealed record GvisorLayout(
     public static GvisorLayout Create(string runDirectory, SandboxFilesystemOptions filesystem, int uid, string workspace)
     {
         var root = Path.Combine(runDirectory, "rootfs");
-        Directory.CreateDirectory(root);
+        ReadableFiles.CreateDirectory(root);
         var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
         foreach (var (target, link) in links) File.CreateSymbolicLink(Path.Combine(root, link.TrimStart('/')), target);
         var binds = filesystem.ReadOnlyDirectories.Concat(topDirs).Where(Directory.Exists)
             .Concat(filesystem.ReadOnlyPathsIfPresent.Where(p => File.Exists(p) || Directory.Exists(p))).Distinct().ToList();
-        foreach (var dir in new[] { "proc", "dev", "sys", "tmp", "etc", workspace.TrimStart('/') }) Directory.CreateDirectory(Path.Combine(root, dir));
+        foreach (var dir in new[] { "proc", "dev", "sys", "tmp", "etc", workspace.TrimStart('/') }) ReadableFiles.CreateDirectory(Path.Combine(root, dir));
         // Every mount point must already exist: the root is read-only, so gVisor cannot create them.
         foreach (var path in binds)
         {
             var inRoot = Path.Combine(root, path.TrimStart('/'));
-            Directory.CreateDirectory(Path.GetDirectoryName(inRoot)!);
-            if (Directory.Exists(path)) Directory.CreateDirectory(inRoot); else File.WriteAllText(inRoot, "");
+            ReadableFiles.CreateDirectory(Path.GetDirectoryName(inRoot)!);
+            if (Directory.Exists(path)) ReadableFiles.CreateDirectory(inRoot); else ReadableFiles.WriteText(inRoot, "");
         }
         var etc = Path.Combine(runDirectory, "etc");
-        Directory.CreateDirectory(etc);
+        ReadableFiles.CreateDirectory(etc);
         var files = new List<(string, string)>();
         SandboxIdentity.WriteFiles(Path.Combine(etc, "passwd"), Path.Combine(etc, "group"), Path.Combine(etc, "hosts"), uid, workspace);
         foreach (var name in new[] { "passwd", "group", "hosts" })
         {
-            File.WriteAllText(Path.Combine(root, "etc", name), "");
+            ReadableFiles.WriteText(Path.Combine(root, "etc", name), "");
             files.Add((Path.Combine(etc, name), "/etc/" + name));
         }
         return new GvisorLayout(root, binds, files);

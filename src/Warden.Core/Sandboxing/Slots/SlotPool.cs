@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
+using Warden.Core.State;
 
 namespace Warden.Core.Sandboxing.Slots;
 
@@ -32,6 +33,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     private readonly Channel<SandboxSlot> _warmFree = Channel.CreateUnbounded<SandboxSlot>();
     private readonly List<SandboxSlot> _warmSlots = [];
     private ICgroupTree? _cgroups;
+    private StateDirectoryLease? _stateLease;
+    private string _stateDirectory = settings.StateDirectory;
 
     public string Instance { get; } = WardenInstance.NewName();
 
@@ -48,9 +51,20 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         bool root = Libc.geteuid() == 0;
-        RunDirectory = Path.Combine(settings.StateDirectory, "run", Instance);
-        Directory.CreateDirectory(RunDirectory);
-        StaleInstances.Reap(settings.StateDirectory, logger);
+        // Refuses a state directory another Warden process uses, and gives it and what is made in it the modes the
+        // sandboxes need: run/ and run/{instance} traversable by the slots' uids (their /etc and workspaces are there).
+        _stateLease = StateDirectoryLock.Acquire(settings.StateDirectory);
+        _stateDirectory = _stateLease.Path;
+        var runRoot = Path.Combine(_stateDirectory, "run");
+        RunDirectory = Path.Combine(runRoot, Instance);
+        var changes = new List<ModeChange?>(_stateLease.ModeChanges)
+        {
+            StateDirectory.EnsureDirectory(runRoot, StateDirectory.TraversableMode),
+            StateDirectory.EnsureDirectory(Path.Combine(_stateDirectory, "uids"), StateDirectory.PrivateMode),
+            StateDirectory.EnsureDirectory(RunDirectory, StateDirectory.TraversableMode),
+        };
+        foreach (var change in changes.OfType<ModeChange>()) StateDirectory.Report(logger, change);
+        StaleInstances.Reap(_stateDirectory, logger);
 
         CgroupSupport = CgroupHost.Probe();
         if (CgroupSupport.Usable) _cgroups = CgroupHost.Open(CgroupSupport, Instance);
@@ -82,7 +96,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     /// </summary>
     public SandboxSlot CreateSlot(string name, PersistentWorkspace? persistent = null)
     {
-        var locks = Path.Combine(settings.StateDirectory, "uids");
+        var locks = Path.Combine(_stateDirectory, "uids");
         var lease = Libc.geteuid() != 0 ? null
             : persistent is null ? UidLease.Acquire(locks, settings.UidBase, settings.UidCount)
             : UidLease.AcquireExact(locks, persistent.Uid);
@@ -224,6 +238,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         foreach (var slot in warm) await slot.DestroyAsync().ConfigureAwait(false);
         _cgroups?.Dispose();
         try { if (RunDirectory.Length > 0) Directory.Delete(RunDirectory, recursive: true); } catch (IOException) { }
+        _stateLease?.Dispose();
     }
 
     private static partial class Log

@@ -21,8 +21,7 @@ internal sealed class UidLease : IDisposable
         Directory.CreateDirectory(lockDirectory);
         for (int uid = first; uid < first + count; uid++)
         {
-            // FileShare.None makes .NET take flock(LOCK_EX|LOCK_NB) and throw when another process holds it.
-            try { return new UidLease(uid, new FileStream(Path.Combine(lockDirectory, $"{uid}.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+            try { return new UidLease(uid, OpenLock(lockDirectory, uid)); }
             catch (IOException) { }
         }
         throw new InvalidOperationException($"No free sandbox uid in {first}..{first + count - 1} (Warden:SandboxUidBase/SandboxUidCount).");
@@ -32,12 +31,20 @@ internal sealed class UidLease : IDisposable
     public static UidLease AcquireExact(string lockDirectory, int uid)
     {
         Directory.CreateDirectory(lockDirectory);
-        try { return new UidLease(uid, new FileStream(Path.Combine(lockDirectory, $"{uid}.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+        try { return new UidLease(uid, OpenLock(lockDirectory, uid)); }
         catch (IOException e)
         {
             throw new InvalidOperationException($"Sandbox uid {uid} is already in use (another Warden instance on the same state directory?).", e);
         }
     }
+
+    // FileShare.None makes .NET take flock(LOCK_EX|LOCK_NB) and throw when another process holds it. Owner-only, like
+    // every state file.
+    private static FileStream OpenLock(string lockDirectory, int uid) => new(Path.Combine(lockDirectory, $"{uid}.lock"), new FileStreamOptions
+    {
+        Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None,
+        UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+    });
 
     public void Dispose() => _lock.Dispose();
 }
