@@ -24,6 +24,9 @@ internal static class ExecuteSocket
 {
     private const int MaxMessageBytes = 8 << 20;
 
+    /// <summary>The first message is an execute request plus this socket-only field.</summary>
+    private static readonly Dictionary<string, Type> SocketFields = new() { ["interactive"] = typeof(bool?) };
+
     public static async Task RunAsync(HttpContext context, ExecutionRunner runner, IOptions<LimitsOptions> limits, CancellationToken cancellationToken)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -36,18 +39,11 @@ internal static class ExecuteSocket
         {
             var first = await ReceiveTextAsync(socket, cancellationToken);
             if (first is null) return;
-            ExecuteRequest body;
+            var utf8 = Encoding.UTF8.GetBytes(first);
+            var body = RequestBody.Parse<ExecuteRequest>(utf8, NativeJson.Options, UnknownFields.Reject, SocketFields);
             bool interactive;
-            try
-            {
-                using var json = JsonDocument.Parse(first);
+            using (var json = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = RequestBody.MaxDepth }))
                 interactive = json.RootElement.TryGetProperty("interactive", out var i) && i.ValueKind == JsonValueKind.True;
-                body = json.Deserialize<ExecuteRequest>(NativeJson.Options) ?? throw new InvalidRequestException("The request is empty (JSON null).");
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidRequestException("Malformed JSON: " + e.Message.Split(" Path:")[0]);
-            }
             var decoder = new OutputDecoder();
             var request = body.ToCore() with
             {

@@ -107,6 +107,21 @@ public sealed class StreamingTests(SharedServer shared) : IClassFixture<SharedSe
         Assert.Equal(400, message.GetProperty("error").GetProperty("status").GetInt32());
     }
 
+    [Theory]
+    [InlineData("{\"language\":\"python\",\"code\":\"1\",\"interactiv\":true}", "Unknown field 'interactiv'")]
+    [InlineData("{\"language\":\"python\",\"code\":\"1\",\"interactive\":\"yes\"}", "interactive must be true or false")]
+    [InlineData("{\"language\":\"python\",\"code\":\"1\",\"timeout\":\"soon\"}", "timeout must be a number")]
+    public async Task WebSocket_BadFirstMessage_SendsErrorNamingTheField(string first, string detail)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var socket = await ConnectAsync(ct);
+        await socket.SendAsync(Encoding.UTF8.GetBytes(first), WebSocketMessageType.Text, true, ct);
+        var message = await ReceiveAsync(socket, ct);
+        Assert.Equal("error", message.GetProperty("type").GetString());
+        Assert.Equal(400, message.GetProperty("error").GetProperty("status").GetInt32());
+        Assert.Contains(detail, message.GetProperty("error").GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
     private async Task<ClientWebSocket> ConnectAsync(CancellationToken ct)
     {
         var socket = new ClientWebSocket();
