@@ -74,6 +74,7 @@ public static class WardenServer
         builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
         builder.Services.AddWardenCluster(builder.Configuration, replica);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ProblemJsonWriter>();
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();
         // A parameter the framework cannot bind becomes an exception the handler words as a problem naming the parameter,
         // instead of a bare 400 that says nothing.

@@ -30,6 +30,24 @@ public static class RequestBody
         return Parse<T>(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), options, unknown);
     }
 
+    /// <summary>
+    /// Reads a form (urlencoded or multipart). A body that is not the form it claims to be — no boundary, cut short,
+    /// over the parser's limits — is the client's mistake (400), not an error of ours; a body over Kestrel's size limit
+    /// stays a 413 and a client that went away is not answered.
+    /// </summary>
+    public static async Task<IFormCollection> ReadFormAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return await request.ReadFormAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidDataException || (e is IOException and not BadHttpRequestException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new InvalidRequestException($"The body is not a valid {request.ContentType?.Split(';')[0].Trim()} form: {e.Message}");
+        }
+    }
+
     /// <summary>Parses and checks one JSON document (a body, or a WebSocket message) into <typeparamref name="T"/>.</summary>
     public static T Parse<T>(ReadOnlyMemory<byte> utf8, JsonSerializerOptions options, UnknownFields unknown,
         IReadOnlyDictionary<string, Type>? extraFields = null)

@@ -87,6 +87,29 @@ internal static class ExecuteSocket
             try { await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", cancellationToken); }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException) { }
         }
+        await DrainAsync(socket, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads what the client still sends until its close frame (or a short while): closing the connection with its
+    /// messages unread makes the kernel reset it, and the client can then lose the answer it has not read yet.
+    /// </summary>
+    private static async Task DrainAsync(WebSocket socket, CancellationToken cancellationToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        wait.CancelAfter(TimeSpan.FromSeconds(2));
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                if ((await socket.ReceiveAsync(buffer, wait.Token)).MessageType == WebSocketMessageType.Close) break;
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            // Gone, or silent for too long: nothing more to wait for.
+        }
     }
 
     private static object Message(StreamEvent e) => new { type = e.Type, stage = e.Stage, data = e.Data };

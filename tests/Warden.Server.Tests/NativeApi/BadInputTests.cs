@@ -124,6 +124,60 @@ public sealed class BadInputTests(SharedServer fixture) : IClassFixture<SharedSe
         Assert.Equal(parameter, body.GetProperty("parameter").GetString());
     }
 
+    /// <summary>Fuzz find: the problem writer declined a request that accepts no JSON, and every refusal became a bare 500.</summary>
+    [Theory]
+    [InlineData("text/html")]
+    [InlineData("....//....//etc/passwd")]
+    public async Task Problems_AreWritten_WhateverTheAcceptHeader(string accept)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/execute") { Content = new StringContent("{", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        var response = await Client.SendAsync(request, TestContext.Current.CancellationToken);
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, "Malformed JSON");
+        using var unknown = new HttpRequestMessage(HttpMethod.Get, "/api/v1/nope");
+        unknown.Headers.TryAddWithoutValidation("Accept", accept);
+        await AssertProblemAsync(await Client.SendAsync(unknown, TestContext.Current.CancellationToken), HttpStatusCode.NotFound, "No endpoint");
+    }
+
+    [Fact]
+    public async Task Execute_WrongContentType_Returns415()
+    {
+        var response = await Client.PostAsync("/api/v1/execute", new StringContent("print(1)", Encoding.UTF8, "text/plain"), TestContext.Current.CancellationToken);
+        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "application/json");
+    }
+
+    [Fact]
+    public async Task Execute_UnknownLanguage_Returns400ListingAvailable()
+    {
+        var response = await Client.PostAsync("/api/v1/execute", Json.Body(new { language = "cobol-2099", code = "x" }), TestContext.Current.CancellationToken);
+        var body = await AssertProblemAsync(response, HttpStatusCode.BadRequest, "python");
+        Assert.Equal("cobol-2099", body.GetProperty("language").GetString());
+    }
+
+    [Theory]
+    [InlineData("{\"language\":\"python\",\"code\":\"   \"}", "empty")]
+    [InlineData("{\"language\":\"python\"}", "empty")]
+    [InlineData("{\"code\":\"print(1)\"}", "language")]
+    [InlineData("{\"language\":\"python\",\"code\":\"print(1)\",\"timeout\":0}", "timeout")]
+    [InlineData("{\"language\":\"python\",\"code\":\"print(1)\",\"memory_mb\":-5}", "memory_mb")]
+    [InlineData("{\"language\":\"python\",\"code\":\"print(1)\",\"timeout\":100000}", "timeout")]
+    [InlineData("{\"language\":\"python\",\"code\":\"print(1)\",\"memory_mb\":999999}", "memory_mb")]
+    [InlineData("{\"language\":\"python\",\"files\":[{\"name\":\"../x.py\",\"content\":\"1\"}]}", "..")]
+    [InlineData("null", "empty")]
+    public async Task Execute_InvalidRequest_Returns400(string json, string detail)
+    {
+        var response = await Client.PostAsync("/api/v1/execute", new StringContent(json, Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, detail);
+    }
+
+    [Fact]
+    public async Task Execute_LimitAboveCeiling_NamesTheLimit()
+    {
+        var response = await Client.PostAsync("/api/v1/execute", Json.Body(new { language = "python", code = "1", max_processes = 100000 }), TestContext.Current.CancellationToken);
+        var body = await AssertProblemAsync(response, HttpStatusCode.BadRequest, "ceiling");
+        Assert.Equal("max_processes", body.GetProperty("limit").GetString());
+    }
+
     [Fact]
     public async Task Execute_CodeOverSizeCap_Returns413()
     {

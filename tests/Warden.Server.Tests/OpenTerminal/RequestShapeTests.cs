@@ -57,6 +57,20 @@ public sealed class RequestShapeTests(SharedTerminalServer fixture) : IClassFixt
         Assert.Equal(parameter, problem.GetProperty("parameter").GetString());
     }
 
+    /// <summary>Fuzz find: a multipart body without its boundary, or cut short, was a 500 from the form reader.</summary>
+    [Theory]
+    [InlineData("multipart/form-data", "--x\r\n\r\n")]
+    [InlineData("multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhal")]
+    [InlineData("multipart/form-data; boundary=b", "[]")]
+    public async Task Upload_MalformedMultipart_Is400(string contentType, string body)
+    {
+        using var user = fixture.Server.For("shape-user");
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        var response = await user.Http.PostAsync("files/upload?directory=.", content, TestContext.Current.CancellationToken);
+        await ProblemAsync(response, 400);
+    }
+
     private static async Task<JsonElement> ProblemAsync(HttpResponseMessage response, int status)
     {
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);

@@ -122,6 +122,27 @@ public sealed class StreamingTests(SharedServer shared) : IClassFixture<SharedSe
         Assert.Contains(detail, message.GetProperty("error").GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Fuzz find: after refusing the first message the server closed the connection with the client's later messages
+    /// unread; the kernel reset it, the client's sends broke and the error it had not read yet was lost ("closed without
+    /// completing the close handshake"). Fails within a few attempts without the server draining to the close.
+    /// </summary>
+    [Fact]
+    public async Task WebSocket_RefusedRequest_WithMoreMessagesInFlight_StillDeliversTheError()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            using var socket = await ConnectAsync(ct);
+            await socket.SendAsync("{\"language\":\"python\",\"code\":\"1\",\"language\":\"bash\"}"u8.ToArray(), WebSocketMessageType.Text, true, ct);
+            var stdin = Encoding.UTF8.GetBytes("{\"type\":\"stdin\",\"data\":\"x\"}");
+            for (int i = 0; i < attempt % 4; i++) await socket.SendAsync(stdin, WebSocketMessageType.Text, true, ct);
+            var message = await ReceiveAsync(socket, ct);
+            Assert.Equal("error", message.GetProperty("type").GetString());
+            Assert.Contains("language appears more than once", message.GetProperty("error").GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     private async Task<ClientWebSocket> ConnectAsync(CancellationToken ct)
     {
         var socket = new ClientWebSocket();
