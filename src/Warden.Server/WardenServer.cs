@@ -98,7 +98,11 @@ public static class WardenServer
         builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
         builder.Services.AddWardenCluster(builder.Configuration, replica);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ProblemJsonWriter>();
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();
+        // A parameter the framework cannot bind becomes an exception the handler words as a problem naming the parameter,
+        // instead of a bare 400 that says nothing.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => NativeJson.Configure(o.SerializerOptions));
         builder.Services.AddOpenApi("v1", o =>
         {

@@ -36,6 +36,8 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         if (retryAfter is { } wait)
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.StatusCode = status;
+        // The binder's messages name C# types ("double? wait"): say which parameter is wrong in words instead.
+        var (bindingDetail, bindingParameter) = exception is BadHttpRequestException bad ? BindingFailure.Describe(context, bad) : (null, null);
         var details = new ProblemDetails
         {
             Status = status,
@@ -43,9 +45,11 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
             Title = title,
             // The database's own message may name hosts, sockets or users: it goes to the log only.
             Detail = kind == DatabaseUnavailable ? "The database did not answer; retry shortly."
-                : status == 500 && exception is not WardenException ? "An unexpected error occurred; it has been logged." : exception.Message,
+                : status == 500 && exception is not WardenException ? "An unexpected error occurred; it has been logged."
+                : bindingDetail ?? exception.Message,
             Instance = context.Request.Path,
         };
+        if (bindingParameter is not null) details.Extensions["parameter"] = bindingParameter;
         if (exception is UnknownLanguageException unknown) details.Extensions["language"] = unknown.Language;
         if (exception is LimitAboveCeilingException ceiling) details.Extensions["limit"] = ceiling.Limit;
         if (exception is InvalidRequestException { Parameter: { } p }) details.Extensions["parameter"] = p;

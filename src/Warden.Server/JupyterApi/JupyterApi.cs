@@ -113,7 +113,7 @@ public static class JupyterApi
             context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Problem(StatusCodes.Status429TooManyRequests, "too-many-logins", "Too many login attempts from this address; retry later.", context);
         }
-        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
         var cookie = context.Request.Cookies[JupyterAuth.XsrfCookie];
         string presented = form["_xsrf"].ToString() is { Length: > 0 } f ? f : context.Request.Headers["X-XSRFToken"].ToString();
         if (string.IsNullOrEmpty(cookie) || cookie != presented)
@@ -157,25 +157,15 @@ public static class JupyterApi
 
     private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, CancellationToken cancellationToken)
     {
-        // Open WebUI posts no body at all; JupyterLab posts {"name": "python3"}.
+        // Open WebUI posts no body at all; JupyterLab posts {"name": "python3"} (other fields are jupyter_server's, ignored).
         string? name = null;
-        using (var reader = new StreamReader(request.Body))
+        using (var buffer = new MemoryStream())
         {
-            var body = await reader.ReadToEndAsync(cancellationToken);
-            if (body.Length > 65536) throw new PayloadTooLargeException("The kernel start request is too large.");
-            if (!string.IsNullOrWhiteSpace(body))
-            {
-                try
-                {
-                    using var json = JsonDocument.Parse(body);
-                    if (json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String)
-                        name = n.GetString();
-                }
-                catch (JsonException e)
-                {
-                    throw new InvalidRequestException("Malformed JSON: " + e.Message.Split(" Path:")[0]);
-                }
-            }
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+            if (buffer.Length > 65536) throw new PayloadTooLargeException("The kernel start request is too large.");
+            var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+            if (!body.Span.Trim(" \t\r\n"u8).IsEmpty)
+                name = RequestBody.Parse<KernelStartRequest>(body, NativeApi.NativeJson.Options, UnknownFields.Ignore).Name;
         }
         var session = await sessions.CreateAsync(new SessionRequest(name, RequesterOf(request.HttpContext).Principal), cancellationToken);
         request.HttpContext.Response.Headers.Location = $"/api/kernels/{session.Id}";
@@ -212,11 +202,7 @@ public static class JupyterApi
     {
         var session = sessions.Get(id, RequesterOf(context));
         if (!context.WebSockets.IsWebSocketRequest)
-        {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await context.Response.WriteAsync("This endpoint is a WebSocket (kernel channels).", context.RequestAborted);
-            return;
-        }
+            throw new InvalidRequestException("This endpoint is a WebSocket (kernel channels): connect with Upgrade: websocket.");
         bool binary = context.WebSockets.WebSocketRequestedProtocols.Contains(JupyterWire.V1Protocol);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {

@@ -17,9 +17,12 @@ internal sealed class JupyterMessage
     public JsonObject Metadata { get; init; } = [];
     public JsonObject Content { get; init; } = [];
 
-    public string MsgType => Header["msg_type"]?.GetValue<string>() ?? "";
+    public string MsgType => Text(Header["msg_type"]);
 
-    public string MsgId => Header["msg_id"]?.GetValue<string>() ?? "";
+    public string MsgId => Text(Header["msg_id"]);
+
+    /// <summary>A client's header field as text; anything else (a number, an object) reads as absent, never throws.</summary>
+    private static string Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : "";
 
     /// <summary>A message from the kernel answering or caused by <paramref name="parent"/> (null: unsolicited).</summary>
     public static JupyterMessage Reply(JupyterMessage? parent, string channel, string msgType, string kernelSession, JsonObject content) => new()

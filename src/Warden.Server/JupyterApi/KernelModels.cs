@@ -14,6 +14,9 @@ internal static class JupyterJson
     };
 }
 
+/// <summary>Body of <c>POST /api/kernels</c> (optional).</summary>
+internal sealed record KernelStartRequest(string? Name);
+
 internal sealed record KernelModel(string Id, string Name, DateTimeOffset LastActivity, string ExecutionState, int Connections)
 {
     public static KernelModel From(Session session, int connections) => new(session.Id, session.Kernel.KernelName, session.LastActivity,

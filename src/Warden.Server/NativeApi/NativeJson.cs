@@ -6,7 +6,7 @@ namespace Warden.Server.NativeApi;
 /// <summary>The native API's JSON conventions: snake_case names, nulls written (seed 004's result shape has "error": null).</summary>
 public static class NativeJson
 {
-    public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions());
+    public static readonly JsonSerializerOptions Options = Locked(Configure(new JsonSerializerOptions()));
 
     public static JsonSerializerOptions Configure(JsonSerializerOptions options)
     {
@@ -16,6 +16,13 @@ public static class NativeJson
         options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip;
         options.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+        return options;
+    }
+
+    /// <summary>Request bodies are checked against the options' type metadata, which needs the reflection resolver in place.</summary>
+    private static JsonSerializerOptions Locked(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
         return options;
     }
 }

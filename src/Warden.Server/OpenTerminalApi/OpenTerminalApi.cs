@@ -23,6 +23,7 @@ namespace Warden.Server.OpenTerminalApi;
 public static class OpenTerminalApi
 {
     public const string DocumentName = "terminal";
+    private const string Json = "application/json";
 
     public static IServiceCollection AddOpenTerminalApi(this IServiceCollection services, IConfiguration configuration)
     {
@@ -57,13 +58,14 @@ public static class OpenTerminalApi
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<OpenTerminalOptions>>().Value;
         if (!options.Enabled) return;
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(options.BasePath), b => b.Use(DropNullQueryValues));
         // Identity is checked by TerminalCaller's binding, in the forms Open WebUI sends; the API-key middleware stands aside.
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         OpenTerminalUiApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
-        api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command")
+        api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command").Accepts<ExecRequest>(Json)
             .WithDescription("Run a shell command in the background and return a command ID. Pass wait to get its output inline when it finishes in time. " +
                 "The command runs in your own sandbox (Linux, bash, Python 3 and the host's tools under /usr; no network unless enabled); your home directory persists between chats.");
         api.MapGet("/execute", ListProcessesAsync).WithName("list_processes").WithSummary("List running commands")
@@ -71,10 +73,27 @@ public static class OpenTerminalApi
         api.MapGet("/execute/{process_id}/status", GetProcessStatusAsync).WithName("get_process_status").WithSummary("Get command status and output")
             .WithDescription("Returns new output since the given offset, process status, and exit code. Reads do not consume output; each reader keeps its own offset.");
         api.MapPost("/execute/{process_id}/input", SendProcessInputAsync).WithName("send_process_input").WithSummary("Send input to a running command")
+            .Accepts<InputRequest>(Json)
             .WithDescription("Write text to the process's stdin. Include newline characters as needed.");
         api.MapDelete("/execute/{process_id}", KillProcessAsync).WithName("kill_process").WithSummary("Kill a running command")
             .WithDescription("Terminate the process. Sends SIGTERM by default for graceful shutdown. Use force=true to send SIGKILL.");
         OpenTerminalFilesApi.Map(api);
+    }
+
+    /// <summary>
+    /// Open WebUI writes a tool's query arguments as <c>f"{k}={v}"</c>, so one the model left out arrives as "None"
+    /// (or "null", which open-terminal drops for the same reason): such a value means absent, not a bad number.
+    /// </summary>
+    private static Task DropNullQueryValues(HttpContext context, RequestDelegate next)
+    {
+        static bool IsNull(string? value) => string.Equals(value, "null", StringComparison.OrdinalIgnoreCase) || value == "None";
+        var query = context.Request.Query;
+        if (query.Any(q => q.Value.Any(IsNull)))
+        {
+            context.Request.QueryString = QueryString.Create(
+                query.SelectMany(q => q.Value.Where(v => !IsNull(v)).Select(v => KeyValuePair.Create(q.Key, v))));
+        }
+        return next(context);
     }
 
     private static async Task ServeOpenApiAsync(HttpContext context)
@@ -86,13 +105,14 @@ public static class OpenTerminalApi
         await context.Response.WriteAsync(json, context.RequestAborted);
     }
 
-    private static async Task<Ok<JsonElement>> RunCommandAsync(TerminalCaller caller, ExecRequest request,
+    private static async Task<Ok<JsonElement>> RunCommandAsync(TerminalCaller caller, HttpRequest http,
         [Description("Seconds to wait for the command to finish before returning. If the command completes in time, output is included inline. Null to return immediately.")] double? wait,
         [Description("Return only the last N output entries. Useful to limit response size when only recent output matters.")] int? tail,
         CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(request.Command)) throw new InvalidRequestException("command must not be empty.", "command");
         CheckWaitAndTail(wait, tail);
+        var request = await ReadAsync<ExecRequest>(http, cancellationToken);
+        if (string.IsNullOrWhiteSpace(request.Command)) throw new InvalidRequestException("command must not be empty.", "command");
         return TypedResults.Ok(await caller.Terminal.RunAsync(caller.SessionId, request.Command, request.Cwd, request.Env, wait, tail, cancellationToken));
     }
 
@@ -110,13 +130,23 @@ public static class OpenTerminalApi
         return TypedResults.Ok(await caller.Terminal.StatusAsync(caller.SessionId, processId, wait, offset ?? 0, tail, cancellationToken));
     }
 
-    private static async Task<Ok<JsonElement>> SendProcessInputAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId, InputRequest request,
-        CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.InputAsync(caller.SessionId, processId, request.Input ?? "", cancellationToken));
+    private static async Task<Ok<JsonElement>> SendProcessInputAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId, HttpRequest http,
+        CancellationToken cancellationToken)
+    {
+        var request = await ReadAsync<InputRequest>(http, cancellationToken);
+        return TypedResults.Ok(await caller.Terminal.InputAsync(caller.SessionId, processId, request.Input, cancellationToken));
+    }
 
     private static async Task<Ok<JsonElement>> KillProcessAsync(TerminalCaller caller, [FromRoute(Name = "process_id")] string processId,
         [Description("Send SIGKILL instead of SIGTERM.")] bool? force, CancellationToken cancellationToken) =>
         TypedResults.Ok(await caller.Terminal.KillAsync(caller.SessionId, processId, force ?? false, cancellationToken));
+
+    /// <summary>
+    /// A request body as open-terminal takes it: fields it does not know are ignored (Open WebUI sends every tool argument,
+    /// query ones included, in the body), anything else wrong is a 400 naming the field.
+    /// </summary>
+    internal static Task<T> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken) where T : class =>
+        RequestBody.ReadJsonAsync<T>(request, NativeApi.NativeJson.Options, UnknownFields.Ignore, cancellationToken);
 
     private static void CheckWaitAndTail(double? wait, int? tail)
     {

@@ -20,9 +20,10 @@ internal static class OpenTerminalFilesApi
             .WithDescription("Read a file and return its contents. Supports text files and images (PNG, JPEG, WebP, etc.). For text files you can optionally request a specific line range. Use display_file to show a file to the user.");
         api.MapGet("/files/display", DisplayFileAsync).WithName("display_file").WithSummary("Display a file to the user")
             .WithDescription("Open a file in the user's file viewer so they can see it. This does not return file content to you; use read_file if you need to read the content yourself.");
-        api.MapPost("/files/write", WriteFileAsync).WithName("write_file").WithSummary("Write a file")
+        api.MapPost("/files/write", WriteFileAsync).WithName("write_file").WithSummary("Write a file").Accepts<WriteRequest>("application/json")
             .WithDescription("Write text content to a file. Creates parent directories automatically. Overwrites if the file already exists.");
         api.MapPost("/files/replace", ReplaceFileContentAsync).WithName("replace_file_content").WithSummary("Replace content in a file")
+            .Accepts<ReplaceRequest>("application/json")
             .WithDescription("Find and replace exact strings in a file. Supports multiple replacements in one call with optional line range narrowing.");
         api.MapGet("/files/grep", GrepSearchAsync).WithName("grep_search").WithSummary("Search file contents")
             .WithDescription("Search for a text pattern across files in a directory. Returns structured matches with file paths, line numbers, and matching lines. Skips binary files.");
@@ -50,14 +51,18 @@ internal static class OpenTerminalFilesApi
     private static async Task<IResult> DisplayFileAsync(TerminalCaller caller, [Description("Path to the file to display.")] string path, CancellationToken cancellationToken) =>
         TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "display", new JsonObject { ["path"] = path }, cancellationToken));
 
-    private static async Task<IResult> WriteFileAsync(TerminalCaller caller, WriteRequest request, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "write",
-            new JsonObject { ["path"] = request.Path, ["content"] = request.Content ?? "" }, cancellationToken));
-
-    private static async Task<IResult> ReplaceFileContentAsync(TerminalCaller caller, ReplaceRequest request, CancellationToken cancellationToken)
+    private static async Task<IResult> WriteFileAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
+        var request = await OpenTerminalApi.ReadAsync<WriteRequest>(http, cancellationToken);
+        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "write",
+            new JsonObject { ["path"] = request.Path, ["content"] = request.Content }, cancellationToken));
+    }
+
+    private static async Task<IResult> ReplaceFileContentAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
+    {
+        var request = await OpenTerminalApi.ReadAsync<ReplaceRequest>(http, cancellationToken);
         var chunks = new JsonArray();
-        foreach (var c in request.Replacements ?? [])
+        foreach (var c in request.Replacements)
         {
             if (c.StartLine < 1 || c.EndLine < 1) throw new InvalidRequestException("start_line and end_line are 1-indexed.", "replacements");
             chunks.Add(new JsonObject

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 using Warden.Core.Terminals;
 using Warden.Core.Workspaces;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.OpenTerminalApi;
 
@@ -60,8 +61,11 @@ internal static class OpenTerminalUiApi
         root = new { path = caller.Terminal.HomePath, label = "Home" },
     });
 
-    private static async Task<IResult> SetWorkingDirectoryAsync(TerminalCaller caller, PathRequest request, CancellationToken cancellationToken) =>
-        TypedResults.Ok(new { cwd = await caller.Terminal.SetWorkingDirectoryAsync(caller.SessionId, request.Path, cancellationToken) });
+    private static async Task<IResult> SetWorkingDirectoryAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
+    {
+        var request = await OpenTerminalApi.ReadAsync<PathRequest>(http, cancellationToken);
+        return TypedResults.Ok(new { cwd = await caller.Terminal.SetWorkingDirectoryAsync(caller.SessionId, request.Path, cancellationToken) });
+    }
 
     /// <summary>Raw bytes of one of the caller's own files (the file browser's preview and download).</summary>
     private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, CancellationToken cancellationToken)
@@ -76,7 +80,7 @@ internal static class OpenTerminalUiApi
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = terminal.Value.MaxFileBytes + (1 << 20);
         if (!context.Request.HasFormContentType) throw new InvalidRequestException("Upload a file as multipart/form-data (field 'file').", "file");
-        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
         var file = form.Files.GetFile("file") ?? throw new InvalidRequestException("The multipart field 'file' is missing.", "file");
         if (file.Length > terminal.Value.MaxFileBytes) throw new PayloadTooLargeException($"The file is larger than {terminal.Value.MaxFileBytes} bytes.");
         var name = Path.GetFileName(file.FileName);
@@ -88,13 +92,19 @@ internal static class OpenTerminalUiApi
             new JsonObject { ["path"] = target, ["base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length) }, cancellationToken));
     }
 
-    private static async Task<IResult> MakeDirectoryAsync(TerminalCaller caller, PathRequest request, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
+    private static async Task<IResult> MakeDirectoryAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
+    {
+        var request = await OpenTerminalApi.ReadAsync<PathRequest>(http, cancellationToken);
+        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
+    }
 
     private static async Task<IResult> DeleteAsync(TerminalCaller caller, string path, CancellationToken cancellationToken) =>
         TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
 
-    private static async Task<IResult> MoveAsync(TerminalCaller caller, MoveRequest request, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "move",
+    private static async Task<IResult> MoveAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
+    {
+        var request = await OpenTerminalApi.ReadAsync<MoveRequest>(http, cancellationToken);
+        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "move",
             new JsonObject { ["source"] = request.Source, ["destination"] = request.Destination }, cancellationToken));
+    }
 }

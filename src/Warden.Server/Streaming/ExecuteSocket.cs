@@ -24,6 +24,9 @@ internal static class ExecuteSocket
 {
     private const int MaxMessageBytes = 8 << 20;
 
+    /// <summary>The first message is an execute request plus this socket-only field.</summary>
+    private static readonly Dictionary<string, Type> SocketFields = new() { ["interactive"] = typeof(bool?) };
+
     public static async Task RunAsync(HttpContext context, ExecutionRunner runner, IOptions<LimitsOptions> limits, CancellationToken cancellationToken)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -36,18 +39,11 @@ internal static class ExecuteSocket
         {
             var first = await ReceiveTextAsync(socket, cancellationToken);
             if (first is null) return;
-            ExecuteRequest body;
+            var utf8 = Encoding.UTF8.GetBytes(first);
+            var body = RequestBody.Parse<ExecuteRequest>(utf8, NativeJson.Options, UnknownFields.Reject, SocketFields);
             bool interactive;
-            try
-            {
-                using var json = JsonDocument.Parse(first);
+            using (var json = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = RequestBody.MaxDepth }))
                 interactive = json.RootElement.TryGetProperty("interactive", out var i) && i.ValueKind == JsonValueKind.True;
-                body = json.Deserialize<ExecuteRequest>(NativeJson.Options) ?? throw new InvalidRequestException("The request is empty (JSON null).");
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidRequestException("Malformed JSON: " + e.Message.Split(" Path:")[0]);
-            }
             var decoder = new OutputDecoder();
             var request = body.ToCore() with
             {
@@ -90,6 +86,29 @@ internal static class ExecuteSocket
         {
             try { await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", cancellationToken); }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException) { }
+        }
+        await DrainAsync(socket, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads what the client still sends until its close frame (or a short while): closing the connection with its
+    /// messages unread makes the kernel reset it, and the client can then lose the answer it has not read yet.
+    /// </summary>
+    private static async Task DrainAsync(WebSocket socket, CancellationToken cancellationToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        wait.CancelAfter(TimeSpan.FromSeconds(2));
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent)
+            {
+                if ((await socket.ReceiveAsync(buffer, wait.Token)).MessageType == WebSocketMessageType.Close) break;
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            // Gone, or silent for too long: nothing more to wait for.
         }
     }
 

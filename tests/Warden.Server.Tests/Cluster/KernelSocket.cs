@@ -49,7 +49,8 @@ internal sealed class KernelSocket : IAsyncDisposable
         {
             var message = await ReceiveAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken)
                 ?? throw new WebSocketException($"The socket closed: {_socket.CloseStatus} {_socket.CloseStatusDescription}");
-            if (message.RootElement.GetProperty("parent_header").TryGetProperty("msg_id", out var parent) && parent.GetString() != id) continue;
+            if (message.RootElement.GetProperty("parent_header").TryGetProperty("msg_id", out var parent)
+                && (parent.ValueKind != JsonValueKind.String || parent.GetString() != id)) continue;
             var content = message.RootElement.GetProperty("content");
             switch (message.RootElement.GetProperty("msg_type").GetString())
             {
@@ -59,6 +60,10 @@ internal sealed class KernelSocket : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Sends one text frame as it is (a message of any shape).</summary>
+    public Task SendRawAsync(string json, CancellationToken cancellationToken) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, true, cancellationToken);
 
     /// <summary>The next message, or null once the socket is closed.</summary>
     public async Task<JsonDocument?> ReceiveAsync(CancellationToken cancellationToken)

@@ -14,6 +14,10 @@ public sealed class SessionsApiTests
         var id = session.GetProperty("id").GetString();
         Assert.Equal(5, session.GetProperty("limits").GetProperty("timeout").GetDouble());
 
+        // A field the cell request does not have is refused, naming it (issue 16), before anything runs.
+        var (unknown, problem) = await Json.PostAsync(server.Client, $"/api/v1/sessions/{id}/execute", new { code = "n = 1", silent = true });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Equal("silent", problem.GetProperty("parameter").GetString());
         await Json.PostAsync(server.Client, $"/api/v1/sessions/{id}/execute", new { code = "n = 20" });
         var (ok, result) = await Json.PostAsync(server.Client, $"/api/v1/sessions/{id}/execute", new { code = "print('n is', n)\nn + 1" });
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
