@@ -12,6 +12,10 @@ public sealed record Principal
     /// deployment whose users' tokens or JWTs the server validates (they are the same users its backend names).</summary>
     public const string ServerTenant = "server";
 
+    /// <summary>Users logged in with the Jupyter password: a tenant of its own, so that neither a server's open native API
+    /// nor anything but the password reaches their kernels.</summary>
+    public const string JupyterPasswordTenant = "jupyter-password";
+
     /// <summary>The user of a caller that names none.</summary>
     public const string DefaultUser = "default";
 

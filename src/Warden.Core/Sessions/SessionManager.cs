@@ -89,11 +89,14 @@ public sealed partial class SessionManager : IAsyncDisposable
             _sessions[id] = session;
             await session.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception e)
         {
             _sessions.TryRemove(id, out _);
             await session.DisposeAsync().ConfigureAwait(false);
             await _registry.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
+            if (e is KernelStartException && TooSmall(limits) is { } parameter)
+                throw new InvalidRequestException($"The {kernel.Language} kernel could not start within the session's own limits " +
+                    $"({parameter} is below the server's default for sessions): ask for more, or leave it out. {e.Message}", parameter);
             throw;
         }
         finally
@@ -127,6 +130,12 @@ public sealed partial class SessionManager : IAsyncDisposable
             return reservation;
         }
     }
+
+    /// <summary>The limit a caller set below the sessions' default, if any: a kernel that cannot start then is the request's doing.</summary>
+    private string? TooSmall(SessionLimits limits) =>
+        limits.Sandbox.MemoryBytes < (long)_options.Default.MemoryMb << 20 ? "memory_mb"
+        : limits.Sandbox.MaxProcesses < _options.Default.MaxProcesses ? "max_processes"
+        : null;
 
     /// <summary>A stored key's cap; the operator's own tenant is bounded by the server-wide cap alone.</summary>
     private int KeyCap(Principal owner) => owner.Tenant == Principal.ServerTenant ? int.MaxValue : _options.MaxSessionsPerKey;

@@ -13,7 +13,7 @@ namespace Warden.Core.Terminals;
 /// <summary>
 /// Every user's terminal: looked up by the principal (tenant and user) the identity layer established, capped at
 /// <see cref="TerminalOptions.MaxUsers"/> live sandboxes (<see cref="TerminalOptions.MaxUsersPerKey"/> per stored key),
-/// each admitted against the <see cref="MemoryBudget"/> with its memory limit, and reaped when idle (no request and no running command for
+/// each admitted against the <see cref="MemoryBudget"/> with its memory limit while its sandbox runs, and reaped when idle (no request and no running command for
 /// <see cref="TerminalOptions.IdleTimeoutSeconds"/>). Reaping stops the sandbox; the user's home stays for next time.
 /// </summary>
 public sealed partial class TerminalManager : IAsyncDisposable
@@ -27,7 +27,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly MemoryBudget _memory;
-    private readonly ConcurrentDictionary<Principal, Entry> _terminals = new();
+    private readonly ConcurrentDictionary<Principal, UserTerminal> _terminals = new();
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private int _reaping;
@@ -56,7 +56,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     public TerminalOptions Options => _options;
 
     /// <summary>Users whose sandboxes are up now.</summary>
-    public int RunningCount => _terminals.Values.Count(t => t.Terminal.IsRunning);
+    public int RunningCount => _terminals.Values.Count(t => t.IsRunning);
 
     /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's.</summary>
     /// <exception cref="CapacityExceededException">The server, or this key, already has the most users' sandboxes it may,
@@ -65,38 +65,20 @@ public sealed partial class TerminalManager : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_terminals.TryGetValue(owner, out var existing)) return existing.Terminal;
+        if (_terminals.TryGetValue(owner, out var existing)) return existing;
         lock (_admission)
         {
-            if (_terminals.TryGetValue(owner, out existing)) return existing.Terminal;
+            if (_terminals.TryGetValue(owner, out existing)) return existing;
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
             if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var lease = _memory.Reserve(_limits.MemoryBytes, "a terminal sandbox");
-            try
-            {
-                var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>());
-                _terminals[owner] = new Entry(terminal, lease);
-                return terminal;
-            }
-            catch
-            {
-                lease.Dispose();
-                throw;
-            }
-        }
-    }
-
-    /// <summary>A live terminal and its share of the memory budget, given back when the terminal is stopped.</summary>
-    private sealed record Entry(UserTerminal Terminal, MemoryLease Memory)
-    {
-        public async ValueTask StopAsync()
-        {
-            try { await Terminal.DisposeAsync().ConfigureAwait(false); }
-            finally { Memory.Dispose(); }
+            var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
+                _memory);
+            _terminals[owner] = terminal;
+            return terminal;
         }
     }
 
@@ -108,9 +90,8 @@ public sealed partial class TerminalManager : IAsyncDisposable
         {
             var cutoff = _time.GetUtcNow() - TimeSpan.FromSeconds(_options.IdleTimeoutSeconds);
             int reaped = 0;
-            foreach (var (owner, entry) in _terminals)
+            foreach (var (owner, terminal) in _terminals)
             {
-                var terminal = entry.Terminal;
                 if (terminal.LastActivity > cutoff) continue;
                 try
                 {
@@ -122,7 +103,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
                 }
                 if (terminal.LastActivity > cutoff) continue;
                 lock (_admission) _terminals.TryRemove(owner, out _);
-                await entry.StopAsync().ConfigureAwait(false);
+                await terminal.DisposeAsync().ConfigureAwait(false);
                 Log.Reaped(_logger, terminal.Workspace.Key);
                 reaped++;
             }
@@ -139,7 +120,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _reaper.DisposeAsync().ConfigureAwait(false);
         foreach (var owner in _terminals.Keys.ToArray())
-            if (_terminals.TryRemove(owner, out var entry)) await entry.StopAsync().ConfigureAwait(false);
+            if (_terminals.TryRemove(owner, out var terminal)) await terminal.DisposeAsync().ConfigureAwait(false);
     }
 
     private static partial class Log

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using Warden.Core.Admission;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Workspaces;
@@ -32,9 +33,13 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private long _lastActivityTicks;
     private int _closed;
 
+    private readonly MemoryBudget _budget;
+    private MemoryLease? _memory;
+
     internal UserTerminal(UserWorkspace workspace, ISandboxBackend backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
-        TimeProvider time, ILogger logger)
+        TimeProvider time, ILogger logger, MemoryBudget budget)
     {
+        _budget = budget;
         Workspace = workspace;
         _backend = backend;
         _homes = homes;
@@ -169,11 +174,23 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 _commandSessions.Clear();
                 await dead.DisposeAsync().ConfigureAwait(false);
             }
+            // The sandbox's memory limit counts against the budget while a sandbox runs (not while the user is merely known).
+            _memory ??= _budget.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
             _home ??= await AcquireHomeAsync(cancellationToken).ConfigureAwait(false);
             var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), _limits, TerminalAgentFiles.SupportFiles,
                 TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
-            var agent = await TerminalAgent.StartAsync(_backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            TerminalAgent agent;
+            try
+            {
+                agent = await TerminalAgent.StartAsync(_backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Nothing runs: give the memory back (the home stays mounted until the terminal stops, as after a crash).
+                Interlocked.Exchange(ref _memory, null)?.Dispose();
+                throw;
+            }
             Volatile.Write(ref _agent, agent);
             Log.SandboxStarted(_logger, Workspace.Key, Workspace.Uid);
             return agent;
@@ -237,6 +254,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
             _commandSessions.Clear();
             // After the sandbox: nothing of it uses the home any more, so it unmounts (an image's loop device unbinds).
             if (Interlocked.Exchange(ref _home, null) is { } home) await home.DisposeAsync().ConfigureAwait(false);
+            Interlocked.Exchange(ref _memory, null)?.Dispose();
         }
         finally
         {

@@ -82,7 +82,8 @@ public sealed class UserWorkspaces
         }
         int uid = highest + 1;
         if (uid >= _options.UserUidBase + _options.UserUidCount)
-            throw new InvalidOperationException($"No free user uid in {_options.UserUidBase}..{_options.UserUidBase + _options.UserUidCount - 1} (Warden:Terminal:UserUidCount).");
+            throw new Execution.CapacityExceededException($"Every user uid in {_options.UserUidBase}..{_options.UserUidBase + _options.UserUidCount - 1} " +
+                "already belongs to a user: no new user's home can be made (Warden:Terminal:UserUidBase and UserUidCount set the range).", TimeSpan.FromMinutes(5));
         var staging = uidFile + ".tmp";
         File.WriteAllText(staging, uid.ToString(CultureInfo.InvariantCulture));
         File.Move(staging, uidFile, overwrite: false);

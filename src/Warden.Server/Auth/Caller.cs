@@ -13,6 +13,9 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
     public const string UserHeader = "X-User-Id";
     public const string BootstrapKeyId = "bootstrap";
 
+    /// <summary>The key id of a Jupyter password login (no key at all: the password is its credential).</summary>
+    public const string JupyterPasswordId = "jupyter-password";
+
     public bool Authenticated => KeyId is not null;
 
     public bool IsAdmin => Scopes.Contains(ApiKeyScopes.Admin);
@@ -21,13 +24,19 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
     /// The tenant this caller's objects belong to: its stored key's, or the server's own for the bootstrap key and for
     /// no key at all (see <see cref="Principal.ServerTenant"/>).
     /// </summary>
-    public string Tenant => KeyId is null or BootstrapKeyId ? Principal.ServerTenant : Principal.KeyTenant(KeyId);
+    public string Tenant => KeyId switch
+    {
+        null or BootstrapKeyId => Principal.ServerTenant,
+        JupyterPasswordId => Principal.JupyterPasswordTenant,
+        _ => Principal.KeyTenant(KeyId),
+    };
 
     /// <summary>
     /// The one mapping from a caller to what it may reach (every surface uses it): the principal is the tenant and the
     /// user the trusted <c>X-User-Id</c> names, else <paramref name="namedUser"/> (a name the request itself gives inside
     /// its key's namespace, e.g. a session's <c>user</c> field), else <paramref name="surfaceUser"/> (a surface's
-    /// configured default), else <see cref="Principal.DefaultUser"/>. Only an admin naming no user sees everything.
+    /// configured default), else <see cref="Principal.DefaultUser"/>. Only an admin key naming no user sees everything; a
+    /// caller of a server without keys, naming no user, sees its whole (one) tenant.
     /// </summary>
     /// <exception cref="InvalidRequestException">The named user is not a valid user id, or contradicts <c>X-User-Id</c>.</exception>
     public Requester Requester(string? namedUser = null, string? surfaceUser = null, string parameter = "user")
@@ -38,7 +47,8 @@ public sealed record Caller(string? KeyId, IReadOnlyCollection<string> Scopes, s
         if (UserId is not null && named is not null && !string.Equals(UserId, named, StringComparison.Ordinal))
             throw new InvalidRequestException($"{parameter} '{named}' contradicts the {UserHeader} header; leave it out or give the same user.", parameter);
         var user = UserId ?? named ?? (Principal.IsValidName(surfaceUser) ? surfaceUser : null) ?? Principal.DefaultUser;
-        return new Requester(new Principal(Tenant, user), SeesEverything: IsAdmin && UserId is null && named is null);
+        bool asItself = UserId is null && named is null;
+        return new Requester(new Principal(Tenant, user), SeesEverything: Authenticated && IsAdmin && asItself, SeesTenant: !Authenticated && asItself);
     }
 
     /// <summary>The caller set on the request by <see cref="AuthenticationMiddleware"/> (anonymous when auth is off).</summary>

@@ -90,7 +90,8 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
         Cluster.ClusterDatabaseUnavailableException e => (503, e.Kind, "Cluster database unavailable"),
         SessionNotFoundException e => (404, e.Kind, "Session not found"),
-        KernelStartException e => (500, e.Kind, "Kernel start failed"),
+        // A kernel that cannot start within the server's own defaults: the sandbox, not the request (too-small limits are a 400).
+        KernelStartException e => (503, e.Kind, "Kernel start failed"),
         UnknownLanguageException e => (400, e.Kind, "Unknown language"),
         LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
         WardenException e => (400, e.Kind, "Invalid request"),

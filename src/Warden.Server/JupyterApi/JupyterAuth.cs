@@ -13,7 +13,7 @@ namespace Warden.Server.JupyterApi;
 /// <summary>
 /// Jupyter's ways of authenticating, accepted on the Jupyter routes only: an API key as a token (<c>?token=</c>,
 /// <c>Authorization: token …</c> or <c>Bearer …</c>) — the bootstrap key, or a stored key with the <c>execute</c> scope,
-/// each key its own tenant — or a password login cookie (the server's own tenant, user <see cref="JupyterOptions.User"/>).
+/// each key its own tenant — or a password login cookie (a tenant of its own, user <see cref="JupyterOptions.User"/>).
 /// Cookie-authenticated requests that change state must echo the <c>_xsrf</c> cookie in <c>X-XSRFToken</c> (as Jupyter
 /// requires). Password attempts are throttled per client address. With no API key, no stored key and no password
 /// configured, the Jupyter routes are open (the server then only binds loopback).
@@ -62,7 +62,7 @@ internal sealed class JupyterAuth : IDisposable
             return await AuthenticationMiddleware.AuthenticateTokenAsync(context, token, _store, _apiKeyHash, cancellationToken) is { } keyCaller
                 && ApiKeyScopes.Grants(keyCaller.Scopes, ApiKeyScopes.Execute) ? keyCaller : null;
         if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return null;
-        var login = new Caller(null, [ApiKeyScopes.Execute], null, Caller.ClientAddress(context));
+        var login = new Caller(Caller.JupyterPasswordId, [ApiKeyScopes.Execute], null, Caller.ClientAddress(context));
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return login;
         var cookie = request.Cookies[XsrfCookie];
         var echoed = request.Headers["X-XSRFToken"].ToString();

@@ -10,8 +10,20 @@ namespace Warden.Server.Tests.OpenTerminal;
 /// bytes made the agent's answer unreadable). Every request answers within a bound with a status that says why, never a
 /// 500, and the terminal keeps working.
 /// </summary>
-public sealed class HostileFilesTests(SharedTerminalServer fixture) : IClassFixture<SharedTerminalServer>
+public sealed class HostileFilesTests(HostileFilesTests.RoomyTerminalServer fixture) : IClassFixture<HostileFilesTests.RoomyTerminalServer>
 {
+    /// <summary>The planted tree is 10,000 directories and 900 files: more than the default file quota (the home is a
+    /// filesystem with that many inodes), so these users get room for it.</summary>
+    public sealed class RoomyTerminalServer : IAsyncLifetime
+    {
+        public TerminalTestServer Server { get; private set; } = null!;
+
+        public async ValueTask InitializeAsync() =>
+            Server = await TerminalTestServer.StartAsync(new() { ["Warden:Terminal:MaxFilesPerUser"] = "40000" });
+
+        public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+    }
+
     private TerminalTestServer Terminal => fixture.Server;
 
     private const string Plant = """
