@@ -113,7 +113,7 @@ public static class JupyterApi
             context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Problem(StatusCodes.Status429TooManyRequests, "too-many-logins", "Too many login attempts from this address; retry later.", context);
         }
-        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
         var cookie = context.Request.Cookies[JupyterAuth.XsrfCookie];
         string presented = form["_xsrf"].ToString() is { Length: > 0 } f ? f : context.Request.Headers["X-XSRFToken"].ToString();
         if (string.IsNullOrEmpty(cookie) || cookie != presented)

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 using Warden.Core.Terminals;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.OpenTerminalApi;
 
@@ -67,7 +68,7 @@ internal static class OpenTerminalUiApi
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = terminal.Value.MaxFileBytes + (1 << 20);
         if (!context.Request.HasFormContentType) throw new InvalidRequestException("Upload a file as multipart/form-data (field 'file').", "file");
-        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
         var file = form.Files.GetFile("file") ?? throw new InvalidRequestException("The multipart field 'file' is missing.", "file");
         if (file.Length > terminal.Value.MaxFileBytes) throw new PayloadTooLargeException($"The file is larger than {terminal.Value.MaxFileBytes} bytes.");
         var name = Path.GetFileName(file.FileName);

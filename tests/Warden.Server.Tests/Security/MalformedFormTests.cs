@@ -39,6 +39,17 @@ public sealed class MalformedFormTests
         await AssertProblem400Async(response);
     }
 
+    /// <summary>The 400 mapping must not swallow Kestrel's own refusal of a body past the upload limit (413).</summary>
+    [Fact]
+    public async Task TerminalUpload_PastTheBodyLimit_IsStillA413()
+    {
+        await using var terminal = await OpenTerminal.TerminalTestServer.StartAsync(new() { ["Warden:Terminal:MaxFileBytes"] = "4096" });
+        using var client = terminal.For("form-user");
+        using var form = new MultipartFormDataContent { { new ByteArrayContent(new byte[2 << 20]), "file", "big.bin" } };
+        var response = await client.Http.PostAsync("files/upload?directory=/home/user", form, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
     private static ByteArrayContent Content(string contentType, string body)
     {
         var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
