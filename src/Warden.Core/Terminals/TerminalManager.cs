@@ -63,10 +63,11 @@ public sealed partial class TerminalManager : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_terminals.TryGetValue(owner, out var existing)) return existing.Terminal;
+        // A request that finds its terminal counts as activity from now, so the reaper does not stop it under the request.
+        if (_terminals.TryGetValue(owner, out var existing)) return Touched(existing.Terminal);
         lock (_admission)
         {
-            if (_terminals.TryGetValue(owner, out existing)) return existing.Terminal;
+            if (_terminals.TryGetValue(owner, out existing)) return Touched(existing.Terminal);
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
@@ -86,6 +87,12 @@ public sealed partial class TerminalManager : IAsyncDisposable
                 throw;
             }
         }
+    }
+
+    private static UserTerminal Touched(UserTerminal terminal)
+    {
+        terminal.Touch();
+        return terminal;
     }
 
     /// <summary>A live terminal and its share of the memory budget, given back when the terminal is stopped.</summary>
