@@ -217,11 +217,7 @@ public static class JupyterApi
     {
         var session = sessions.Get(id, RequesterOf(context));
         if (!context.WebSockets.IsWebSocketRequest)
-        {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await context.Response.WriteAsync("This endpoint is a WebSocket (kernel channels).", context.RequestAborted);
-            return;
-        }
+            throw new InvalidRequestException("This endpoint is a WebSocket (kernel channels): connect with Upgrade: websocket.");
         bool binary = context.WebSockets.WebSocketRequestedProtocols.Contains(JupyterWire.V1Protocol);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
