@@ -196,15 +196,25 @@ public sealed partial class Session : IAsyncDisposable
     {
         State = SessionState.Starting;
         var name = $"{Id}-{++_incarnation}";
+        KernelProcess kernel;
         try
         {
-            _kernel = await KernelProcess.StartAsync(_backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
+            kernel = await KernelProcess.StartAsync(_backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
                 cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             State = SessionState.Dead;
             throw;
+        }
+        // Publish, then check for a dispose that ran while the kernel started (a delete, the reaper, shutdown): it found no
+        // kernel to stop and gave the memory back, so this one would run on in no list and outside the budget. Both sides
+        // use full fences (publish here, _closed there), so one of them always sees the other and exactly one disposes it.
+        Interlocked.Exchange(ref _kernel, kernel);
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            if (Interlocked.Exchange(ref _kernel, null) is { } orphan) await orphan.DisposeAsync().ConfigureAwait(false);
+            throw new SessionNotFoundException(Id);
         }
         State = SessionState.Idle;
     }

@@ -65,10 +65,11 @@ public sealed partial class TerminalManager : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_terminals.TryGetValue(owner, out var existing)) return existing;
+        // A request that finds its terminal counts as activity from now, so the reaper does not stop it under the request.
+        if (_terminals.TryGetValue(owner, out var existing)) return Touched(existing);
         lock (_admission)
         {
-            if (_terminals.TryGetValue(owner, out existing)) return existing;
+            if (_terminals.TryGetValue(owner, out existing)) return Touched(existing);
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
@@ -80,6 +81,12 @@ public sealed partial class TerminalManager : IAsyncDisposable
             _terminals[owner] = terminal;
             return terminal;
         }
+    }
+
+    private static UserTerminal Touched(UserTerminal terminal)
+    {
+        terminal.Touch();
+        return terminal;
     }
 
     /// <summary>Stops the sandboxes of users idle for the timeout with no command running; their homes stay.</summary>

@@ -59,7 +59,19 @@ public sealed partial class UserTerminal : IAsyncDisposable
     /// <summary>Whether the sandbox is up (false before first use and after it was reaped or died).</summary>
     public bool IsRunning => Volatile.Read(ref _agent) is { Gone.IsCompleted: false };
 
-    private void Touch() => Interlocked.Exchange(ref _lastActivityTicks, _time.GetUtcNow().UtcTicks);
+    /// <summary>Marks the terminal as used now (the manager also does when a request looks it up).</summary>
+    internal void Touch() => Interlocked.Exchange(ref _lastActivityTicks, _time.GetUtcNow().UtcTicks);
+
+    /// <summary>
+    /// A request looks its terminal up before it runs an operation (an upload reads its form in between): if the idle
+    /// reaper stopped the terminal meanwhile, the request is told to retry (503), and the retry gets a new terminal.
+    /// </summary>
+    private void ThrowIfClosed()
+    {
+        if (Volatile.Read(ref _closed) != 0)
+            throw new TerminalException(TerminalFailure.SandboxUnavailable,
+                "Your terminal sandbox was stopped after being idle while this request waited; retry it (your home is kept).");
+    }
 
     /// <summary>A chat's working directory: the one it set, else <c>~/chats/{chat}</c> (created on first use); home without a chat.</summary>
     public string WorkingDirectory(string? sessionId) =>
@@ -148,7 +160,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     public async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+        ThrowIfClosed();
         if (touch) Touch();
         var agent = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var directory = WorkingDirectory(sessionId);
@@ -165,7 +177,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
         await _startGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
+            ThrowIfClosed();
             if (_agent is { Gone.IsCompleted: false } current) return current;
             if (_agent is { } dead)
             {

@@ -126,9 +126,14 @@ public static class JupyterApi
         return Results.Redirect(SafeNext(context.Request.Query["next"]));
     }
 
-    /// <summary>Only a local path: never redirect a login to another site.</summary>
+    /// <summary>
+    /// Only a local path: never redirect a login to another site. Printable ASCII only: browsers drop tabs and newlines
+    /// from a URL before resolving it (so "/&lt;TAB&gt;/evil" is "//evil"), and Kestrel refuses control and non-ASCII
+    /// characters in a header value (a 500).
+    /// </summary>
     private static string SafeNext(string? next) =>
-        next is { Length: > 0 } && next.StartsWith('/') && !next.StartsWith("//", StringComparison.Ordinal) && !next.Contains('\\') ? next : "/";
+        next is { Length: > 0 } && next.StartsWith('/') && !next.StartsWith("//", StringComparison.Ordinal) && !next.Contains('\\')
+            && next.All(c => c is > ' ' and < '\u007f') ? next : "/";
 
     private static IResult Problem(int status, string kind, string detail, HttpContext context) => TypedResults.Problem(new ProblemDetails
     {

@@ -63,6 +63,9 @@ internal sealed class JupyterAuth : IDisposable
                 && ApiKeyScopes.Grants(keyCaller.Scopes, ApiKeyScopes.Execute) ? keyCaller : null;
         if (_passwordHash is null || !ValidLogin(request.Cookies[LoginCookie])) return null;
         var login = new Caller(Caller.JupyterPasswordId, [ApiKeyScopes.Execute], null, Caller.ClientAddress(context));
+        // A WebSocket handshake is a GET that XSRF does not cover and CORS does not restrict: a page of another origin
+        // would ride on the cookie. As jupyter_server's check_origin: a browser's Origin must be this server's own.
+        if (context.WebSockets.IsWebSocketRequest && !SameOrigin(request)) return null;
         if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method)) return login;
         var cookie = request.Cookies[XsrfCookie];
         var echoed = request.Headers["X-XSRFToken"].ToString();
@@ -112,6 +115,15 @@ internal sealed class JupyterAuth : IDisposable
     }
 
     private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_keys.For("jupyter-login"), Encoding.UTF8.GetBytes(value)));
+
+    /// <summary>No Origin (not a browser: Open WebUI's backend, kernel clients) or one naming the host the request was sent to.</summary>
+    private static bool SameOrigin(HttpRequest request)
+    {
+        var origin = request.Headers.Origin.ToString();
+        if (origin.Length == 0) return true;
+        return Uri.TryCreate(origin, UriKind.Absolute, out var uri)
+            && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
 
     private static string? PresentedToken(HttpRequest request)
     {

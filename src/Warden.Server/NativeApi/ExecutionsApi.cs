@@ -33,7 +33,10 @@ public static class ExecutionsApi
         if (!string.IsNullOrEmpty(since))
         {
             if (DateTimeOffset.TryParse(since, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)) from = parsed;
-            else if (long.TryParse(since, out var unix)) from = DateTimeOffset.FromUnixTimeSeconds(unix);
+            // Only seconds within DateTimeOffset's range convert (a crafted 99999999999999 was a 500).
+            else if (long.TryParse(since, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var unix)
+                && unix >= DateTimeOffset.MinValue.ToUnixTimeSeconds() && unix <= DateTimeOffset.MaxValue.ToUnixTimeSeconds())
+                from = DateTimeOffset.FromUnixTimeSeconds(unix);
             else throw new InvalidRequestException("since: an ISO 8601 time or unix seconds.", "since");
         }
         if (limit is < 1 or > 500) throw new InvalidRequestException("limit: 1 to 500.", "limit");
