@@ -30,6 +30,10 @@ internal static class IdleMemory
         };
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("WARDEN_", StringComparison.Ordinal)).ToList()) start.Environment.Remove(key);
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        // A state directory of its own: this process's engines may hold the default one, and a second Warden process on
+        // a state directory refuses to start. Where it lives changes nothing measured.
+        var state = Directory.CreateTempSubdirectory("warden-idle-memory-").FullName;
+        start.Environment["WARDEN_STATE_DIR"] = state;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
 
         var clock = Stopwatch.StartNew();
@@ -66,6 +70,7 @@ internal static class IdleMemory
             // SIGTERM: a graceful stop removes the server's cgroups and mounts; SIGKILL only if it hangs.
             Libc.kill(server.Id, 15);
             if (!server.WaitForExit(TimeSpan.FromSeconds(15))) server.Kill(entireProcessTree: true);
+            try { Directory.Delete(state, recursive: true); } catch (IOException) { }
         }
     }
 

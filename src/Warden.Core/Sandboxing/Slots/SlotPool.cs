@@ -53,7 +53,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         bool root = Libc.geteuid() == 0;
         // Refuses a state directory another Warden process uses, and gives it and what is made in it the modes the
         // sandboxes need: run/ and run/{instance} traversable by the slots' uids (their /etc and workspaces are there).
-        _stateLease = StateDirectoryLock.Acquire(settings.StateDirectory);
+        // Once: a start that failed half-way may be retried, and must not take a second lease that nothing releases.
+        _stateLease ??= StateDirectoryLock.Acquire(settings.StateDirectory);
         _stateDirectory = _stateLease.Path;
         var runRoot = Path.Combine(_stateDirectory, "run");
         RunDirectory = Path.Combine(runRoot, Instance);
