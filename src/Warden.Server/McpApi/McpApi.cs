@@ -2,11 +2,13 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.AspNetCore;
 using ModelContextProtocol.Protocol;
 using Warden.Server.Auth;
 using Warden.Server.Hosting;
+using Warden.Server.OpenTerminalApi;
 
 namespace Warden.Server.McpApi;
 
@@ -19,15 +21,18 @@ public static class McpApi
 {
     public const string Path = "/mcp";
 
-    public static IServiceCollection AddMcpApi(this IServiceCollection services)
+    public static IServiceCollection AddMcpApi(this IServiceCollection services, IConfiguration configuration)
     {
+        // The terminal tools only where /terminal is on: both act on the same per-user sandboxes.
+        bool terminal = configuration.GetSection(OpenTerminalOptions.Section).Get<OpenTerminalOptions>()?.Enabled ?? new OpenTerminalOptions().Enabled;
         services.AddHttpContextAccessor();
         services.AddSingleton<McpKernels>();
-        services.AddMcpServer(o =>
+        var server = services.AddMcpServer(o =>
             {
                 o.ServerInfo = new Implementation { Name = "warden", Title = "Warden", Version = WardenVersion.Current };
                 o.ServerInstructions = "Warden runs code in isolated sandboxes. run_code: one program in a fresh sandbox, any installed language. "
-                    + "run_python: a persistent Python kernel for this conversation; variables and imports survive between calls.";
+                    + "run_python: a persistent Python kernel for this conversation; variables and imports survive between calls. "
+                    + "run_shell, list_files, read_file, write_file (where enabled): your own persistent Linux sandbox and its home directory.";
             })
             .WithHttpTransport(o =>
             {
@@ -39,6 +44,7 @@ public static class McpApi
             })
             .WithTools<RunCodeTool>()
             .WithTools<RunPythonTool>();
+        if (terminal) server.WithTools<TerminalTools>();
         return services;
     }
 
