@@ -21,18 +21,22 @@ public static class McpApi
 {
     public const string Path = "/mcp";
 
+    internal const string Instructions = "Warden runs code in isolated sandboxes. run_code: one program in a fresh sandbox, any installed language. "
+        + "run_python: a persistent Python kernel for this conversation; variables and imports survive between calls.";
+
+    private const string TerminalInstructions = "run_shell, list_files, read_file, write_file (where enabled): your own persistent Linux sandbox and its home directory.";
+
     public static IServiceCollection AddMcpApi(this IServiceCollection services, IConfiguration configuration)
     {
         // The terminal tools only where /terminal is on: both act on the same per-user sandboxes.
         bool terminal = configuration.GetSection(OpenTerminalOptions.Section).Get<OpenTerminalOptions>()?.Enabled ?? new OpenTerminalOptions().Enabled;
         services.AddHttpContextAccessor();
         services.AddSingleton<McpKernels>();
+        services.AddScoped<IMcpCaller, HttpMcpCaller>();
         var server = services.AddMcpServer(o =>
             {
                 o.ServerInfo = new Implementation { Name = "warden", Title = "Warden", Version = WardenVersion.Current };
-                o.ServerInstructions = "Warden runs code in isolated sandboxes. run_code: one program in a fresh sandbox, any installed language. "
-                    + "run_python: a persistent Python kernel for this conversation; variables and imports survive between calls. "
-                    + "run_shell, list_files, read_file, write_file (where enabled): your own persistent Linux sandbox and its home directory.";
+                o.ServerInstructions = terminal ? Instructions + " " + TerminalInstructions : Instructions;
             })
             .WithHttpTransport(o =>
             {

@@ -1,19 +1,15 @@
 using System.ComponentModel;
-using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
-using Warden.Server.NativeApi;
 
 namespace Warden.Server.McpApi;
 
-/// <summary><c>run_code</c>: one program in a fresh sandbox, through the same runner (history, audit) as <c>POST /api/v1/execute</c>.</summary>
+/// <summary><c>run_code</c>: one program in a fresh sandbox, on HTTP through the same runner (history, audit) as <c>POST /api/v1/execute</c>.</summary>
 [McpServerToolType]
-internal sealed class RunCodeTool(IHttpContextAccessor http, ExecutionRunner runner)
+internal sealed class RunCodeTool(IMcpCaller caller)
 {
-    public const string Transport = "mcp";
-
     [McpServerTool(Name = "run_code", Title = "Run code in a sandbox", Destructive = false, OpenWorld = false)]
     [Description("Run a complete program once in a fresh, isolated sandbox and return its stdout, stderr, status and exit code. "
         + "Nothing persists between calls: no variables, no files, no installed packages (use run_python for state). "
@@ -28,7 +24,6 @@ internal sealed class RunCodeTool(IHttpContextAccessor http, ExecutionRunner run
         [Description("Memory limit in MB (default and maximum set by the server).")] int? memoryMb = null,
         CancellationToken cancellationToken = default)
     {
-        var context = http.HttpContext ?? throw new InvalidOperationException("run_code runs only inside an MCP HTTP request.");
         var request = new ExecutionRequest
         {
             Language = language, Code = code, Stdin = stdin, CollectFiles = true,
@@ -37,7 +32,7 @@ internal sealed class RunCodeTool(IHttpContextAccessor http, ExecutionRunner run
         try
         {
             // Cancellation from the client (notifications/cancelled or a dropped connection) cancels this token: the sandbox is killed.
-            return ToolResults.From(await runner.RunAsync(context, request, Transport, cancellationToken));
+            return ToolResults.From(await caller.RunAsync(request, cancellationToken));
         }
         catch (WardenException e)
         {

@@ -1,19 +1,15 @@
 using System.ComponentModel;
-using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
 using Warden.Core.Sessions;
-using Warden.Server.Auth;
 
 namespace Warden.Server.McpApi;
 
 /// <summary><c>run_python</c>: one cell in the caller's persistent python kernel for this conversation (<see cref="McpKernels"/>).</summary>
 [McpServerToolType]
-internal sealed class RunPythonTool(IHttpContextAccessor http, McpKernels kernels)
+internal sealed class RunPythonTool(IMcpCaller caller, McpKernels kernels)
 {
-    public const string ConversationHeader = "X-Session-Id";
-
     [McpServerTool(Name = "run_python", Title = "Run Python in a persistent kernel", Destructive = false, OpenWorld = false)]
     [Description("Run Python code in your persistent, sandboxed Python kernel for this conversation, like a Jupyter notebook cell. "
         + "Variables, imports and files persist between calls; the kernel is discarded after a period of inactivity. "
@@ -24,12 +20,10 @@ internal sealed class RunPythonTool(IHttpContextAccessor http, McpKernels kernel
         [Description("Wall-clock limit of this cell in seconds (default and maximum set by the server).")] double? timeout = null,
         CancellationToken cancellationToken = default)
     {
-        var context = http.HttpContext ?? throw new InvalidOperationException("run_python runs only inside an MCP HTTP request.");
         try
         {
             if (string.IsNullOrEmpty(code)) throw new InvalidRequestException("code is empty.", "code");
-            var requester = Caller.Of(context).Requester();
-            var session = await kernels.GetOrStartAsync(requester, Conversation(context, server), cancellationToken);
+            var session = await kernels.GetOrStartAsync(caller.Requester(), McpConversation.Of(caller, server), cancellationToken);
             // A cancelled call interrupts the cell (KeyboardInterrupt, then the kernel is killed if it does not stop).
             return ToolResults.From(await session.ExecuteAsync(new CellRequest(code, timeout), onOutput: null, cancellationToken));
         }
@@ -37,13 +31,5 @@ internal sealed class RunPythonTool(IHttpContextAccessor http, McpKernels kernel
         {
             return ToolResults.Refused(e);
         }
-    }
-
-    /// <summary>The client's chat (Open WebUI sends <c>X-Session-Id</c>), else the MCP session, else one kernel per principal.</summary>
-    private static string Conversation(HttpContext context, McpServer server)
-    {
-        var header = context.Request.Headers[ConversationHeader].ToString();
-        if (header.Length is > 0 and <= 256) return "chat:" + header;
-        return server.SessionId is { Length: > 0 } id ? "mcp:" + id : "principal";
     }
 }

@@ -2,12 +2,10 @@ using System.ComponentModel;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
 using Warden.Core.Terminals;
-using Warden.Server.Auth;
 
 namespace Warden.Server.McpApi;
 
@@ -17,7 +15,7 @@ namespace Warden.Server.McpApi;
 /// inside the sandbox by its agent, so nothing here opens a user's path on the host.
 /// </summary>
 [McpServerToolType]
-internal sealed class TerminalTools(IHttpContextAccessor http, TerminalManager terminals)
+internal sealed class TerminalTools(IMcpCaller caller, TerminalManager terminals)
 {
     public const double DefaultTimeoutSeconds = 60;
     public const double MaxTimeoutSeconds = 600;
@@ -119,13 +117,10 @@ internal sealed class TerminalTools(IHttpContextAccessor http, TerminalManager t
         }
     }
 
-    /// <summary>The caller's own terminal (its principal by <see cref="Caller.Requester"/>) and this chat's working directory.</summary>
+    /// <summary>The caller's own terminal (its principal by <see cref="IMcpCaller.Requester"/>) and this chat's working directory.</summary>
     private (UserTerminal Terminal, string? Chat) Own()
     {
-        var context = http.HttpContext ?? throw new InvalidOperationException("Terminal tools run only inside an MCP HTTP request.");
-        var principal = Caller.Of(context).Requester().Principal;
-        var chat = context.Request.Headers[RunPythonTool.ConversationHeader].ToString();
-        return (terminals.Get(principal), chat.Length == 0 ? null : chat);
+        return (terminals.Get(caller.Requester().Principal), caller.Conversation());
     }
 
     private static CallToolResult Shell(JsonElement status, bool timedOut)
