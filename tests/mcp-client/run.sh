@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the MCP client tests (node:test) against one real `warden serve` on a free loopback port.
 # WARDEN_BIN: the warden binary (default: the Release build). Prints node's TAP summary (# pass N / # fail N / # skipped N).
+# run.sh --bench [rounds]: the MCP vs native API round-trip bench (bench.mjs) against the same kind of server instead.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -26,4 +27,5 @@ for _ in $(seq 1 300); do
   kill -0 "$server" 2>/dev/null || { echo "run.sh: warden serve exited:"; cat "$log"; exit 1; }
   sleep 0.2
 done
+if [ "${1:-}" = "--bench" ]; then node bench.mjs "${2:-50}"; exit; fi
 node --test --test-concurrency=1 test/
