@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
@@ -22,6 +23,7 @@ internal sealed class RunCodeTool(IMcpCaller caller)
         [Description("Text given to the program on standard input.")] string? stdin = null,
         [Description("Wall-clock limit in seconds (default and maximum set by the server).")] double? timeout = null,
         [Description("Memory limit in MB (default and maximum set by the server).")] int? memoryMb = null,
+        IProgress<ProgressNotificationValue>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var request = new ExecutionRequest
@@ -32,7 +34,8 @@ internal sealed class RunCodeTool(IMcpCaller caller)
         try
         {
             // Cancellation from the client (notifications/cancelled or a dropped connection) cancels this token: the sandbox is killed.
-            return ToolResults.From(await caller.RunAsync(request, cancellationToken));
+            var run = caller.RunAsync(request, cancellationToken);
+            return ToolResults.From(progress is null ? await run : await ToolProgress.WhileRunningAsync(progress, run, cancellationToken));
         }
         catch (WardenException e)
         {

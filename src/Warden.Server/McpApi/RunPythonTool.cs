@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
@@ -18,6 +19,7 @@ internal sealed class RunPythonTool(IMcpCaller caller, McpKernels kernels)
     public async Task<CallToolResult> RunAsync(McpServer server,
         [Description("The Python code of one cell.")] string code,
         [Description("Wall-clock limit of this cell in seconds (default and maximum set by the server).")] double? timeout = null,
+        IProgress<ProgressNotificationValue>? progress = null,
         CancellationToken cancellationToken = default)
     {
         try
@@ -25,7 +27,8 @@ internal sealed class RunPythonTool(IMcpCaller caller, McpKernels kernels)
             if (string.IsNullOrEmpty(code)) throw new InvalidRequestException("code is empty.", "code");
             var session = await kernels.GetOrStartAsync(caller.Requester(), McpConversation.Of(caller, server), cancellationToken);
             // A cancelled call interrupts the cell (KeyboardInterrupt, then the kernel is killed if it does not stop).
-            return ToolResults.From(await session.ExecuteAsync(new CellRequest(code, timeout), onOutput: null, cancellationToken));
+            var cell = session.ExecuteAsync(new CellRequest(code, timeout), onOutput: null, cancellationToken);
+            return ToolResults.From(progress is null ? await cell : await ToolProgress.WhileRunningAsync(progress, cell, cancellationToken));
         }
         catch (WardenException e)
         {

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Warden.Core.Execution;
@@ -27,6 +28,7 @@ internal sealed class TerminalTools(IMcpCaller caller, TerminalManager terminals
     public async Task<CallToolResult> RunShellAsync(
         [Description("The shell command, e.g. \"ls -la\" or \"pip install --user rich && python3 script.py\".")] string command,
         [Description("Seconds to wait for the command before killing it (default 60, at most 600).")] double? timeout = null,
+        IProgress<ProgressNotificationValue>? progress = null,
         CancellationToken cancellationToken = default)
     {
         try
@@ -38,6 +40,7 @@ internal sealed class TerminalTools(IMcpCaller caller, TerminalManager terminals
             var id = started.GetProperty("id").GetString()!;
             var deadline = DateTimeOffset.UtcNow.AddSeconds(timeout ?? DefaultTimeoutSeconds);
             bool timedOut = false;
+            int beats = 0;
             try
             {
                 // Short waits, so a cancelled call (the client's notifications/cancelled) is noticed and the command killed.
@@ -47,6 +50,8 @@ internal sealed class TerminalTools(IMcpCaller caller, TerminalManager terminals
                     if (left <= 0) { timedOut = true; break; }
                     var status = await terminal.StatusAsync(chat, id, Math.Min(left, 2), 0, 1, cancellationToken);
                     if (status.GetProperty("status").GetString() != "running") break;
+                    // Every poll of a running command is a progress beat (see ToolProgress).
+                    progress?.Report(new ProgressNotificationValue { Progress = ++beats, Message = "running" });
                 }
             }
             catch (OperationCanceledException)

@@ -24,6 +24,7 @@ test('lists run_code and run_python with JSON schemas and descriptions', async (
   assert.deepEqual([...byName.run_code.inputSchema.required].sort(), ['code', 'language']);
   assert.ok('timeout' in byName.run_code.inputSchema.properties && 'memoryMb' in byName.run_code.inputSchema.properties);
   assert.deepEqual(byName.run_python.inputSchema.required, ['code']);
+  assert.ok(!('progress' in byName.run_code.inputSchema.properties), 'the progress reporter is not a model-facing parameter');
   assert.match(byName.run_code.description, /fresh, isolated sandbox/);
   assert.match(byName.run_python.description, /persist/);
 });
@@ -185,4 +186,18 @@ test('cancelling a call kills the run', async () => {
   assert.equal(stats.active, 0, 'the sandbox is gone well before its 60 s timeout');
   const history = await (await fetch(`${URL_}/api/v1/executions?user=canceller&limit=5`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
   assert.match(JSON.stringify(history), /"status":"cancelled"/);
+});
+
+test('long runs send progress notifications (run_code and run_python)', async () => {
+  const c = await client({ user: 'patient' });
+  for (const [name, args] of [['run_code', { language: 'python', code: 'import time\ntime.sleep(4.5)\nprint("done")' }],
+    ['run_python', { code: 'import time\ntime.sleep(4.5)\nprint("done")' }]]) {
+    const beats = [];
+    const result = await c.callTool({ name, arguments: args }, undefined, { onprogress: p => beats.push(p) });
+    assert.equal(result.isError, false, text(result));
+    assert.match(text(result), /done/);
+    assert.ok(beats.length >= 1, `${name}: ${beats.length} progress notifications`);
+    assert.match(beats[0].message, /running for \d+ s/);
+    assert.deepEqual(beats.map(b => b.progress), beats.map((_, i) => i + 1), 'progress increases');
+  }
 });
