@@ -117,7 +117,7 @@ public static class WardenServer
         });
         builder.Services.AddJupyterApi();
         builder.Services.AddOpenTerminalApi(builder.Configuration);
-        builder.Services.AddMcpApi(builder.Configuration);
+        builder.Services.AddMcpApi(builder.Configuration, clustered: replica is not null);
 
         var app = builder.Build();
         // Listen from the start: measurements made before the first scrape count too.

@@ -26,10 +26,13 @@ public static class McpApi
 
     private const string TerminalInstructions = "run_shell, list_files, read_file, write_file (where enabled): your own persistent Linux sandbox and its home directory.";
 
-    public static IServiceCollection AddMcpApi(this IServiceCollection services, IConfiguration configuration)
+    /// <param name="clustered">One of several replicas: then no terminal tools, since a user's terminal lives on one replica
+    /// (<c>/terminal</c> is routed there) and an MCP call is served wherever it lands.</param>
+    public static IServiceCollection AddMcpApi(this IServiceCollection services, IConfiguration configuration, bool clustered)
     {
         // The terminal tools only where /terminal is on: both act on the same per-user sandboxes.
-        bool terminal = configuration.GetSection(OpenTerminalOptions.Section).Get<OpenTerminalOptions>()?.Enabled ?? new OpenTerminalOptions().Enabled;
+        bool terminal = !clustered
+            && (configuration.GetSection(OpenTerminalOptions.Section).Get<OpenTerminalOptions>()?.Enabled ?? new OpenTerminalOptions().Enabled);
         services.AddHttpContextAccessor();
         services.AddSingleton<McpKernels>();
         services.AddScoped<IMcpCaller, HttpMcpCaller>();
