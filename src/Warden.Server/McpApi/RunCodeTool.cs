@@ -15,7 +15,7 @@ internal sealed class RunCodeTool(IMcpCaller caller)
     [Description("Run a complete program once in a fresh, isolated sandbox and return its stdout, stderr, status and exit code. "
         + "Nothing persists between calls: no variables, no files, no installed packages (use run_python for state). "
         + "Any installed language: python, javascript, typescript, bash, c, cpp, go, rust, java and more; an unknown name is refused with the installed list. "
-        + "Image files the program writes to its working directory (PNG, JPEG, SVG) are returned as images. "
+        + "Image files the program writes to its working directory (PNG, JPEG, SVG) are returned as images, other files as embedded resources. "
         + "No network access unless the server allows it.")]
     public async Task<CallToolResult> RunAsync(
         [Description("Language name or alias, e.g. python, javascript, bash, c, go.")] string language,

@@ -34,10 +34,23 @@ internal static partial class ToolResults
         foreach (var file in result.Files)
         {
             var type = MimeTypes.Guess(file.Name);
-            if (ImageTypes.Contains(type)) content.Add(ImageContentBlock.FromBytes(file.Content, type));
-            else others.Add($"{file.Name} ({file.Size} bytes)");
+            if (ImageTypes.Contains(type))
+            {
+                content.Add(ImageContentBlock.FromBytes(file.Content, type));
+                continue;
+            }
+            // Other files travel as embedded resources: text where the bytes are UTF-8, else a blob.
+            var uri = $"warden:///executions/{result.ExecutionId}/files/{string.Join('/', file.Name.Split('/').Select(Uri.EscapeDataString))}";
+            content.Add(new EmbeddedResourceBlock
+            {
+                Resource = Utf8(file.Content) is { } body
+                    ? new TextResourceContents { Uri = uri, MimeType = type == "application/octet-stream" ? "text/plain" : type, Text = body }
+                    : BlobResourceContents.FromBytes(file.Content, uri, type),
+            });
+            others.Add($"{file.Name} ({file.Size} bytes)");
         }
-        if (others.Count > 0) ((TextContentBlock)content[0]).Text += "\n--- other files written (not returned) ---\n" + string.Join('\n', others);
+        if (others.Count > 0) ((TextContentBlock)content[0]).Text += "\n--- other files written (attached as resources) ---\n" + string.Join('\n', others) + "\n";
+        if (result.FilesTruncated) ((TextContentBlock)content[0]).Text += "(more files were written than are returned)\n";
         return new CallToolResult { Content = content, IsError = result.Status != ExecutionStatus.Success };
     }
 
@@ -75,6 +88,15 @@ internal static partial class ToolResults
         var content = new List<ContentBlock> { new TextContentBlock { Text = text.ToString() } };
         content.AddRange(images);
         return new CallToolResult { Content = content, IsError = result.Status != ExecutionStatus.Success };
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private static string? Utf8(byte[] bytes)
+    {
+        if (Array.IndexOf(bytes, (byte)0) >= 0) return null;
+        try { return StrictUtf8.GetString(bytes); }
+        catch (DecoderFallbackException) { return null; }
     }
 
     /// <summary>A refusal (bad language, limit above the ceiling, server full) as an error result the model can act on.</summary>

@@ -59,16 +59,21 @@ test('run_code: a limit above the server ceiling and an unknown language are ref
   assert.match(text(unknown), /python/, 'the refusal names the installed languages');
 });
 
-test('run_code returns an image file the program wrote as MCP image content', async () => {
+test('run_code returns an image file the program wrote as MCP image content, other files as embedded resources', async () => {
   const c = await client();
-  const code = `import base64\nopen("dot.png","wb").write(base64.b64decode("${PNG}"))\nopen("notes.txt","w").write("n")\nprint("saved")`;
+  const code = `import base64\nopen("dot.png","wb").write(base64.b64decode("${PNG}"))\nopen("notes.txt","w").write("n")\nopen("raw.bin","wb").write(bytes([0, 255, 1]))\nprint("saved")`;
   const result = await c.callTool({ name: 'run_code', arguments: { language: 'python', code } });
   assert.equal(result.isError, false, text(result));
   const images = result.content.filter(b => b.type === 'image');
   assert.equal(images.length, 1, JSON.stringify(result.content.map(b => b.type)));
   assert.equal(images[0].mimeType, 'image/png');
   assert.equal(images[0].data, PNG);
-  assert.match(text(result), /notes\.txt \(1 bytes\)/, 'other files are named, not returned');
+  assert.match(text(result), /notes\.txt \(1 bytes\)/, 'other files are named in the text');
+  const resources = Object.fromEntries(result.content.filter(b => b.type === 'resource').map(b => [b.resource.uri.split('/').pop(), b.resource]));
+  assert.deepEqual(Object.keys(resources).sort(), ['notes.txt', 'raw.bin']);
+  assert.equal(resources['notes.txt'].text, 'n');
+  assert.equal(resources['notes.txt'].mimeType, 'text/plain');
+  assert.deepEqual([...Buffer.from(resources['raw.bin'].blob, 'base64')], [0, 255, 1]);
 });
 
 test('run_code is recorded in the execution history with transport mcp', async () => {
@@ -200,4 +205,18 @@ test('long runs send progress notifications (run_code and run_python)', async ()
     assert.match(beats[0].message, /running for \d+ s/);
     assert.deepEqual(beats.map(b => b.progress), beats.map((_, i) => i + 1), 'progress increases');
   }
+});
+
+test('kernels count against the session caps: a user past WARDEN_MAX_SESSIONS_PER_USER (3 here) is refused, as isError', async () => {
+  const results = [];
+  for (const chat of ['cap-1', 'cap-2', 'cap-3', 'cap-4']) {
+    const c = await client({ user: 'capped', headers: { 'X-Session-Id': chat } });
+    results.push(await c.callTool({ name: 'run_python', arguments: { code: 'print("up")' } }));
+  }
+  for (const r of results.slice(0, 3)) assert.equal(r.isError, false, text(r));
+  assert.equal(results[3].isError, true);
+  assert.match(text(results[3]), /refused: /);
+  assert.match(text(results[3]), /maximum of 3 sessions/);
+  const listed = await (await fetch(`${URL_}/api/v1/sessions`, { headers: { Authorization: `Bearer ${TOKEN}`, 'X-User-Id': 'capped' } })).json();
+  assert.equal(listed.length, 3, 'the kernels are ordinary sessions of the user, visible on the native API');
 });
