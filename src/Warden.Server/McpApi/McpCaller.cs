@@ -20,6 +20,13 @@ internal interface IMcpCaller
     string? Conversation();
 
     Task<ExecutionResult> RunAsync(ExecutionRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Admits one code-running call through the caller's rate limits and concurrency cap: a lease to hold while it runs
+    /// (null when nothing limits it).
+    /// </summary>
+    /// <exception cref="RateLimiting.RateLimitedException">Refused.</exception>
+    ValueTask<IDisposable?> AdmitAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -43,6 +50,9 @@ internal sealed class HttpMcpCaller(IHttpContextAccessor http, ExecutionRunner r
 
     public Task<ExecutionResult> RunAsync(ExecutionRequest request, CancellationToken cancellationToken) =>
         runner.RunAsync(Context, request, Transport, cancellationToken);
+
+    public async ValueTask<IDisposable?> AdmitAsync(CancellationToken cancellationToken) =>
+        await RateLimiting.WardenRateLimits.AdmitAsync(Context, cancellationToken);
 }
 
 /// <summary>The one local user of <c>warden mcp</c>: the client that started the process owns everything it makes.</summary>
@@ -53,6 +63,9 @@ internal sealed class LocalMcpCaller(Principal owner, ExecutionEngine engine) : 
     public string? Conversation() => null;
 
     public Task<ExecutionResult> RunAsync(ExecutionRequest request, CancellationToken cancellationToken) => engine.ExecuteAsync(request, cancellationToken);
+
+    /// <summary>One local client: nothing to share fairly.</summary>
+    public ValueTask<IDisposable?> AdmitAsync(CancellationToken cancellationToken) => ValueTask.FromResult<IDisposable?>(null);
 }
 
 internal static class McpConversation

@@ -34,6 +34,7 @@ internal sealed class RunCodeTool(IMcpCaller caller)
         try
         {
             // Cancellation from the client (notifications/cancelled or a dropped connection) cancels this token: the sandbox is killed.
+            using var admitted = await caller.AdmitAsync(cancellationToken);
             var run = caller.RunAsync(request, cancellationToken);
             return ToolResults.From(progress is null ? await run : await ToolProgress.WhileRunningAsync(progress, run, cancellationToken));
         }

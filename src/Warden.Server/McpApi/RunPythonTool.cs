@@ -25,6 +25,7 @@ internal sealed class RunPythonTool(IMcpCaller caller, McpKernels kernels)
         try
         {
             if (string.IsNullOrEmpty(code)) throw new InvalidRequestException("code is empty.", "code");
+            using var admitted = await caller.AdmitAsync(cancellationToken);
             var session = await kernels.GetOrStartAsync(caller.Requester(), McpConversation.Of(caller, server), cancellationToken);
             // A cancelled call interrupts the cell (KeyboardInterrupt, then the kernel is killed if it does not stop).
             var cell = session.ExecuteAsync(new CellRequest(code, timeout), onOutput: null, cancellationToken);
