@@ -112,6 +112,19 @@ if [ -x tests/jupyter-client/run.sh ]; then
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 fi
 
+# --- MCP client suite (node:test with the official MCP TypeScript SDK against a real server) ---------------------
+if [ -x tests/mcp-client/run.sh ]; then
+  echo "test.sh: mcp client (node)"
+  WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" tests/mcp-client/run.sh > "$log_dir/mcp-client.log" 2>&1
+  rc=$?
+  grep -E '^# (pass|fail|skipped) ' "$log_dir/mcp-client.log" || tail -20 "$log_dir/mcp-client.log"
+  p=$(awk '/^# pass /{print $3}' "$log_dir/mcp-client.log"); f=$(awk '/^# fail /{print $3}' "$log_dir/mcp-client.log")
+  s=$(awk '/^# skipped /{print $3}' "$log_dir/mcp-client.log")
+  if [ -z "$p" ]; then p=0; f=1; s=0; fi
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+fi
+
 # --- deployment suite (Python): kustomize renders, compose validation, the image built and run without a registry ----
 if [ -x tests/deploy/run.sh ]; then
   echo "test.sh: deploy (image, compose, kubernetes)"

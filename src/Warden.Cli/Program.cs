@@ -8,5 +8,6 @@ var root = new RootCommand("Warden: a secure code-execution server (bubblewrap +
     DoctorCommand.Create(),
     SelfTestCommand.Create(),
     KeysCommand.Create(),
+    McpCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

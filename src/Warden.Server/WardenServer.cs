@@ -19,6 +19,7 @@ using Warden.Server.Hosting;
 using Warden.Server.Metrics;
 using Warden.Server.Streaming;
 using Warden.Server.JupyterApi;
+using Warden.Server.McpApi;
 using Warden.Server.NativeApi;
 using Warden.Server.OpenTerminalApi;
 
@@ -116,6 +117,7 @@ public static class WardenServer
         });
         builder.Services.AddJupyterApi();
         builder.Services.AddOpenTerminalApi(builder.Configuration);
+        builder.Services.AddMcpApi(builder.Configuration, clustered: replica is not null);
 
         var app = builder.Build();
         // Listen from the start: measurements made before the first scrape count too.
@@ -135,6 +137,7 @@ public static class WardenServer
         app.MapSessionsApi();
         app.MapJupyterApi();
         app.MapOpenTerminalApi();
+        app.MapMcpApi();
         if (replica is not null) app.MapClusterApi();
         return app;
     }

@@ -29,6 +29,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         var retryAfter = exception switch
         {
             CapacityExceededException capacity => capacity.RetryAfter,
+            RateLimiting.RateLimitedException limited => limited.RetryAfter,
             Cluster.ClusterDatabaseUnavailableException => Cluster.ClusterDatabaseUnavailableException.RetryAfter,
             _ when kind == DatabaseUnavailable => DatabaseRetryAfter,
             _ => (TimeSpan?)null,
@@ -88,6 +89,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         UnsupportedMediaTypeException e => (415, e.Kind, "Unsupported media type"),
         PayloadTooLargeException e => (413, e.Kind, "Payload too large"),
         CapacityExceededException e => (503, e.Kind, "Capacity exceeded"),
+        RateLimiting.RateLimitedException e => (429, e.Kind, "Too many requests"),
         Cluster.ClusterDatabaseUnavailableException e => (503, e.Kind, "Cluster database unavailable"),
         SessionNotFoundException e => (404, e.Kind, "Session not found"),
         // A kernel that cannot start within the server's own defaults: the sandbox, not the request (too-small limits are a 400).

@@ -64,7 +64,33 @@ public static class WardenRateLimits
         return "ip:" + caller.ClientIp;
     }
 
-    private static bool Limited(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<ExecutionEndpoint>() is not null;
+    /// <summary>
+    /// An execution endpoint, or a request a surface marked as one while it runs code (an MCP tool call: the /mcp
+    /// endpoint also carries handshakes and streams, which must not count).
+    /// </summary>
+    private static bool Limited(HttpContext context) =>
+        context.GetEndpoint()?.Metadata.GetMetadata<ExecutionEndpoint>() is not null || context.Items.ContainsKey(ExecutionEndpoint.Instance);
+
+    /// <summary>
+    /// Admits one execution of a request that is not an execution endpoint (an MCP tool call) through the same limiters:
+    /// a lease to hold while it runs, or the refusal as an exception. Null when no in-memory limiter is configured.
+    /// </summary>
+    /// <exception cref="RateLimitedException">A rate limit or the per-user concurrency cap refused it (counted in the metrics).</exception>
+    public static async ValueTask<RateLimitLease?> AdmitAsync(HttpContext context, CancellationToken cancellationToken)
+    {
+        var limiter = context.RequestServices.GetRequiredService<IOptions<RateLimiterOptions>>().Value.GlobalLimiter;
+        if (limiter is null) return null;
+        context.Items[ExecutionEndpoint.Instance] = true;
+        var lease = await limiter.AcquireAsync(context, 1, cancellationToken);
+        if (lease.IsAcquired) return lease;
+        bool rate = lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter);
+        lease.Dispose();
+        context.RequestServices.GetRequiredService<ExecutionMetrics>().Rejected(rate ? "rate_limit" : "concurrency");
+        var seconds = rate ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 1;
+        throw new RateLimitedException(rate
+            ? $"Rate limit exceeded for {Identity(context)}; retry in {seconds} s."
+            : $"{Identity(context)} already has the maximum number of executions running.", TimeSpan.FromSeconds(seconds));
+    }
 
     /// <summary>
     /// A bucket of <paramref name="burst"/> tokens refilled at <paramref name="perMinute"/>. The refill period is at least
