@@ -35,6 +35,7 @@ public static class McpApi
             && (configuration.GetSection(OpenTerminalOptions.Section).Get<OpenTerminalOptions>()?.Enabled ?? new OpenTerminalOptions().Enabled);
         services.AddHttpContextAccessor();
         services.AddSingleton<McpKernels>();
+        services.AddSingleton<ForwardedUserIdentity>();
         services.AddScoped<IMcpCaller, HttpMcpCaller>();
         var server = services.AddMcpServer(o =>
             {
@@ -62,15 +63,18 @@ public static class McpApi
     }
 
     /// <summary>
-    /// Names the request's principal as its <see cref="HttpContext.User"/>: the SDK binds an MCP session to the user that
-    /// opened it and refuses (403) a request carrying that session's id as anyone else, so a leaked <c>Mcp-Session-Id</c>
-    /// reaches nothing of another principal's.
+    /// Establishes the request's principal once, then names it as its <see cref="HttpContext.User"/>: the SDK binds an MCP
+    /// session to the user that opened it and refuses (403) a request carrying that session's id as anyone else, so a
+    /// leaked <c>Mcp-Session-Id</c> reaches nothing of another principal's. In forwarded-JWT mode
+    /// (<c>Warden:OpenTerminal:ForwardJwtSecret</c>, as on <c>/terminal</c>) a key's request must carry Open WebUI's signed
+    /// user JWT, whose subject becomes the caller's user; <c>X-User-Id</c>, if sent, must name the same user.
     /// </summary>
-    private static ValueTask<object?> BindPrincipal(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    private static async ValueTask<object?> BindPrincipal(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
+        if (context.RequestServices.GetRequiredService<ForwardedUserIdentity>().Resolve(context) is { } forwarded) context.Features.Set(forwarded);
         var principal = Caller.Of(context).Requester().Principal;
         context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, principal.ToString())], authenticationType: "warden"));
-        return next(invocation);
+        return await next(invocation);
     }
 }
