@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -22,7 +23,9 @@ public enum UnknownFields
 internal static class JsonShape
 {
     private const int MaxNameInMessage = 100;
-    private static readonly NullabilityInfoContext Nullability = new();
+    // NullabilityInfoContext is not thread-safe (its caches are plain dictionaries: one shared instance made concurrent
+    // requests fail with a 500 under load), so each answer is computed with a context of its own and cached here.
+    private static readonly ConcurrentDictionary<MemberInfo, bool> NullableMembers = new();
 
     public static void Check(JsonElement body, JsonTypeInfo type, UnknownFields unknown, IReadOnlyDictionary<string, Type>? extraFields = null)
     {
@@ -131,8 +134,8 @@ internal static class JsonShape
         if (property.PropertyType.IsValueType) return Nullable.GetUnderlyingType(property.PropertyType) is not null;
         return property.AttributeProvider switch
         {
-            PropertyInfo p => Nullability.Create(p).WriteState != NullabilityState.NotNull,
-            FieldInfo f => Nullability.Create(f).WriteState != NullabilityState.NotNull,
+            PropertyInfo p => NullableMembers.GetOrAdd(p, static m => new NullabilityInfoContext().Create((PropertyInfo)m).WriteState != NullabilityState.NotNull),
+            FieldInfo f => NullableMembers.GetOrAdd(f, static m => new NullabilityInfoContext().Create((FieldInfo)m).WriteState != NullabilityState.NotNull),
             _ => true,
         };
     }
