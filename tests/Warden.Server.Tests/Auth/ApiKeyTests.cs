@@ -33,7 +33,8 @@ public sealed class ApiKeyTests
         Assert.True(listed.GetProperty("active").GetBoolean());
         Assert.DoesNotContain(key, list.GetRawText());
         var stored = string.Concat(Directory.GetFiles(server.DataDirectory, "warden.db*").Select(f => File.ReadAllText(f)));
-        Assert.DoesNotContain(key.Split('_')[2], stored);
+        // The secret is everything after "wdn_<id>_": it may itself contain '_' (base64url), so no Split.
+        Assert.DoesNotContain(key[("wdn_" + id + "_").Length..], stored);
 
         Assert.Equal(HttpStatusCode.NoContent, (await server.Client.DeleteAsync($"/api/v1/admin/keys/{id}", ct)).StatusCode);
         var denied = await user.PostAsync("/api/v1/execute", Json.Body(Hello), ct);

@@ -181,7 +181,8 @@ public sealed class ClusterFailureTests : IAsyncLifetime
             await Task.Delay(TimeSpan.FromSeconds(ReplicaCluster.DeadAfterSeconds * 2), Ct);
             // Sessions are routed from memory by the owner tag in their id: they keep working while the database is away.
             using var during = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x + 1" }, null);
-            Assert.Equal(HttpStatusCode.OK, during.StatusCode);
+            // CI saw one 503 here under a loaded full run (not reproduced): the answer says which problem it was.
+            Assert.True(during.StatusCode == HttpStatusCode.OK, $"{(int)during.StatusCode}: {await during.Content.ReadAsStringAsync(Ct)}");
             Assert.Equal("42", (await Json.ReadAsync(during)).GetProperty("result").GetString());
             // A new session must be recorded (and counted against the cluster-wide cap): refused, clearly, until the database is back.
             using var refused = await SendAsync(cluster.Direct("r1"), HttpMethod.Post, "/api/v1/sessions", new { language = "python" }, null);
