@@ -45,10 +45,12 @@ dotnet restore "$repo/src/Warden.Cli/Warden.Cli.csproj" -nologo -v quiet >/dev/n
 feed="$repo/deploy/nuget-offline"
 find "$feed" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
 cache="$(dotnet nuget locals global-packages -l | sed 's/^global-packages: //')"
-/usr/bin/python3 - "$repo/src/Warden.Cli/obj/project.assets.json" "$cache" "$feed" <<'PY'
+# Every project's own restore (each has its lock file) may need a version the CLI's graph lifted: take them all.
+/usr/bin/python3 - "$cache" "$feed" "$repo"/src/*/obj/project.assets.json <<'PY'
 import json, pathlib, shutil, sys
-assets, cache, feed = json.load(open(sys.argv[1])), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
-for library in assets["libraries"].values():
+cache, feed = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+libraries = [l for a in sys.argv[3:] for l in json.load(open(a))["libraries"].values()]
+for library in libraries:
     if library["type"] != "package":
         continue
     source, target = cache / library["path"], feed / library["path"]
