@@ -87,10 +87,23 @@ public sealed partial class ExecutionEngine
             // A warm sandbox when this language and limits profile can have one; a compiled language needs two runs.
             await using var sandbox = (language.Definition.IsCompiled ? null : await Pool.TakeAsync(language, limits, cancellationToken).ConfigureAwait(false))
                 ?? await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
-            await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
-            var workspace = sandbox.WorkspacePath;
             var id = Guid.CreateVersion7().ToString("N");
             var backend = _backends.Selected.Name;
+            try
+            {
+                await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException && !cancellationToken.IsCancellationRequested)
+            {
+                // The host could not lay the program into the workspace (e.g. a container without CAP_CHOWN): the sandbox is
+                // broken, not the request, and the answer says so instead of failing the request.
+                return Finish(new ExecutionResult
+                {
+                    ExecutionId = id, Language = language.Name, Backend = backend, Limits = limits, QueuedMs = queuedMs,
+                    Run = new StageResult { Status = ExecutionStatus.SandboxError, Error = "The sandbox's workspace could not be prepared: " + e.Message },
+                }, total);
+            }
+            var workspace = sandbox.WorkspacePath;
             var observer = request.Output;
 
             StageResult? compile = null;
