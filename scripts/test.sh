@@ -99,31 +99,24 @@ if [ -x integrations/open-webui/tests/run.sh ]; then
   passed=$((passed + ran - bad - skip)); failed=$((failed + bad)); skipped=$((skipped + skip))
 fi
 
-# --- Jupyter client suite (node:test with @jupyterlab/services against a real server) --------------------------
-if [ -x tests/jupyter-client/run.sh ]; then
-  echo "test.sh: jupyter client (node)"
-  WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" tests/jupyter-client/run.sh > "$log_dir/jupyter-client.log" 2>&1
+# --- node client suites (node:test against a real server): its "# pass/fail/skipped" lines are counted ------------
+# run_node_suite LABEL DIR: a missing summary, or a non-zero exit with no failure counted, is a failure.
+run_node_suite() {
+  local label="$1" dir="$2" rc p f s
+  [ -x "$dir/run.sh" ] || return 0
+  echo "test.sh: $label (node)"
+  WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" "$dir/run.sh" > "$log_dir/$label.log" 2>&1
   rc=$?
-  grep -E '^# (pass|fail|skipped) ' "$log_dir/jupyter-client.log" || tail -20 "$log_dir/jupyter-client.log"
-  p=$(awk '/^# pass /{print $3}' "$log_dir/jupyter-client.log"); f=$(awk '/^# fail /{print $3}' "$log_dir/jupyter-client.log")
-  s=$(awk '/^# skipped /{print $3}' "$log_dir/jupyter-client.log")
+  grep -E '^# (pass|fail|skipped) ' "$log_dir/$label.log" || tail -20 "$log_dir/$label.log"
+  p=$(awk '/^# pass /{print $3}' "$log_dir/$label.log"); f=$(awk '/^# fail /{print $3}' "$log_dir/$label.log")
+  s=$(awk '/^# skipped /{print $3}' "$log_dir/$label.log")
   if [ -z "$p" ]; then p=0; f=1; s=0; fi
   if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
-fi
-
-# --- MCP client suite (node:test with the official MCP TypeScript SDK against a real server) ---------------------
-if [ -x tests/mcp-client/run.sh ]; then
-  echo "test.sh: mcp client (node)"
-  WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" tests/mcp-client/run.sh > "$log_dir/mcp-client.log" 2>&1
-  rc=$?
-  grep -E '^# (pass|fail|skipped) ' "$log_dir/mcp-client.log" || tail -20 "$log_dir/mcp-client.log"
-  p=$(awk '/^# pass /{print $3}' "$log_dir/mcp-client.log"); f=$(awk '/^# fail /{print $3}' "$log_dir/mcp-client.log")
-  s=$(awk '/^# skipped /{print $3}' "$log_dir/mcp-client.log")
-  if [ -z "$p" ]; then p=0; f=1; s=0; fi
-  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
-  passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
-fi
+}
+# @jupyterlab/services, and the official MCP TypeScript SDK.
+run_node_suite jupyter-client tests/jupyter-client
+run_node_suite mcp-client tests/mcp-client
 
 # --- deployment suite (Python): kustomize renders, compose validation, the image built and run without a registry ----
 if [ -x tests/deploy/run.sh ]; then

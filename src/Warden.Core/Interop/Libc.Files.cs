@@ -56,22 +56,6 @@ internal static partial class Libc
         public ulong Resolve;
     }
 
-    /// <summary>struct statx (256 bytes, the same layout on every architecture); only the fields Warden reads are named.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 256)]
-    public struct Statx
-    {
-        [FieldOffset(0)] public uint Mask;
-        [FieldOffset(16)] public uint Nlink;
-        [FieldOffset(20)] public uint Uid;
-        [FieldOffset(24)] public uint Gid;
-        [FieldOffset(28)] public ushort Mode;
-        [FieldOffset(32)] public ulong Ino;
-        [FieldOffset(40)] public ulong Size;
-        [FieldOffset(48)] public ulong Blocks;
-        [FieldOffset(136)] public uint DevMajor;
-        [FieldOffset(140)] public uint DevMinor;
-    }
-
     public const int S_IFMT = 0xF000;
     public const int S_IFREG = 0x8000;
     public const int S_IFDIR = 0x4000;
@@ -90,7 +74,6 @@ internal static partial class Libc
     public static unsafe partial long syscall_setgroups(long number, long size, uint* list);
 
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int openat(int dirfd, byte* path, int flags, int mode);
-    [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int statx(int dirfd, byte* path, int flags, uint mask, Statx* buffer);
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial nint getdents64(int fd, byte* buffer, nint length);
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int mkdirat(int dirfd, byte* path, int mode);
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int unlinkat(int dirfd, byte* path, int flags);

@@ -76,7 +76,7 @@ internal struct Timespec
     public long Nanoseconds;
 }
 
-/// <summary>struct statx: the same layout on every architecture (unlike struct stat).</summary>
+/// <summary>struct statx: the same layout on every architecture (unlike struct stat); the one definition host file code uses.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 256)]
 internal struct Statx
 {

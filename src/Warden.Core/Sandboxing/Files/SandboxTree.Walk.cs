@@ -126,7 +126,7 @@ internal sealed partial class SandboxTree
     /// Opens an entry and checks, on the open descriptor, that it is of <paramref name="expectedType"/> and on the tree's
     /// filesystem; -1 and the <paramref name="reason"/> otherwise. A check by name could be raced; this one cannot.
     /// </summary>
-    private int OpenChecked(int dirFd, ReadOnlySpan<byte> name, int flags, int expectedType, out Libc.Statx stat, out FileSkipReason reason)
+    private int OpenChecked(int dirFd, ReadOnlySpan<byte> name, int flags, int expectedType, out Statx stat, out FileSkipReason reason)
     {
         stat = default;
         reason = default;

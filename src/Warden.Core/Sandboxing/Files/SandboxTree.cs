@@ -22,7 +22,7 @@ internal sealed partial class SandboxTree : IDisposable
     private readonly uint _devMinor;
     private int _disposed;
 
-    private SandboxTree(int root, in Libc.Statx stat)
+    private SandboxTree(int root, in Statx stat)
     {
         _root = root;
         _devMajor = stat.DevMajor;
@@ -86,11 +86,11 @@ internal sealed partial class SandboxTree : IDisposable
     }
 
     /// <summary><c>fstat</c> of an open descriptor (statx with AT_EMPTY_PATH: one layout on every architecture).</summary>
-    private static unsafe bool TryStat(int fd, out Libc.Statx stat)
+    private static unsafe bool TryStat(int fd, out Statx stat)
     {
-        Libc.Statx buffer;
+        Statx buffer;
         byte empty = 0;
-        int r = Libc.statx(fd, &empty, Libc.AT_EMPTY_PATH | Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &buffer);
+        int r = StorageCalls.statx(fd, &empty, Libc.AT_EMPTY_PATH | Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &buffer);
         stat = buffer;
         return r == 0;
     }
@@ -101,12 +101,12 @@ internal sealed partial class SandboxTree : IDisposable
         Span<byte> path = stackalloc byte[name.Length + 1];
         name.CopyTo(path);
         path[^1] = 0;
-        Libc.Statx buffer;
+        Statx buffer;
         fixed (byte* p = path)
-            return Libc.statx(dirFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &buffer) == 0 ? buffer.Mode & Libc.S_IFMT : 0;
+            return StorageCalls.statx(dirFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &buffer) == 0 ? buffer.Mode & Libc.S_IFMT : 0;
     }
 
-    private bool SameFilesystem(in Libc.Statx stat) => stat.DevMajor == _devMajor && stat.DevMinor == _devMinor;
+    private bool SameFilesystem(in Statx stat) => stat.DevMajor == _devMajor && stat.DevMinor == _devMinor;
 
     private static int TypeOf(byte direntType) => direntType switch
     {
