@@ -49,6 +49,7 @@ public sealed class WardenTestServer : IAsyncDisposable
         {
             ["Warden:Urls"] = "http://127.0.0.1:0",
             ["Warden:MaxConcurrent"] = "2",
+            ["Warden:Backend"] = TestBackend.Name,
         };
         if (apiKey is not null) settings["Warden:ApiKey"] = apiKey;
         // Each server gets its own key store, history and audit log: tests must not see each other's keys or rows.

@@ -7,7 +7,7 @@ using Warden.Core.Sessions;
 
 namespace Warden.Sessions.Tests;
 
-/// <summary>A real engine (bwrap backend, cgroups) with a SessionManager, configured per test; disposing destroys it all.</summary>
+/// <summary>A real engine (the backend <see cref="TestBackend"/> names, cgroups) with a SessionManager, configured per test; disposing destroys it all.</summary>
 public sealed class SessionHost : IAsyncDisposable
 {
     private readonly ServiceProvider _services;
@@ -25,7 +25,7 @@ public sealed class SessionHost : IAsyncDisposable
 
     public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
-        var values = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1" };
+        var values = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:Backend"] = TestBackend.Name };
         foreach (var (k, v) in settings ?? []) values[k] = v;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();

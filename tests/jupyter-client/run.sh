@@ -16,7 +16,7 @@ export WARDEN_URL="http://127.0.0.1:$port" WARDEN_TOKEN="jupyter-test-token-$$" 
 log="$(mktemp)"
 # A state directory of its own: one Warden process per state directory, and test files may start servers of their own.
 state="$(mktemp -d)"
-WARDEN_STATE_DIR="$state" WARDEN_URLS="$WARDEN_URL" WARDEN_API_KEY="$WARDEN_TOKEN" WARDEN_JUPYTER_PASSWORD="$WARDEN_PASSWORD" WARDEN_MAX_CONCURRENT=2 \
+WARDEN_BACKEND="${WARDEN_TEST_BACKEND:-bwrap}" WARDEN_STATE_DIR="$state" WARDEN_URLS="$WARDEN_URL" WARDEN_API_KEY="$WARDEN_TOKEN" WARDEN_JUPYTER_PASSWORD="$WARDEN_PASSWORD" WARDEN_MAX_CONCURRENT=2 \
   "$WARDEN_BIN" serve >"$log" 2>&1 &
 server=$!
 stop() { kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -f "$log"; rm -rf "$state"; }
