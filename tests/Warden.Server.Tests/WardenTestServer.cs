@@ -56,6 +56,8 @@ public sealed class WardenTestServer : IAsyncDisposable
         var data = Directory.CreateTempSubdirectory("warden-test-").FullName;
         settings["Warden:Database:ConnectionString"] = "sqlite:" + Path.Combine(data, "warden.db");
         settings["Warden:Audit:Path"] = Path.Combine(data, "audit.log");
+        // Engineers running suites side by side give each its own state directory (one process per directory).
+        if (Environment.GetEnvironmentVariable("WARDEN_TEST_STATE_DIR") is { Length: > 0 } state) settings["Warden:StateDirectory"] = state;
         foreach (var (k, v) in overrides ?? []) settings[k] = v;
         // Only the test's own settings: the machine's WARDEN_* variables must not change what is tested.
         var app = WardenServer.Build(new ServerStartOptions { Overrides = settings, Environment = new Dictionary<string, string?>() });

@@ -26,6 +26,8 @@ public sealed class SessionHost : IAsyncDisposable
     public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
         var values = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:Backend"] = TestBackend.Name };
+        // Engineers running suites side by side give each its own state directory (one process per directory).
+        if (Environment.GetEnvironmentVariable("WARDEN_TEST_STATE_DIR") is { Length: > 0 } state) values["Warden:StateDirectory"] = state;
         foreach (var (k, v) in settings ?? []) values[k] = v;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();

@@ -66,6 +66,8 @@ public sealed class TestEngine : IAsyncDisposable
             ["Warden:Pool:Targets:javascript"] = "1",
             ["Warden:Pool:Targets:bash"] = "1",
         };
+        // Engineers running suites side by side give each its own state directory (one process per directory).
+        if (Environment.GetEnvironmentVariable("WARDEN_TEST_STATE_DIR") is { Length: > 0 } state) overrides["Warden:StateDirectory"] = state;
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) overrides[key] = value;
 
         var configuration = new ConfigurationBuilder().AddWardenSources(null, overrides).Build();
