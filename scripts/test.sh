@@ -60,6 +60,7 @@ run_suite() {
     case "$a" in FILTER=*) args+=(--filter "${a#FILTER=}") ;; *) vars+=("$a") ;; esac
   done
   echo "test.sh: $label"
+  local started=$SECONDS
   env "${vars[@]}" dotnet test "$project" -c Release --no-build -nologo "${args[@]}" 2>&1 | tee "$log_dir/$label.log" | grep -E '^\s*Skipped |error|Passed!|Failed!' || true
   # Why each test failed (its message and the top of its stack), not just its name: CI keeps only this output.
   awk '/^ *Failed [A-Za-z]/ { n = 80; print; next }
@@ -74,6 +75,7 @@ run_suite() {
   p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
   s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  echo "test.sh: $label took $((SECONDS - started)) s"
 }
 
 for project in $(ls -d tests/*/ 2>/dev/null); do
@@ -105,6 +107,7 @@ run_node_suite() {
   local label="$1" dir="$2" rc p f s
   [ -x "$dir/run.sh" ] || return 0
   echo "test.sh: $label (node)"
+  local started=$SECONDS
   WARDEN_BIN="$repo/src/Warden.Cli/bin/Release/net10.0/warden" "$dir/run.sh" > "$log_dir/$label.log" 2>&1
   rc=$?
   grep -E '^# (pass|fail|skipped) ' "$log_dir/$label.log" || tail -20 "$log_dir/$label.log"
@@ -113,6 +116,7 @@ run_node_suite() {
   if [ -z "$p" ]; then p=0; f=1; s=0; fi
   if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+  echo "test.sh: $label took $((SECONDS - started)) s"
 }
 # @jupyterlab/services, and the official MCP TypeScript SDK.
 run_node_suite jupyter-client tests/jupyter-client
