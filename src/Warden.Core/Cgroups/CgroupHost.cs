@@ -39,7 +39,8 @@ internal static class CgroupHost
             var writable = RequiredControllers.All(c => IsWritable(v1[c]));
             return new CgroupSupport("v1", writable, writable
                 ? $"cgroup v1: memory at {v1["memory"]}, pids at {v1["pids"]}" + (v1.ContainsKey("cpu") ? ", cpu" : ", no cpu controller")
-                : $"cgroup v1 is mounted read-only or not writable by uid {Interop.Libc.geteuid()}") { V1Mounts = v1 };
+                : $"cgroup v1 is mounted read-only or not writable by uid {Interop.Libc.geteuid()}")
+            { V1Mounts = v1 };
         }
         if (v2 is not null)
         {
@@ -51,7 +52,8 @@ internal static class CgroupHost
             var writable = IsWritable(own);
             return new CgroupSupport("v2", writable, writable
                 ? $"cgroup v2 at {own}"
-                : $"cgroup v2 subtree {own} is not writable (delegate it: systemd Delegate=yes, or mount /sys/fs/cgroup read-write)") { V2Path = own };
+                : $"cgroup v2 subtree {own} is not writable (delegate it: systemd Delegate=yes, or mount /sys/fs/cgroup read-write)")
+            { V2Path = own };
         }
         return new CgroupSupport("none", false, "no cgroup filesystem with the memory and pids controllers is mounted");
     }
