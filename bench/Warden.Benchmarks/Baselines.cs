@@ -58,7 +58,7 @@ internal sealed class Baselines : IDisposable
         File.ReadAllBytes(SeccompProgram).AsSpan().SequenceEqual(File.ReadAllBytes(_backend.SeccompProgram(network: false)));
 
     /// <summary>The interpreter alone, no sandbox, empty environment (like <c>env -i</c>).</summary>
-    public async Task<double> BareAsync(Workload workload)
+    public static async Task<double> BareAsync(Workload workload)
     {
         var run = await RunProcessAsync(workload.BareArgv, extraFd: null).ConfigureAwait(false);
         workload.Check("bare", run.Stdout, run.Stderr);

@@ -54,7 +54,7 @@ await using (var http = await HttpRunner.StartAsync(engineSettings))
         foreach (var workload in Workload.All)
         {
             var rows = results.Latency[workload.Language] = [];
-            rows["bare"] = rounds.Add(() => baselines.BareAsync(workload));
+            rows["bare"] = rounds.Add(() => Baselines.BareAsync(workload));
             rows["bwrap"] = rounds.Add(() => baselines.BwrapAsync(workload));
             rows["core"] = rounds.Add(() => core.ExecuteAsync(workload));
             rows["http"] = rounds.Add(() => http.ExecuteAsync(workload));
@@ -63,7 +63,7 @@ await using (var http = await HttpRunner.StartAsync(engineSettings))
         var file = Path.Combine(breakdownWorkspace, "..", $"warden-bench-main-{Environment.ProcessId}.py");
         File.WriteAllText(file, Workload.Python.Code + "\n");
         var fileForm = Workload.Python with { BareArgv = ["/usr/bin/python3", "-I", "-B", Path.GetFullPath(file)] };
-        python["bare-file"] = rounds.Add(() => baselines.BareAsync(fileForm));
+        python["bare-file"] = rounds.Add(() => Baselines.BareAsync(fileForm));
         python["bwrap-no-netns"] = rounds.Add(() => baselines.BwrapAsync(Workload.Python, networkNamespace: false));
         python["bwrap-sh"] = rounds.Add(() => baselines.BwrapShellAsync(Workload.Python, joinCgroup: false));
         python["bwrap-sh-join"] = rounds.Add(() => baselines.BwrapShellAsync(Workload.Python, joinCgroup: true));
@@ -90,7 +90,7 @@ await using (var http = await HttpRunner.StartAsync(engineSettings))
         Progress("throughput");
         results.Throughput = await Throughput.RunAsync(
         [
-            ("bare", () => baselines.BareAsync(Workload.Python)),
+            ("bare", () => Baselines.BareAsync(Workload.Python)),
             ("bwrap", () => baselines.BwrapAsync(Workload.Python)),
             ("core", () => core.ExecuteAsync(Workload.Python)),
             ("http", () => http.ExecuteAsync(Workload.Python)),

@@ -7,21 +7,21 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core;
 using Warden.Core.Configuration;
 using Warden.Core.Hosting;
 using Warden.Core.Limits;
-using Warden.Core;
 using Warden.Core.State;
 using Warden.Server.Auth;
 using Warden.Server.Cluster;
 using Warden.Server.Data;
 using Warden.Server.Hosting;
-using Warden.Server.Metrics;
-using Warden.Server.Streaming;
 using Warden.Server.JupyterApi;
 using Warden.Server.McpApi;
+using Warden.Server.Metrics;
 using Warden.Server.NativeApi;
 using Warden.Server.OpenTerminalApi;
+using Warden.Server.Streaming;
 
 namespace Warden.Server;
 

@@ -84,7 +84,7 @@ public sealed class SaturationTests : IDisposable
         Assert.True(all.All(o => o.Status is 200 or 429 or 503),
             $"answers other than 200, 429 and 503: {string.Join(", ", all.Where(o => o.Status is not (200 or 429 or 503)).Take(5).Select(o => $"{o.Kind} {o.Status} {o.Detail}"))}\nserver log:\n{serverErrors}");
         var ok = all.Where(o => o.Status == 200).ToList();
-        Assert.True(ok.Count > 0 && all.Count(o => o.Status == 503) > 0 && all.Count(o => o.Status == 429) > 0,
+        Assert.True(ok.Count > 0 && all.Any(o => o.Status == 503) && all.Any(o => o.Status == 429),
             $"saturation should produce results, 503s and 429s: {Summary(all)}");
         Assert.All(ok, o => Assert.True(o.Correct, $"wrong result for {o.Kind}: {o.Detail}"));
 

@@ -4,8 +4,8 @@ using Warden.Core;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Sandboxing;
-using Warden.Core.Workspaces;
 using Warden.Core.State;
+using Warden.Core.Workspaces;
 
 namespace Warden.Cli.Commands;
 

@@ -11,7 +11,8 @@ public sealed record CgroupSupport(string Version, bool Usable, string Detail)
 internal static class CgroupHost
 {
     public const string TreeName = "warden";
-    private static readonly string[] RequiredV1 = ["memory", "pids"];
+    /// <summary>The controllers Warden needs, under either cgroup version.</summary>
+    private static readonly string[] RequiredControllers = ["memory", "pids"];
 
     public static CgroupSupport Probe()
     {
@@ -33,24 +34,26 @@ internal static class CgroupHost
             else if (right[0] == "cgroup2" && (v2 is null || mountPoint == "/sys/fs/cgroup")) v2 = mountPoint;
         }
 
-        if (RequiredV1.All(v1.ContainsKey))
+        if (RequiredControllers.All(v1.ContainsKey))
         {
-            var writable = RequiredV1.All(c => IsWritable(v1[c]));
+            var writable = RequiredControllers.All(c => IsWritable(v1[c]));
             return new CgroupSupport("v1", writable, writable
                 ? $"cgroup v1: memory at {v1["memory"]}, pids at {v1["pids"]}" + (v1.ContainsKey("cpu") ? ", cpu" : ", no cpu controller")
-                : $"cgroup v1 is mounted read-only or not writable by uid {Interop.Libc.geteuid()}") { V1Mounts = v1 };
+                : $"cgroup v1 is mounted read-only or not writable by uid {Interop.Libc.geteuid()}")
+            { V1Mounts = v1 };
         }
         if (v2 is not null)
         {
             var own = OwnV2Cgroup(v2);
             var controllers = SafeRead(Path.Combine(v2, "cgroup.controllers"));
-            var missing = new[] { "memory", "pids" }.Where(c => !controllers.Split(' ').Contains(c)).ToArray();
+            var missing = RequiredControllers.Where(c => !controllers.Split(' ').Contains(c)).ToArray();
             if (missing.Length > 0)
                 return new CgroupSupport("v2", false, $"cgroup v2 at {v2} lacks the {string.Join(", ", missing)} controller(s) (v1 may own them)");
             var writable = IsWritable(own);
             return new CgroupSupport("v2", writable, writable
                 ? $"cgroup v2 at {own}"
-                : $"cgroup v2 subtree {own} is not writable (delegate it: systemd Delegate=yes, or mount /sys/fs/cgroup read-write)") { V2Path = own };
+                : $"cgroup v2 subtree {own} is not writable (delegate it: systemd Delegate=yes, or mount /sys/fs/cgroup read-write)")
+            { V2Path = own };
         }
         return new CgroupSupport("none", false, "no cgroup filesystem with the memory and pids controllers is mounted");
     }
@@ -116,7 +119,7 @@ internal static class CgroupHost
         try { return File.ReadAllText(path).Trim(); } catch (IOException) { return ""; }
     }
 
-    private static IEnumerable<string> SafeReadLines(string path)
+    private static string[] SafeReadLines(string path)
     {
         try { return File.ReadAllLines(path); } catch (IOException) { return []; }
     }

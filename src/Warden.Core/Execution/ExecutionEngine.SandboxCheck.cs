@@ -18,7 +18,7 @@ public sealed partial class ExecutionEngine
     /// </summary>
     public async Task<SandboxCheckResult?> CheckSandboxAsync(CancellationToken cancellationToken)
     {
-        if (!_slots.Wait(0)) return null;
+        if (!_slots.Wait(0, CancellationToken.None)) return null;
         var watch = Stopwatch.StartNew();
         try
         {

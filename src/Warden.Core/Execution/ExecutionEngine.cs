@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,6 +14,7 @@ namespace Warden.Core.Execution;
 /// Runs one request end to end: validate, resolve limits, wait for a slot (bounded), compile if needed, run, classify.
 /// Every API surface and the CLI call this; none of them touches processes or limits itself.
 /// </summary>
+[SuppressMessage("Reliability", "CA1001", Justification = "A singleton for the process's life; _slots never creates a wait handle, and disposing it would fail requests still draining at shutdown.")]
 public sealed partial class ExecutionEngine
 {
     private readonly BackendSelector _backends;
@@ -162,7 +164,7 @@ public sealed partial class ExecutionEngine
     /// <summary>Waits for a free slot; with <see cref="WardenOptions.MaxQueue"/> already waiting, rejects at once.</summary>
     private async Task AdmitAsync(CancellationToken cancellationToken)
     {
-        if (_slots.Wait(0)) return;
+        if (_slots.Wait(0, CancellationToken.None)) return;
         if (Stats.Queued >= _options.MaxQueue)
         {
             Stats.Reject();

@@ -111,7 +111,7 @@ public sealed class LanguageCatalog
         return list;
     }
 
-    private static IReadOnlyList<LanguageDefinition> Parse(Stream stream, string source)
+    private static List<LanguageDefinition> Parse(Stream stream, string source)
     {
         var file = JsonSerializer.Deserialize<CatalogFile>(stream, JsonOptions)
             ?? throw new InvalidOperationException($"{source}: empty language catalog.");

@@ -59,7 +59,7 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
     }
 
     /// <summary>One cell's timeout: the request's, else the session's default; above the sessions' ceiling is an error.</summary>
-    public TimeSpan ResolveCellTimeout(double? requestedSeconds, SessionLimits session, SessionOptions sessions)
+    public static TimeSpan ResolveCellTimeout(double? requestedSeconds, SessionLimits session, SessionOptions sessions)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(sessions);

@@ -40,7 +40,7 @@ internal sealed class Pipe : IDisposable
         CloseFd(ref _write);
     }
 
-    private static Stream Take(ref int fd, PipeDirection direction)
+    private static AnonymousPipeClientStream Take(ref int fd, PipeDirection direction)
     {
         var handle = new SafePipeHandle(fd, ownsHandle: true);
         fd = -1;

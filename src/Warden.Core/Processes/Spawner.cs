@@ -59,11 +59,11 @@ internal static class Spawner
             Check(Libc.posix_spawnattr_init(attributes), "spawnattr_init");
             // .NET ignores SIGPIPE and may block signals; ignored dispositions survive exec, so reset them all:
             // a sandboxed `yes | head` must die of SIGPIPE as it would anywhere else.
-            Libc.sigfillset(signals);
-            Libc.sigdelset(signals, Libc.SIGKILL);
-            Libc.sigdelset(signals, 19); // SIGSTOP cannot be reset either
+            _ = Libc.sigfillset(signals);
+            _ = Libc.sigdelset(signals, Libc.SIGKILL);
+            _ = Libc.sigdelset(signals, 19); // SIGSTOP cannot be reset either
             Check(Libc.posix_spawnattr_setsigdefault(attributes, signals), "setsigdefault");
-            Libc.sigemptyset(signals);
+            _ = Libc.sigemptyset(signals);
             Check(Libc.posix_spawnattr_setsigmask(attributes, signals), "setsigmask");
             Check(Libc.posix_spawnattr_setpgroup(attributes, 0), "setpgroup");
             Check(Libc.posix_spawnattr_setflags(attributes,
@@ -75,8 +75,8 @@ internal static class Spawner
         }
         finally
         {
-            Libc.posix_spawn_file_actions_destroy(actions);
-            Libc.posix_spawnattr_destroy(attributes);
+            _ = Libc.posix_spawn_file_actions_destroy(actions);
+            _ = Libc.posix_spawnattr_destroy(attributes);
             foreach (var s in strings) if (s != 0) Marshal.FreeCoTaskMem(s);
             Marshal.FreeHGlobal(argvBlock);
             Marshal.FreeHGlobal(envBlock);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipes;
 using Warden.Core.Interop;
 
@@ -8,6 +9,7 @@ namespace Warden.Core.Sandboxing;
 /// Drains one output stream into memory up to a cap. Past the cap bytes are dropped, never buffered, and
 /// <c>onLimit</c> fires once so the caller can kill the producer.
 /// </summary>
+[SuppressMessage("Reliability", "CA1001", Justification = "_buffer is a MemoryStream: managed memory only, nothing to release.")]
 internal sealed class CappedReader(long cap, Action onLimit, Action<ReadOnlyMemory<byte>>? onChunk = null)
 {
     private readonly MemoryStream _buffer = new();

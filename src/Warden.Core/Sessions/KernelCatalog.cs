@@ -28,7 +28,7 @@ public sealed class KernelCatalog
     public IReadOnlyList<KernelDefinition> All { get; }
 
     /// <summary>The default kernel: Python when installed (what Jupyter clients expect when they name none).</summary>
-    public KernelDefinition? Default => All.FirstOrDefault(k => k.Language == "python") ?? All.FirstOrDefault();
+    public KernelDefinition? Default => All.FirstOrDefault(k => k.Language == "python") ?? (All.Count > 0 ? All[0] : null);
 
     /// <summary>By language, alias or kernelspec name; null or empty means <see cref="Default"/>.</summary>
     public KernelDefinition Resolve(string? name)

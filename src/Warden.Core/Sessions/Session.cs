@@ -71,7 +71,7 @@ public sealed partial class Session : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var timeout = _policy.ResolveCellTimeout(request.TimeoutSeconds, Limits, _options);
+        var timeout = LimitPolicy.ResolveCellTimeout(request.TimeoutSeconds, Limits, _options);
         if (request.Code.Length > _policy.Options.MaxCodeBytes)
             throw new PayloadTooLargeException($"The code is {request.Code.Length} characters; the limit is {_policy.Options.MaxCodeBytes}.");
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -8,6 +8,8 @@ namespace Warden.Core.Workspaces;
 /// <summary>What homes can be on this host (decided once), and the checks <c>warden doctor</c> prints.</summary>
 public sealed partial class UserHomes
 {
+    private static readonly string[] Ext4Tools = ["mke2fs", "e2fsck"];
+
     private const string ImageFix = "on a host: `modprobe loop` and `apt-get install e2fsprogs`; in a container: add `--device /dev/loop-control " +
         "--device-cgroup-rule='b 7:* rwm' --cap-add MKNOD` (Warden creates the /dev/loopN nodes it needs)";
 
@@ -40,7 +42,7 @@ public sealed partial class UserHomes
             if (fd < 0) return $"loop devices ({LoopDevice.ControlPath}: {Libc.ErrorText(Libc.LastError)})";
             Libc.close(fd);
         }
-        var missing = new[] { "mke2fs", "e2fsck" }.Where(t => StorageTool.Find(t) is null).ToList();
+        var missing = Ext4Tools.Where(t => StorageTool.Find(t) is null).ToList();
         return missing.Count > 0 ? $"e2fsprogs ({string.Join(" and ", missing)} not found)" : null;
     }
 
@@ -87,6 +89,8 @@ public sealed partial class UserHomes
         var image = Path.Combine(dir, ImageName);
         Directory.CreateDirectory(mountPoint);
         int? device = null;
+        string? stillBound = null;
+        long written;
         try
         {
             if (kind == HomeStorage.Image)
@@ -98,15 +102,18 @@ public sealed partial class UserHomes
                 Mount(loop.DevicePath, mountPoint, "ext4", MS_NOSUID | MS_NODEV | MS_NOEXEC, "discard");
             }
             else Mount("tmpfs", mountPoint, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, $"size={SmokeBytes},mode=0700");
-            try { return FillUntilFull(Path.Combine(mountPoint, "fill"), SmokeBytes * 2, cancellationToken); }
+            try { written = FillUntilFull(Path.Combine(mountPoint, "fill"), SmokeBytes * 2, cancellationToken); }
             finally { Unmount(mountPoint); }
         }
         finally
         {
             if (device is int number && !await LoopDevice.WaitUnboundAsync(number, TimeSpan.FromSeconds(10)).ConfigureAwait(false))
-                throw new IOException($"{LoopDevice.DevicePathOf(number)} stayed bound after the smoke test's unmount.");
-            Directory.Delete(dir, recursive: true);
+                stillBound = LoopDevice.DevicePathOf(number);
+            else Directory.Delete(dir, recursive: true);
         }
+        // Thrown after the finally, not in it: a failure inside the try is the one to report, not replaced by this.
+        if (stillBound is not null) throw new IOException($"{stillBound} stayed bound after the smoke test's unmount.");
+        return written;
     }
 
     private static unsafe long FillUntilFull(string path, long limit, CancellationToken cancellationToken)

@@ -34,7 +34,7 @@ public sealed class ClusterDirectory(WardenDatabase database, ReplicaIdentity se
     }
 
     public async Task<ReplicaRow?> FindReplicaAsync(string id, CancellationToken cancellationToken) =>
-        (await QueryReplicasAsync("WHERE id = @id", cancellationToken, ("@id", id)).ConfigureAwait(false)).FirstOrDefault();
+        await QueryReplicasAsync("WHERE id = @id", cancellationToken, ("@id", id)).ConfigureAwait(false) is [var replica, ..] ? replica : null;
 
     public Task<IReadOnlyList<ReplicaRow>> ReplicasAsync(CancellationToken cancellationToken) => QueryReplicasAsync("", cancellationToken);
 

@@ -11,7 +11,7 @@ public sealed class SharedSigningKeys : ISigningKeys
 
     public void Load(string masterHex) => _master = Convert.FromHexString(masterHex);
 
-    public byte[] For(string purpose) =>
+    public byte[] KeyFor(string purpose) =>
         HMACSHA256.HashData(_master ?? throw new InvalidOperationException("The cluster's signing key is read at start-up; the server has not started."),
             Encoding.UTF8.GetBytes(purpose));
 }

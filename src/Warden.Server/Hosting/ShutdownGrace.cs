@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,7 @@ public sealed class ShutdownOptions
 /// begins; when it runs out, <see cref="Token"/> fires and every execution still running is killed, so its caller still
 /// gets a result (status killed) and its record reaches the history before the process exits.
 /// </summary>
+[SuppressMessage("Reliability", "CA1001", Justification = "_expired is never disposed on purpose: tokens linked to it may outlive the host (see StoppedAsync).")]
 public sealed partial class ShutdownGrace(IOptions<ShutdownOptions> options, ILogger<ShutdownGrace> logger) : IHostedLifecycleService
 {
     private readonly CancellationTokenSource _expired = new();

@@ -10,12 +10,12 @@ namespace Warden.Server.Hosting;
 /// </summary>
 public interface ISigningKeys
 {
-    byte[] For(string purpose);
+    byte[] KeyFor(string purpose);
 }
 
 internal sealed class ProcessSigningKeys : ISigningKeys
 {
     private readonly byte[] _master = RandomNumberGenerator.GetBytes(32);
 
-    public byte[] For(string purpose) => HMACSHA256.HashData(_master, Encoding.UTF8.GetBytes(purpose));
+    public byte[] KeyFor(string purpose) => HMACSHA256.HashData(_master, Encoding.UTF8.GetBytes(purpose));
 }

@@ -114,7 +114,7 @@ internal sealed class JupyterAuth : IDisposable
         return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Sign(expires)), Encoding.ASCII.GetBytes(cookie[(dot + 1)..]));
     }
 
-    private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_keys.For("jupyter-login"), Encoding.UTF8.GetBytes(value)));
+    private string Sign(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_keys.KeyFor("jupyter-login"), Encoding.UTF8.GetBytes(value)));
 
     /// <summary>No Origin (not a browser: Open WebUI's backend, kernel clients) or one naming the host the request was sent to.</summary>
     private static bool SameOrigin(HttpRequest request)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -15,6 +16,7 @@ namespace Warden.Server.JupyterApi;
 /// arrive (so an interrupt reaches a busy kernel); shell messages run one after another. Outputs go out on iopub to
 /// every connection of the kernel, replies only to the asking connection.
 /// </summary>
+[SuppressMessage("Reliability", "CA1001", Justification = "_sendLock never creates a wait handle; a send racing the socket's close must not meet a disposed lock.")]
 internal sealed partial class KernelConnection(WebSocket socket, Session session, bool binary, KernelConnections connections,
     SessionManager sessions, ILogger logger)
 {

@@ -3,8 +3,8 @@ using System.Text;
 using Microsoft.AspNetCore.Http;
 using Warden.Core.Execution;
 using Warden.Server.Auth;
-using Warden.Server.Hosting;
 using Warden.Server.History;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.NativeApi;
 
@@ -24,14 +24,28 @@ internal sealed class ExecutionRunner(ExecutionEngine engine, ExecutionRecorder 
             var result = await engine.ExecuteAsync(request, linked.Token);
             await recorder.RecordAsync(Record(caller, request, transport, started) with
             {
-                Id = result.ExecutionId, Language = result.Language, Backend = result.Backend, Status = result.Status.ToWireName(), HttpStatus = 200,
-                ExitCode = result.Run.ExitCode, Signal = result.Run.Signal,
-                TimeoutSeconds = result.Limits?.WallTime.TotalSeconds, CpuTimeSeconds = result.Limits?.CpuTime.TotalSeconds,
-                MemoryMb = result.Limits is { } l ? (int)(l.MemoryBytes >> 20) : null, MaxProcesses = result.Limits?.MaxProcesses,
-                MaxOutputBytes = result.Limits?.MaxOutputBytes, Network = result.Limits?.Network ?? false,
-                QueuedMs = result.QueuedMs, CompileMs = result.Compile?.ExecutionTimeMs, RunMs = result.Run.ExecutionTimeMs, TotalMs = result.TotalMs,
-                CpuMs = result.Run.CpuTimeMs + (result.Compile?.CpuTimeMs ?? 0), MemoryUsedMb = result.Run.MemoryUsedMb,
-                StdoutBytes = result.Run.Stdout.Length, StderrBytes = result.Run.Stderr.Length, Error = result.Run.Error,
+                Id = result.ExecutionId,
+                Language = result.Language,
+                Backend = result.Backend,
+                Status = result.Status.ToWireName(),
+                HttpStatus = 200,
+                ExitCode = result.Run.ExitCode,
+                Signal = result.Run.Signal,
+                TimeoutSeconds = result.Limits?.WallTime.TotalSeconds,
+                CpuTimeSeconds = result.Limits?.CpuTime.TotalSeconds,
+                MemoryMb = result.Limits is { } l ? (int)(l.MemoryBytes >> 20) : null,
+                MaxProcesses = result.Limits?.MaxProcesses,
+                MaxOutputBytes = result.Limits?.MaxOutputBytes,
+                Network = result.Limits?.Network ?? false,
+                QueuedMs = result.QueuedMs,
+                CompileMs = result.Compile?.ExecutionTimeMs,
+                RunMs = result.Run.ExecutionTimeMs,
+                TotalMs = result.TotalMs,
+                CpuMs = result.Run.CpuTimeMs + (result.Compile?.CpuTimeMs ?? 0),
+                MemoryUsedMb = result.Run.MemoryUsedMb,
+                StdoutBytes = result.Run.Stdout.Length,
+                StderrBytes = result.Run.Stderr.Length,
+                Error = result.Run.Error,
             });
             return result;
         }
@@ -41,7 +55,10 @@ internal sealed class ExecutionRunner(ExecutionEngine engine, ExecutionRecorder 
             var refused = new CapacityExceededException("The server is shutting down.", TimeSpan.FromSeconds(5));
             await recorder.RecordAsync(Record(caller, request, transport, started) with
             {
-                Status = refused.Kind, HttpStatus = 503, Error = refused.Message, TotalMs = (long)(time.GetUtcNow() - started).TotalMilliseconds,
+                Status = refused.Kind,
+                HttpStatus = 503,
+                Error = refused.Message,
+                TotalMs = (long)(time.GetUtcNow() - started).TotalMilliseconds,
             });
             throw refused;
         }
@@ -50,7 +67,10 @@ internal sealed class ExecutionRunner(ExecutionEngine engine, ExecutionRecorder 
             var (status, kind, _) = e is OperationCanceledException ? (499, "cancelled", "") : WardenExceptionHandler.Classify(e);
             await recorder.RecordAsync(Record(caller, request, transport, started) with
             {
-                Status = kind, HttpStatus = status, Error = e.Message, TotalMs = (long)(time.GetUtcNow() - started).TotalMilliseconds,
+                Status = kind,
+                HttpStatus = status,
+                Error = e.Message,
+                TotalMs = (long)(time.GetUtcNow() - started).TotalMilliseconds,
             });
             throw;
         }

@@ -6,8 +6,8 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Warden.Core.Execution;
 using Warden.Server.Auth;
-using Warden.Server.Hosting;
 using Warden.Server.History;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.NativeApi;
 

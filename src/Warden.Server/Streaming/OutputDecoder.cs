@@ -23,12 +23,12 @@ internal sealed class OutputDecoder
     public IEnumerable<StreamEvent> Flush()
     {
         foreach (var compile in new[] { true, false })
-        foreach (var stream in new[] { OutputStreamKind.Stdout, OutputStreamKind.Stderr })
-        {
-            var chars = new char[8];
-            int n = _decoders[Index(compile, stream)].GetChars([], chars, flush: true);
-            if (n > 0) yield return new StreamEvent(stream == OutputStreamKind.Stdout ? "stdout" : "stderr", compile ? "compile" : "run", new string(chars, 0, n));
-        }
+            foreach (var stream in new[] { OutputStreamKind.Stdout, OutputStreamKind.Stderr })
+            {
+                var chars = new char[8];
+                int n = _decoders[Index(compile, stream)].GetChars([], chars, flush: true);
+                if (n > 0) yield return new StreamEvent(stream == OutputStreamKind.Stdout ? "stdout" : "stderr", compile ? "compile" : "run", new string(chars, 0, n));
+            }
     }
 
     private static int Index(bool compile, OutputStreamKind stream) => (compile ? 2 : 0) + (stream == OutputStreamKind.Stdout ? 0 : 1);

@@ -1,5 +1,5 @@
-using Warden.Core.Ownership;
 using Microsoft.Extensions.Options;
+using Warden.Core.Ownership;
 using Warden.Core.Terminals;
 using Warden.Core.Workspaces;
 

@@ -20,7 +20,8 @@ internal static class DockerObjects
                 await s.ConnectAsync(new UnixDomainSocketEndPoint(Socket), ct);
                 return new NetworkStream(s, ownsSocket: true);
             },
-        }) { BaseAddress = new Uri("http://docker/"), Timeout = TimeSpan.FromSeconds(10) };
+        })
+        { BaseAddress = new Uri("http://docker/"), Timeout = TimeSpan.FromSeconds(10) };
         try
         {
             var containers = http.GetFromJsonAsync<JsonArray>("containers/json?all=true").GetAwaiter().GetResult() ?? [];

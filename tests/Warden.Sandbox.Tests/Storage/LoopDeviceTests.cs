@@ -126,7 +126,7 @@ public sealed class LoopDeviceTests : IDisposable
 
     public void Dispose()
     {
-        if (File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(_dir, StringComparison.Ordinal))) umount2(Path.Combine(_dir, "mnt"), 2);
+        if (File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(_dir, StringComparison.Ordinal))) _ = umount2(Path.Combine(_dir, "mnt"), 2);
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 

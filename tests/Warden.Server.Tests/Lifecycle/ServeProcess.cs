@@ -103,7 +103,7 @@ internal sealed class ServeProcess : IAsyncDisposable
         catch (TimeoutException)
         {
             // It started after all: stop it (its sandboxes with it) and say so.
-            kill(process.Id, 15);
+            _ = kill(process.Id, 15);
             if (!process.WaitForExit(TimeSpan.FromSeconds(60))) process.Kill(entireProcessTree: true);
             Assert.Fail($"warden serve was expected to refuse to start, but it ran:\n{await stdout + await stderr}");
         }

@@ -71,7 +71,7 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         await cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static IEnumerable<int> Children(int pid)
+    private static List<int> Children(int pid)
     {
         try
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -147,6 +148,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
     }
 
     /// <summary>Containers and volumes of instances that died without cleaning up (labelled with their instance).</summary>
+    [SuppressMessage("Maintainability", "CA1507", Justification = "\"Name\" is a field of Docker's volume JSON, not this type's Name property.")]
     private async Task ReapStaleAsync(CancellationToken cancellationToken)
     {
         int containers = 0, volumes = 0;

@@ -41,5 +41,5 @@ public static class SeccompPolicy
     /// <summary>ioctl requests denied (EPERM): injecting input into a terminal.</summary>
     public static readonly IReadOnlyList<ulong> DeniedIoctls = [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */];
 
-    public const int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+    internal const int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
 }
