@@ -5,9 +5,9 @@ using System.Text.Json;
 namespace Warden.Benchmarks;
 
 /// <summary>
-/// Issue 8 in one run: the bare interpreter (clean environment) against Warden over HTTP with the warm pool off
+/// The warm pool in one run: the bare interpreter (clean environment) against Warden over HTTP with the warm pool off
 /// (cold) and on (warm), latency interleaved per round, then throughput at 1/4/16 callers. Writes its own section of
-/// RESULTS.md between markers, leaving the issue-2 sections as they are.
+/// RESULTS.md between markers, leaving the engine benchmark's sections as they are.
 /// </summary>
 internal static class PoolBench
 {
@@ -152,7 +152,7 @@ internal static class PoolBench
         string F(FormattableString f) => f.ToString(c);
         var s = new StringBuilder();
         s.AppendLine(Begin);
-        s.AppendLine("## Warm pool (issue 8): bare interpreter vs Warden HTTP cold vs warm");
+        s.AppendLine("## Warm pool: bare interpreter vs Warden HTTP cold vs warm");
         s.AppendLine();
         s.AppendLine(F($"`bench/run.sh --pool` ({options.Rounds} interleaved rounds per latency row, {options.ThroughputRepetitions} repetitions per throughput cell), ") +
             F($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, backends {string.Join(" and ", runs.Select(r => r.Backend))}. Load average {loadBefore} → {loadAfter} on {Environment.ProcessorCount} CPUs; ") +

@@ -5,7 +5,7 @@ using Warden.Sandbox.Tests.Infrastructure;
 namespace Warden.Sandbox.Tests.Security;
 
 /// <summary>
-/// Issue 16's breach 2: a program forks a child that keeps exchanging a regular file with a symlink to a host root-only
+/// A symlink race against file collection: a program forks a child that keeps exchanging a regular file with a symlink to a host root-only
 /// file (renameat2 RENAME_EXCHANGE, or three renames where the kernel lacks it), then reports its own exit on
 /// /dev/warden-exit (warm sandboxes) and exits, so collection starts while the child races. The old collector checked
 /// each entry by name and then read it as root, and lost about one run in ten. With the pool on (WARDEN_TEST_POOL=on,
