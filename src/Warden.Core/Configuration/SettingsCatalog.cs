@@ -46,7 +46,6 @@ public static class SettingsCatalog
         new("Warden:Limits:MaxCodeBytes", "WARDEN_MAX_CODE_BYTES", "1048576", "Largest accepted source; more gets 413."),
         new("Warden:Limits:MaxStdinBytes", "WARDEN_MAX_STDIN_BYTES", "1048576", "Largest accepted stdin; more gets 413."),
         new("Warden:Pool:Enabled", "WARDEN_POOL", "false", "Warm pool: python/javascript/bash run in sandboxes started ahead (bwrap, gvisor), interpreter loaded."),
-        new("Warden:Pool:Zygote", "WARDEN_POOL_ZYGOTE", "false", "bwrap: fork python warm sandboxes from one loaded interpreter (~3x throughput; see README for the trade-off)."),
         new("Warden:Pool:Size", "WARDEN_POOL_SIZE", "8", "Warm sandboxes kept ready across languages (each is one idle interpreter)."),
         new("Warden:Pool:Targets:python", "WARDEN_POOL_PYTHON", "4", "Warm python sandboxes while no demand is known (likewise :javascript 2, :bash 2)."),
         new("Warden:Pool:Adaptive", "WARDEN_POOL_ADAPTIVE", "true", "Share the pool by the languages requested in the last DemandWindowSeconds."),

@@ -45,6 +45,11 @@ public static class WardenConfiguration
                 }
                 else result[setting.Key] = value;
             }
+            else if (RetiredSettings.ByEnvironmentVariable(name) is { } retired)
+            {
+                // Kept visible under its key, so that start-up can say it is ignored (RetiredSettingsWarning).
+                result[retired.Key] = value;
+            }
             else if (name.Contains("__", StringComparison.Ordinal))
             {
                 result["Warden:" + name["WARDEN_".Length..].Replace("__", ":", StringComparison.Ordinal)] = value;
