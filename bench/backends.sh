@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's benchmark: each isolation backend's cold latency next to its raw tool, in one run, for python print(1).
+# The backends benchmark: each isolation backend's cold latency next to its raw tool, in one run, for python print(1).
 #   raw runsc:   runsc --network=none do /usr/bin/python3 -c 'print(1)'
 #   raw docker:  docker run --rm --network none IMAGE python3 -c 'print(1)'
 #   Warden:      POST /api/v1/execute to `warden serve --backend B` (curl; a keep-alive-free request, as a client would)

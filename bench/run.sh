@@ -14,9 +14,10 @@ out=$root/bench/RESULTS.md
 case " $* " in *" --quick "*) out=$root/bench/out/RESULTS.quick.md; mkdir -p "$root/bench/out" ;; esac
 
 # A clean environment, as the issue asks for the baselines; PATH only so the harness finds nothing by accident
-# (every program it starts is given by absolute path). DOTNET_ROOT lets the apphost find the runtime.
+# (every program it starts is given by absolute path). DOTNET_ROOT lets the apphost find the runtime; WARDEN_STATE_DIR,
+# when set, gives the bench's servers their own state directory on a machine shared with other Warden processes.
 dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
 exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" DOTNET_ROOT="$dotnet_root" \
-  DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 \
+  DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 ${WARDEN_STATE_DIR:+WARDEN_STATE_DIR="$WARDEN_STATE_DIR"} \
   "$root/bench/Warden.Benchmarks/bin/Release/net10.0/Warden.Benchmarks" \
   --warden "$root/src/Warden.Cli/bin/Release/net10.0/warden" --out "$out" "$@"

@@ -18,12 +18,6 @@
  *               rlimit=NAME:SOFT:HARD   (cpu, fsize, nofile, core, nproc, as, stack)
  *               seccomp=PATH            opened and placed on fd 3 for bwrap's --seccomp 3
  *               --                      then the argv to exec (argv[0] is an absolute path)
- *               zygote=SOCKET           instead of an argv: the fields after "--" are a request to the python
- *                                       zygote listening on SOCKET (see src/Warden.Core/Sandboxing/Zygote)
- *               mount=PATH              with zygote=: a detached copy of the mount at PATH (open_tree) goes along:
- *                                       the zygote's mount namespace is a copy from its start and misses later mounts
- *               report=PATH             with zygote= and mount=: a detached bind mount of the exit report FIFO at PATH
- *                                       goes along too, for the sandbox's /dev/warden-exit (see ExitReport.cs)
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
  * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
  * exit code, or 128+N when it was killed by signal N.
@@ -43,8 +37,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -105,60 +97,6 @@ static void drop_to(uid_t uid, gid_t gid) {
     if (setresuid(uid, uid, uid) != 0) die("setresuid");
 }
 
-/*
- * Zygote mode: hand the request and fds 0,1,2 and 4 to the zygote (it forks the sandbox from an interpreter that is
- * already loaded), keep no copy of them, then stand in for the sandbox towards the service: exit when the sandbox's
- * init reports the program's exit code, or with 128+SIGKILL when the connection ends without one (the sandbox was
- * killed). The zygote's init kills the sandbox when this process goes, as bwrap's --die-with-parent would.
- */
-static void run_in_zygote(const char *socket_path, const char *mount_path, const char *report_path, const char *request,
-                          size_t length, uid_t uid, gid_t gid) {
-    int tree = -1, report = -1;
-    if (mount_path != NULL) {
-        tree = (int)syscall(SYS_open_tree, AT_FDCWD, mount_path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */);
-        if (tree < 0) die(mount_path);
-    }
-    if (report_path != NULL) {
-        if (tree < 0) die_msg("report= needs mount=");
-        report = (int)syscall(SYS_open_tree, AT_FDCWD, report_path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC);
-        if (report < 0) die(report_path);
-    }
-    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (sock < 0) die("socket");
-    struct sockaddr_un address = {.sun_family = AF_UNIX};
-    if (strlen(socket_path) >= sizeof address.sun_path) die_msg("zygote socket path too long");
-    strcpy(address.sun_path, socket_path);
-    if (connect(sock, (struct sockaddr *)&address, sizeof address) != 0) die("connect zygote");
-
-    int fds[6] = {0, 1, 2, 4, tree, report};
-    size_t fds_size = (tree < 0 ? 4 : report < 0 ? 5 : 6) * sizeof(int);
-    char control[CMSG_SPACE(sizeof fds)];
-    memset(control, 0, sizeof control);
-    struct iovec iov = {.iov_base = (void *)request, .iov_len = length};
-    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(fds_size)};
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(fds_size);
-    memcpy(CMSG_DATA(header), fds, fds_size);
-    if (sendmsg(sock, &message, 0) != (ssize_t)length) die("send to zygote");
-
-    int devnull = open("/dev/null", O_RDWR);
-    for (int fd = 0; fd <= 4; fd++) {
-        if (devnull >= 0 && fd <= 2) dup2(devnull, fd); else if (fd != sock) close(fd);
-    }
-    if (tree >= 0) close(tree);
-    if (report >= 0) close(report);
-    if (uid != (uid_t)-1) drop_to(uid, gid);
-
-    char answer[16];
-    ssize_t n;
-    do n = recv(sock, answer, sizeof answer - 1, 0); while (n < 0 && errno == EINTR);
-    if (n <= 0) _exit(128 + SIGKILL);
-    answer[n] = '\0';
-    _exit((int)strtol(answer, NULL, 10) & 0xff);
-}
-
 int main(int argc, char **argv) {
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
@@ -201,12 +139,8 @@ int main(int argc, char **argv) {
         pos += strlen(buf + pos) + 1;
     }
     int f = 0;
-    const char *zygote = NULL, *mount_path = NULL, *report_path = NULL;
     for (; f < count && strcmp(fields[f], "--") != 0; f++) {
         if (strncmp(fields[f], "rlimit=", 7) == 0) apply_rlimit(fields[f] + 7);
-        else if (strncmp(fields[f], "zygote=", 7) == 0) zygote = fields[f] + 7;
-        else if (strncmp(fields[f], "mount=", 6) == 0) mount_path = fields[f] + 6;
-        else if (strncmp(fields[f], "report=", 7) == 0) report_path = fields[f] + 7;
         else if (strncmp(fields[f], "seccomp=", 8) == 0) {
             int fd = open(fields[f] + 8, O_RDONLY);
             if (fd < 0) die("open seccomp program");
@@ -217,10 +151,6 @@ int main(int argc, char **argv) {
         } else die_msg("unknown control field");
     }
     if (f >= count - 1) die_msg("no command in control block");
-    if (zygote != NULL) {
-        const char *request = fields[f + 1];
-        run_in_zygote(zygote, mount_path, report_path, request, (size_t)(buf + used - request), uid, gid);
-    }
     char **command = &fields[f + 1];
     command[count - f - 1] = NULL;
 

@@ -32,6 +32,8 @@ internal sealed class HttpRunner : IAsyncDisposable
             ["Warden:Urls"] = $"http://127.0.0.1:{FreePort()}",
             ["Logging:LogLevel:Default"] = "Warning",
         };
+        // A shared machine: each engineer's (or CI job's) bench gets its own state directory, or it would wait on the lock.
+        if (Environment.GetEnvironmentVariable("WARDEN_STATE_DIR") is { Length: > 0 } state) settings["Warden:StateDirectory"] = state;
         var app = WardenServer.Build(new ServerStartOptions { Overrides = settings, Environment = new Dictionary<string, string?>() });
         await app.StartAsync().ConfigureAwait(false); // starts the backend too (slots and parked helpers)
         var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10), UseProxy = false };

@@ -5,9 +5,9 @@ using System.Text.Json;
 namespace Warden.Benchmarks;
 
 /// <summary>
-/// Issue 8 in one run: the bare interpreter (clean environment) against Warden over HTTP with the warm pool off
+/// The warm pool in one run: the bare interpreter (clean environment) against Warden over HTTP with the warm pool off
 /// (cold) and on (warm), latency interleaved per round, then throughput at 1/4/16 callers. Writes its own section of
-/// RESULTS.md between markers, leaving the issue-2 sections as they are.
+/// RESULTS.md between markers, leaving the engine benchmark's sections as they are.
 /// </summary>
 internal static class PoolBench
 {
@@ -65,12 +65,9 @@ internal static class PoolBench
         };
         var warmSettings = new Dictionary<string, string?>(common) { ["Warden:Pool:Enabled"] = "true", ["Warden:Pool:Size"] = "16" };
         var coldSettings = new Dictionary<string, string?>(common) { ["Warden:Pool:Enabled"] = "false" };
-        // bwrap also runs a third server whose python warm sandboxes are forked from the python zygote.
-        var zygoteSettings = new Dictionary<string, string?>(warmSettings) { ["Warden:Pool:Zygote"] = "true" };
-        progress($"{backend}: starting Warden HTTP: pool off (cold), pool on (warm){(backend == "bwrap" ? ", pool on with the python zygote" : "")}");
+        progress($"{backend}: starting Warden HTTP: pool off (cold), pool on (warm)");
         await using var cold = await HttpRunner.StartAsync(coldSettings);
         await using var warm = await HttpRunner.StartAsync(warmSettings);
-        await using var zygote = backend == "bwrap" ? await HttpRunner.StartAsync(zygoteSettings) : null;
         using var stats = new HttpClient { BaseAddress = warm.BaseAddress };
         await Task.Delay(TimeSpan.FromSeconds(backend == "gvisor" ? 10 : 3));
         var warmUp = await WarmUpJitAsync(cold, warm, options.Quick ? 40 : backend == "gvisor" ? 400 : 3000, progress);
@@ -82,7 +79,6 @@ internal static class PoolBench
             latency[(workload.Language, "bare")] = rounds.Add(() => BareAsync(workload));
             latency[(workload.Language, "cold")] = rounds.Add(() => cold.ExecuteAsync(workload));
             latency[(workload.Language, "warm")] = rounds.Add(() => warm.ExecuteAsync(workload));
-            if (zygote is not null && workload.Language == "python") latency[(workload.Language, "zygote")] = rounds.Add(() => zygote.ExecuteAsync(workload));
         }
         progress($"{backend} latency: {options.WarmupRounds} warm-up + {options.Rounds} interleaved rounds");
         await rounds.RunAsync(options.WarmupRounds, options.Rounds);
@@ -100,7 +96,6 @@ internal static class PoolBench
                 ("cold", () => cold.ExecuteAsync(workload)),
                 ("warm", () => warm.ExecuteAsync(workload)),
             };
-            if (zygote is not null && workload.Language == "python") variants.Add(("zygote", () => zygote.ExecuteAsync(workload)));
             throughput[workload.Language] = await Throughput.RunAsync(variants, options.ThroughputRepetitions, executions, options.Seed, progress);
         }
         return new BackendRun(backend, latency, throughput, afterLatency, await PoolStatsAsync(stats), warmUp);
@@ -152,7 +147,7 @@ internal static class PoolBench
         string F(FormattableString f) => f.ToString(c);
         var s = new StringBuilder();
         s.AppendLine(Begin);
-        s.AppendLine("## Warm pool (issue 8): bare interpreter vs Warden HTTP cold vs warm");
+        s.AppendLine("## Warm pool: bare interpreter vs Warden HTTP cold vs warm");
         s.AppendLine();
         s.AppendLine(F($"`bench/run.sh --pool` ({options.Rounds} interleaved rounds per latency row, {options.ThroughputRepetitions} repetitions per throughput cell), ") +
             F($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, backends {string.Join(" and ", runs.Select(r => r.Backend))}. Load average {loadBefore} → {loadAfter} on {Environment.ProcessorCount} CPUs; ") +
@@ -191,20 +186,6 @@ internal static class PoolBench
                     s.AppendLine(c, $"| {language} | {n} | {bare:0.0} | {coldT:0.0} | {warmT:0.0} | {warmT / bare:P0} |");
                 }
             }
-            if (run.Latency.TryGetValue(("python", "zygote"), out var zygoteLatency))
-            {
-                var t = run.Throughput["python"];
-                s.AppendLine();
-                s.AppendLine(c, $"### {run.Backend}: python warm sandboxes forked from the zygote (`Warden:Pool:Zygote=true`)");
-                s.AppendLine();
-                s.AppendLine(F($"Latency p50 {zygoteLatency.Median:0.0} ms (p10 {zygoteLatency.P10:0.0}, p95 {zygoteLatency.P95:0.0}; in the same rounds bare ") +
-                    F($"{run.Latency[("python", "bare")].Median:0.0}, warm {run.Latency[("python", "warm")].Median:0.0})."));
-                s.AppendLine();
-                s.AppendLine("| callers | bare | warm | zygote | zygote / bare |");
-                s.AppendLine("|---:|---:|---:|---:|---:|");
-                foreach (int n in Throughput.Concurrencies)
-                    s.AppendLine(c, $"| {n} | {t[("bare", n)].Median:0.0} | {t[("warm", n)].Median:0.0} | {t[("zygote", n)].Median:0.0} | {t[("zygote", n)].Median / t[("bare", n)].Median:P0} |");
-            }
             s.AppendLine();
             s.AppendLine(c, $"{run.Backend} pool after the latency rounds: `{run.PoolAfterLatency.GetRawText()}`");
             s.AppendLine();
@@ -228,9 +209,8 @@ internal static class PoolBench
         {
             s.AppendLine("- ✘ gVisor warm p50 ≤ 15 ms: not measured (runsc not installed).");
         }
-        double zygoteRatio = sat.TryGetValue(("zygote", 16), out var z16) ? z16.Median / sat[("bare", 16)].Median : double.NaN;
-        s.AppendLine(c, $"- {(zygoteRatio >= 0.9 ? "✔" : "✘")} python throughput at saturation (16 callers) ≥ 90 % of bare spawning (bwrap): " +
-            $"{zygoteRatio:P0} with the python zygote (`Warden:Pool:Zygote=true`, opt-in); {satRatio:P0} with a bwrap and an interpreter per warm sandbox (the default).");
+        s.AppendLine(c, $"- {(satRatio >= 0.9 ? "✔" : "✘")} python throughput at saturation (16 callers) ≥ 90 % of bare spawning (bwrap): " +
+            $"{satRatio:P0} ({sat[("warm", 16)].Median:0.0} against {sat[("bare", 16)].Median:0.0} executions/s); each warm sandbox starts its own bwrap and interpreter (see bench/README.md).");
         s.AppendLine(End);
         return s.ToString();
     }

@@ -4,7 +4,7 @@ using Warden.Core.Cgroups;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Slots;
 
-// The benchmark of issue 2: bare interpreter vs bare bwrap vs Warden Core vs Warden HTTP, in one run, interleaved.
+// The engine benchmark: bare interpreter vs bare bwrap vs Warden Core vs Warden HTTP, in one run, interleaved.
 // Usage: Warden.Benchmarks [--quick] [--pool] [--repetitions N] [--rounds N] [--out FILE] [--warden PATH-TO-warden] [--seed N]
 var options = BenchOptions.Parse(args);
 var repository = BenchOptions.FindRepository();
@@ -18,7 +18,7 @@ var results = new Results
 void Progress(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
 if (options.Pool)
 {
-    // Issue 8 only: bare vs Warden HTTP cold vs warm; its own section of RESULTS.md, the others are left as they are.
+    // The warm pool only: bare vs Warden HTTP cold vs warm; its own section of RESULTS.md, the others are left as they are.
     await PoolBench.RunAsync(options, Progress);
     return 0;
 }

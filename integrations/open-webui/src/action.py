@@ -19,7 +19,7 @@ class Action:
 
 
 _SHELL_TAGS = ("sh", "shell", "zsh", "console", "shell-session")
-"""Fence tags that in LLM answers almost always mean a Bash script (the seed runs them with Bash too)."""
+"""Fence tags that in LLM answers almost always mean a Bash script (safe-code-execution runs them with Bash too)."""
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _DETAILS = re.compile(r"<details\b[^>]*>(?:(?!<details\b).)*?</details>", re.DOTALL | re.IGNORECASE)
 _PYTHON_HINTS = ("import ", "print(", "def ", "print ")
@@ -71,7 +71,7 @@ def language_index(runtimes: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def guess_language(code: str, index: dict[str, str]) -> str | None:
-    """The seed's fallback for an untagged block: a shebang line, else Python-looking, else Bash-looking code."""
+    """safe-code-execution's fallback for an untagged block: a shebang line, else Python-looking, else Bash-looking code."""
     first_line = code.strip().split("\n", 1)[0]
     if first_line.startswith("#!"):
         words = first_line[2:].split()

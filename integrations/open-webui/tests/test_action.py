@@ -153,7 +153,7 @@ class ActionTests(unittest.TestCase):
         self.assertIn("Cannot reach the Warden server", self.recorder.of("notification")[0]["content"])
 
     def test_user_identity_reaches_warden(self) -> None:
-        # The seed's Action loses __user__; this one forwards it. A stub records the headers.
+        # safe-code-execution's Action loses __user__; this one forwards it. A stub records the headers.
         stub = HeaderStub(success_result())
         self.addCleanup(stub.close)
         self.action.valves = self.action.Valves(WARDEN_URL=stub.url)

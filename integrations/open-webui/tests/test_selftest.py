@@ -1,4 +1,4 @@
-"""`python3 run_code.py --self_test` for both plugins: the seed's list, its output lines, its exit code."""
+"""`python3 run_code.py --self_test` for both plugins: safe-code-execution's list, its output lines, its exit code."""
 
 from __future__ import annotations
 

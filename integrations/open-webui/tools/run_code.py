@@ -493,11 +493,11 @@ SELF_TESTS: tuple[dict[str, Any], ...] = (
     {"name": "ram_hog", "language": "python", "status": "memory_limit", "valves": {"MAX_RAM_MEGABYTES": 128},
      "code": "f = open('/dev/urandom', 'rb')\ns = [f.read(1024 * 1024) for _ in range(256)]\nprint('Managed to hog', len(s), 'megabytes.')\n"},
 )
-"""The seed's self-test list, with Warden's status names (its ERROR/TIMEOUT/INTERRUPTED are error/timeout/memory_limit)."""
+"""safe-code-execution's self-test list, with Warden's status names (its ERROR/TIMEOUT/INTERRUPTED are error/timeout/memory_limit)."""
 
 
 def self_test(what: str, run_one: Callable[[str, str], Awaitable[dict[str, Any]]], debug: bool, name_filter: str | None) -> int:
-    """Run SELF_TESTS against the server in CODE_EVAL_VALVE_OVERRIDE_WARDEN_URL and print the seed's lines.
+    """Run SELF_TESTS against the server in CODE_EVAL_VALVE_OVERRIDE_WARDEN_URL and print safe-code-execution's lines.
     run_one returns the plugin's result (status, message, stdout, stderr). Returns the exit code: 0 = all passed."""
     if debug:
         os.environ[OVERRIDE_PREFIX + "DEBUG"] = "true"

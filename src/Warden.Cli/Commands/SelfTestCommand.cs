@@ -7,7 +7,7 @@ using Warden.Core.Limits;
 namespace Warden.Cli.Commands;
 
 /// <summary>
-/// <c>warden self-test</c>: seed 001's self-tests (simple/bad-syntax python and bash, long-running code, RAM hog) plus
+/// <c>warden self-test</c>: safe-code-execution's self-tests (simple/bad-syntax python and bash, long-running code, RAM hog) plus
 /// isolation checks, each against a real sandbox. One line per test; non-zero exit on any failure.
 /// </summary>
 internal static class SelfTestCommand
@@ -45,7 +45,7 @@ internal static class SelfTestCommand
             r => r.Run.Stdout == "usr-refused\nroot-refused\nworkspace-writable\n" && !File.Exists("/usr/warden-probe") ? null : $"stdout was {Quote(r.Run.Stdout)}"),
     ];
 
-    /// <summary>Backend-specific proof that the isolation really is what was configured (seed 001 checks gVisor's kernel log).</summary>
+    /// <summary>Backend-specific proof that the isolation really is what was configured (safe-code-execution checks gVisor's kernel log).</summary>
     private static readonly Dictionary<string, Case> BackendProof = new()
     {
         ["gvisor"] = new("gvisor_in_effect", "bash", "dmesg 2>&1 | head -3", ExecutionStatus.Success,

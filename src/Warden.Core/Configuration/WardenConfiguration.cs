@@ -4,7 +4,7 @@ namespace Warden.Core.Configuration;
 
 /// <summary>
 /// Builds Warden's configuration, lowest precedence first: built-in defaults (the options classes), a config file
-/// (JSON, or YAML for <c>.yaml</c>/<c>.yml</c>), seed 004's variable names (<see cref="SeedAliases"/>), <c>WARDEN_*</c>
+/// (JSON, or YAML for <c>.yaml</c>/<c>.yml</c>), Sandbox Executor's variable names (<see cref="SandboxExecutorAliases"/>), <c>WARDEN_*</c>
 /// environment variables, then command-line overrides.
 /// </summary>
 public static class WardenConfiguration
@@ -28,11 +28,11 @@ public static class WardenConfiguration
     public static Dictionary<string, string?> FromEnvironment(IDictionary<string, string?> environment) =>
         FromEnvironment(environment, includeAliases: true);
 
-    /// <summary>As <see cref="FromEnvironment(IDictionary{string, string?})"/>; aliases (seed 004's names) rank below <c>WARDEN_*</c>.</summary>
+    /// <summary>As <see cref="FromEnvironment(IDictionary{string, string?})"/>; aliases (Sandbox Executor's names) rank below <c>WARDEN_*</c>.</summary>
     public static Dictionary<string, string?> FromEnvironment(IDictionary<string, string?> environment, bool includeAliases)
     {
         var byEnv = SettingsCatalog.All.ToDictionary(s => s.EnvironmentVariable, StringComparer.OrdinalIgnoreCase);
-        var result = includeAliases ? SeedAliases.Map(environment) : new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var result = includeAliases ? SandboxExecutorAliases.Map(environment) : new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in environment)
         {
             if (!name.StartsWith("WARDEN_", StringComparison.OrdinalIgnoreCase)) continue;
@@ -44,6 +44,11 @@ public static class WardenConfiguration
                     for (int i = 0; i < items.Length; i++) result[$"{setting.Key}:{i}"] = items[i];
                 }
                 else result[setting.Key] = value;
+            }
+            else if (RetiredSettings.ByEnvironmentVariable(name) is { } retired)
+            {
+                // Kept visible under its key, so that start-up can say it is ignored (RetiredSettingsWarning).
+                result[retired.Key] = value;
             }
             else if (name.Contains("__", StringComparison.Ordinal))
             {

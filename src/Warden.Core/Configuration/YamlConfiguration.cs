@@ -7,7 +7,7 @@ namespace Warden.Core.Configuration;
 /// A YAML configuration file, flattened to configuration keys. Nested mappings become <c>:</c> paths; snake_case and
 /// kebab-case segments match the PascalCase option names (<c>max_concurrent</c> = <c>MaxConcurrent</c>); a root without
 /// a <c>warden</c> section is taken to be that section. Top-level environment-style names (<c>WARDEN_MAX_TIMEOUT</c>,
-/// seed 004's <c>MAX_EXECUTION_TIME</c>) are accepted too.
+/// Sandbox Executor's <c>MAX_EXECUTION_TIME</c>) are accepted too.
 /// </summary>
 public static class YamlConfiguration
 {

@@ -14,9 +14,7 @@ internal static class EventIds
     public const int PoolRefillFailed = 1009;
     public const int PoolOnDemandFailed = 1010;
     public const int ReportedExitOutlived = 1011;
-    public const int ZygoteStarted = 1012;
-    public const int ZygoteSaid = 1013;
-    public const int ZygoteFailed = 1014;
+    public const int RetiredSetting = 1015;
     public const int StateModeSet = 1401;
     public const int SandboxCheckFailed = 1402;
     public const int SandboxCheckRecovered = 1403;

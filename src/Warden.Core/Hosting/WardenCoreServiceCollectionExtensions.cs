@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Configuration;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
@@ -52,6 +55,10 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<UserWorkspaces>();
         services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
+        // Read here, where the configuration is at hand: a host runs the warning once when it starts.
+        var retired = RetiredSettings.In(configuration);
+        if (retired.Count > 0)
+            services.AddSingleton<IHostedService>(sp => new RetiredSettingsWarning(retired, sp.GetRequiredService<ILogger<RetiredSettingsWarning>>()));
         return services;
     }
 }

@@ -11,9 +11,6 @@ namespace Warden.Core.Pool;
 /// </summary>
 internal static class LanguageStubs
 {
-    /// <summary>The python stub's source, which the python zygote (Sandboxing/Zygote) runs up to its go-message read.</summary>
-    internal static string PythonSource => Python;
-
     /// <summary>The arguments standing in for <c>{main}</c>, or null when the language has no stub.</summary>
     public static IReadOnlyList<string>? For(string language) => language switch
     {

@@ -33,15 +33,6 @@ public sealed class PoolOptions
     /// <summary>How far back demand counts, in seconds. Defaults to 60.</summary>
     [Range(1, 86400)] public int DemandWindowSeconds { get; set; } = 60;
 
-    /// <summary>
-    /// bwrap only: python warm sandboxes are forked from a zygote, an interpreter loaded once, instead of each starting
-    /// bwrap and an interpreter (see <c>Warden.Core.Sandboxing.Zygote.PythonZygote</c>): a warm sandbox then costs a
-    /// fork and a few mounts, ~3x the executions per second of CPU at saturation. Needs root and cgroups (otherwise
-    /// ignored). Defaults to false: the program runs as the slot's host uid without a user namespace (bwrap maps it to
-    /// 1000), and all its sandboxes share the zygote's memory layout and string-hash secret; an operator chooses that.
-    /// </summary>
-    public bool Zygote { get; set; }
-
     /// <summary>Sandboxes being started at once; each costs an interpreter start-up of CPU. Defaults to 2.</summary>
     [Range(1, 256)] public int MaxParallelStarts { get; set; } = 2;
 }

@@ -9,7 +9,7 @@ using Warden.Core.Sandboxing;
 namespace Warden.Core.Pool;
 
 /// <summary>
-/// The warm pool (issue 8): single-use sandboxes of the selected backend, started ahead of their request with the
+/// The warm pool: single-use sandboxes of the selected backend, started ahead of their request with the
 /// language's stub loaded, refilled in the background toward <see cref="PoolPolicy"/>'s targets. An execution takes
 /// one if a ready one fits its language and limits profile (<see cref="WarmProfile"/>),
 /// otherwise it runs cold. A warm sandbox belongs to no user until it is taken, runs one program and is destroyed.

@@ -10,7 +10,7 @@ namespace Warden.Core.Sandboxing;
 /// interpreter and its flags, which the stub was started with too.</param>
 public sealed record WarmRecipe(string Language, SandboxCommand Stub, ResourceLimits IdleLimits, int MainIndex);
 
-/// <summary>A backend that can start single-use sandboxes ahead of their request (the warm pool, issue 8).</summary>
+/// <summary>A backend that can start single-use sandboxes ahead of their request (the warm pool).</summary>
 public interface IWarmSandboxSource
 {
     /// <param name="slotCapacity">Warm slots the backend may create in all: ready, starting, running and recycling ones.</param>

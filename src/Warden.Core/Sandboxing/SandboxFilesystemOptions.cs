@@ -2,7 +2,7 @@ namespace Warden.Core.Sandboxing;
 
 /// <summary>
 /// Configuration section <c>Warden:Filesystem</c>: what of the host every backend's sandbox sees, read-only.
-/// Host packages are usable in the sandbox because /usr is shared (as seed 001 does with gVisor).
+/// Host packages are usable in the sandbox because /usr is shared (as safe-code-execution does with gVisor).
 /// </summary>
 public sealed class SandboxFilesystemOptions
 {

@@ -2,13 +2,13 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Warden.Core.Terminals;
 
-/// <summary>What happens when a user's files exceed their quota (seed 001's MAX_FILES_PER_USER / MAX_MEGABYTES_PER_USER).</summary>
+/// <summary>What happens when a user's files exceed their quota (safe-code-execution's MAX_FILES_PER_USER / MAX_MEGABYTES_PER_USER).</summary>
 public enum QuotaMode
 {
     /// <summary>Writes that would exceed it are refused with a clear error; commands that exceed it are stopped.</summary>
     Reject,
 
-    /// <summary>The user's oldest files (by modification time) are deleted to make room, as seed 001 does.</summary>
+    /// <summary>The user's oldest files (by modification time) are deleted to make room, as safe-code-execution does.</summary>
     Evict,
 }
 

@@ -3,7 +3,7 @@ using Warden.Core.Limits;
 
 namespace Warden.Server.NativeApi;
 
-/// <summary>Body of <c>POST /api/v1/execute</c>. Seed 004's fields plus files, stdin, args and every limit.</summary>
+/// <summary>Body of <c>POST /api/v1/execute</c>. Sandbox Executor's fields plus files, stdin, args and every limit.</summary>
 public sealed record ExecuteRequest
 {
     /// <summary>Language name or alias (see GET /api/v1/runtimes).</summary>

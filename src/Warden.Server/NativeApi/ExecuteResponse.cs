@@ -2,7 +2,7 @@ using Warden.Core.Execution;
 
 namespace Warden.Server.NativeApi;
 
-/// <summary>Result of an execution: seed 004's shape, extended with signal, cpu time, truncation and the compile stage.</summary>
+/// <summary>Result of an execution: Sandbox Executor's shape, extended with signal, cpu time, truncation and the compile stage.</summary>
 public sealed record ExecuteResponse
 {
     public required string ExecutionId { get; init; }

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Warden.Server.NativeApi;
 
-/// <summary>The native API's JSON conventions: snake_case names, nulls written (seed 004's result shape has "error": null).</summary>
+/// <summary>The native API's JSON conventions: snake_case names, nulls written (Sandbox Executor's result shape has "error": null).</summary>
 public static class NativeJson
 {
     public static readonly JsonSerializerOptions Options = Locked(Configure(new JsonSerializerOptions()));

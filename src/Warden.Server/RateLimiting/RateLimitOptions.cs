@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Warden.Server.RateLimiting;
 
 /// <summary>
-/// Section <c>Warden:RateLimits</c> (seed 004: RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST). Limits apply to the endpoints
+/// Section <c>Warden:RateLimits</c> (Sandbox Executor's RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST). Limits apply to the endpoints
 /// that run code. The caller is the end user (X-User-Id from an authenticated caller), else the API key, else the client
 /// IP. 0 turns a limit off.
 /// </summary>

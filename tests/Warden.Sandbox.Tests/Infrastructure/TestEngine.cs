@@ -35,11 +35,16 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
-    /// <summary><c>WARDEN_TEST_POOL</c>: on, zygote (on, python's warm sandboxes forked from the zygote), or off (default, as the product).</summary>
-    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1" or "zygote";
-
-    /// <summary><c>WARDEN_TEST_POOL=zygote</c>: bwrap's python warm sandboxes come from the python zygote.</summary>
-    public static bool ZygoteEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "zygote";
+    /// <summary>
+    /// <c>WARDEN_TEST_POOL</c>: on, or off (default, as the product). Any other value stops the suite rather than running
+    /// it cold under a name that promises otherwise (<c>zygote</c> was a pass of its own until the python zygote was removed).
+    /// </summary>
+    public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") switch
+    {
+        "on" or "true" or "1" => true,
+        null or "" or "off" or "false" or "0" => false,
+        var other => throw new InvalidOperationException($"WARDEN_TEST_POOL={other}: expected on or off (the zygote pass is gone with the python zygote)."),
+    };
 
     /// <summary>Why the backend cannot run on this host (probe failed, backend unknown), or null.</summary>
     public string? UnavailableReason { get; }
@@ -57,7 +62,6 @@ public sealed class TestEngine : IAsyncDisposable
             ["Warden:Backend"] = backend,
             ["Warden:MaxConcurrent"] = "4",
             ["Warden:Pool:Enabled"] = PoolEnabled ? "true" : "false",
-            ["Warden:Pool:Zygote"] = ZygoteEnabled ? "true" : "false",
             ["Warden:Pool:Size"] = "4",
             // Fixed targets: an adaptive pool retires and starts sandboxes as demand shifts, and the suites' "nothing
             // left behind" checks count host processes. Adaptivity has its own tests (Pool/).

@@ -309,10 +309,8 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         await pool.Warm(backend).SettleAsync();
         await pool.Cold(backend).SettleAsync();
         // A warm sandbox's host processes name its slot: bwrap's workspace bind (ws-warm-N), runsc's bundle (bundle-warm-N).
-        // Not just "-warm-": the test host's own command line may contain that (the CI suite "…-warm-pool"). The python
-        // zygote's sandboxes carry its command line, and the zygote itself (a child of this process) is no sandbox.
+        // Not just "-warm-": the test host's own command line may contain that (the CI suite "…-warm-pool").
         static List<(int Pid, int Weight)> Weights() => HostProcesses.WithCommandLine("/ws-warm-").Concat(HostProcesses.WithCommandLine("/bundle-warm-"))
-            .Concat(HostProcesses.WithCommandLine("_warden_zygote").Where(pid => HostProcesses.Parent(pid) != Environment.ProcessId))
             .Distinct().Select(pid => (pid, HostProcesses.CpuWeight(pid))).Where(p => p.Item2 is not null).Select(p => (p.pid, p.Item2!.Value)).ToList();
         var idle = Weights();
         Assert.NotEmpty(idle);

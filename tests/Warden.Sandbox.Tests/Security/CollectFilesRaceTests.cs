@@ -5,12 +5,12 @@ using Warden.Sandbox.Tests.Infrastructure;
 namespace Warden.Sandbox.Tests.Security;
 
 /// <summary>
-/// Issue 16's breach 2: a program forks a child that keeps exchanging a regular file with a symlink to a host root-only
-/// file (renameat2 RENAME_EXCHANGE, or three renames where the kernel lacks it), then reports its own exit on
-/// /dev/warden-exit (warm sandboxes) and exits, so collection starts while the child races. The old collector checked
-/// each entry by name and then read it as root, and lost about one run in ten. With the pool on (WARDEN_TEST_POOL=on,
-/// zygote) these runs are warm and end on the report. Only the result's files and truncation are used, so the test runs
-/// unchanged against the old code (the mutation check).
+/// A symlink race against file collection: a program forks a child that keeps exchanging a regular file with a symlink
+/// to a host root-only file (renameat2 RENAME_EXCHANGE, or three renames where the kernel lacks it), then reports its
+/// own exit on /dev/warden-exit (warm sandboxes) and exits, so collection starts while the child races. The old
+/// collector checked each entry by name and then read it as root, and lost about one run in ten. With the pool on
+/// (WARDEN_TEST_POOL=on) these runs are warm and end on the report. Only the result's files and truncation are used, so
+/// the test runs unchanged against the old code (the mutation check).
 /// </summary>
 [Collection(nameof(SandboxCollection))]
 public sealed class CollectFilesRaceTests(SandboxEngines engines) : IDisposable

@@ -18,7 +18,7 @@ namespace Warden.Server.Tests.Fuzz;
 public sealed class ApiFuzzCollection;
 
 /// <summary>
-/// The fuzz test of issue 16: requests generated from Warden's own OpenAPI documents (native, Jupyter REST, Open Terminal)
+/// The API fuzz test: requests generated from Warden's own OpenAPI documents (native, Jupyter REST, Open Terminal)
 /// and the routes they leave out, each valid one mutated, against a real server with authentication on (bootstrap key,
 /// stored keys, Jupyter password). Never a 5xx; every 4xx an RFC 7807 problem that names no .NET type; the server healthy
 /// afterwards and nothing of its left on the host. Seed: <c>WARDEN_FUZZ_SEED</c> (printed); count: <c>WARDEN_FUZZ_REQUESTS</c>.
@@ -145,7 +145,7 @@ public sealed partial class ApiFuzzTests
         Assert.True(failures.Count == 0, $"fuzz seed {seed}: {failures.Count} failures (rerun: WARDEN_FUZZ_SEED={seed})\n" + string.Join("\n", failures.Take(40)));
     }
 
-    /// <summary>What is wrong with an answer, or null. The rules of issue 16: no 5xx; each 4xx is a problem naming no type.</summary>
+    /// <summary>What is wrong with an answer, or null. The rules: no 5xx; each 4xx is a problem naming no type.</summary>
     internal static string? Judge(FuzzRequest request, FuzzResponse response)
     {
         var status = response.Status;

@@ -7,7 +7,7 @@ namespace Warden.Server.Tests.Jupyter;
 
 /// <summary>
 /// The Jupyter REST surface keeps taking what Open WebUI and @jupyterlab/services send (no body, or {"name"} plus
-/// jupyter_server's other fields) and answers malformed requests with a problem, never a 500 (fuzz finds, issue 16).
+/// jupyter_server's other fields) and answers malformed requests with a problem, never a 500 (found by the API fuzz test).
 /// </summary>
 public sealed class JupyterRequestTests : IAsyncLifetime
 {

@@ -36,7 +36,7 @@ public sealed class BadInputTests(SharedServer fixture) : IClassFixture<SharedSe
         Assert.Equal("timeout", body.GetProperty("parameter").GetString());
     }
 
-    /// <summary>Issue 16: the serializer's messages named .NET types ("could not be converted to System.Int32").</summary>
+    /// <summary>The serializer's own messages named .NET types ("could not be converted to System.Int32").</summary>
     [Theory]
     [InlineData("{\"language\":\"python\",\"code\":\"1\",\"memory_mb\":1e40}", "memory_mb must be an integer", "memory_mb")]
     [InlineData("{\"language\":\"python\",\"code\":\"1\",\"memory_mb\":1.5}", "memory_mb must be an integer", "memory_mb")]

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Warden.Server.Tests.NativeApi;
 
 /// <summary>
-/// Issue 16's breaches 3 and 4 through HTTP: a FIFO left for collect_files used to hang its request and hold its slot
+/// Special files left for collect_files, through HTTP: a FIFO left for collect_files used to hang its request and hold its slot
 /// (four of them stopped the service), a socket gave a 500 and lost the output, and files 'a' and 'a/b' gave a 500.
 /// </summary>
 public sealed class CollectFilesEndpointTests(SharedServer fixture) : IClassFixture<SharedServer>

@@ -8,7 +8,7 @@ public sealed class ExecuteEndpointTests(SharedServer fixture) : IClassFixture<S
     private HttpClient Client => fixture.Server.Client;
 
     [Fact]
-    public async Task Execute_PythonHello_ReturnsSeedShapedResult()
+    public async Task Execute_PythonHello_ReturnsSandboxExecutorShapedResult()
     {
         var (response, body) = await Json.PostAsync(Client, "/api/v1/execute", new { language = "python", code = "print('Hello from secure sandbox!')\nprint(2 + 2)" });
 

@@ -14,7 +14,7 @@ public sealed class SessionsApiTests
         var id = session.GetProperty("id").GetString();
         Assert.Equal(5, session.GetProperty("limits").GetProperty("timeout").GetDouble());
 
-        // A field the cell request does not have is refused, naming it (issue 16), before anything runs.
+        // A field the cell request does not have is refused, naming it, before anything runs.
         var (unknown, problem) = await Json.PostAsync(server.Client, $"/api/v1/sessions/{id}/execute", new { code = "n = 1", silent = true });
         Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
         Assert.Equal("silent", problem.GetProperty("parameter").GetString());

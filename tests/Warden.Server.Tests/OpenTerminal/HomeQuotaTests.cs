@@ -6,7 +6,7 @@ namespace Warden.Server.Tests.OpenTerminal;
 
 /// <summary>
 /// Quotas the kernel enforces: a user's home is a filesystem of the quota's size and file count (an ext4 image,
-/// loop-mounted), so a command writing past it fails with ENOSPC while it runs; seed 001's quota features still work on top.
+/// loop-mounted), so a command writing past it fails with ENOSPC while it runs; safe-code-execution's quota features still work on top.
 /// </summary>
 public sealed partial class HomeQuotaTests
 {

@@ -1,6 +1,6 @@
 namespace Warden.Server.Tests.OpenTerminal;
 
-/// <summary>Seed 001's quotas (reject and evict modes, per-execution file cap) and the per-user command limits.</summary>
+/// <summary>safe-code-execution's quotas (reject and evict modes, per-execution file cap) and the per-user command limits.</summary>
 public sealed class QuotaAndLimitTests
 {
     [Fact]

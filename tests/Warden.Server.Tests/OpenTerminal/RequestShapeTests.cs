@@ -7,7 +7,7 @@ namespace Warden.Server.Tests.OpenTerminal;
 /// <summary>
 /// The Open Terminal surface takes what Open WebUI sends (every tool argument in the body, query ones too; an argument
 /// the model left out as <c>None</c> or <c>null</c> in the query) and answers anything else wrong with a 400 problem
-/// naming the field, in words, never a .NET type or a 500 (issue 16).
+/// naming the field, in words, never a .NET type or a 500.
 /// </summary>
 public sealed class RequestShapeTests(SharedTerminalServer fixture) : IClassFixture<SharedTerminalServer>
 {

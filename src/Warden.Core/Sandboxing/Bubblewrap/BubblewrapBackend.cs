@@ -4,7 +4,6 @@ using Warden.Core.Interop;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Seccomp;
 using Warden.Core.Sandboxing.Slots;
-using Warden.Core.Sandboxing.Zygote;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
@@ -19,18 +18,12 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     private readonly SandboxFilesystemOptions _filesystem;
     private readonly SlotPool _pool;
     private readonly SemaphoreSlim _startLock = new(1, 1);
-    private readonly ILogger _logger;
-    private readonly bool _zygoteWanted;
-    private readonly SemaphoreSlim _zygoteLock = new(1, 1);
-    private PythonZygote? _zygote;
     private string _seccompNoNet = "", _seccompNet = "";
     private bool _started;
 
     public BubblewrapBackend(IOptions<WardenOptions> options, IOptions<BubblewrapOptions> bwrap, IOptions<SandboxFilesystemOptions> filesystem,
-        IOptions<Limits.LimitsOptions> limits, IOptions<PoolOptions> pool, ILogger<BubblewrapBackend> logger)
+        IOptions<Limits.LimitsOptions> limits, ILogger<BubblewrapBackend> logger)
     {
-        _logger = logger;
-        _zygoteWanted = pool.Value.Zygote;
         _options = options.Value;
         _bwrap = bwrap.Value;
         _filesystem = filesystem.Value;
@@ -90,56 +83,19 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
             slot.Cgroup?.Apply(recipe.IdleLimits, idle: true);
-            var zygote = await ZygoteForAsync(recipe, slot, cancellationToken).ConfigureAwait(false);
-            // A zygote's child joins the cgroups itself: a helper that joined them would be one more process in them.
-            helper = await _pool.ParkAsync(slot, joinCgroups: zygote is null).ConfigureAwait(false);
+            helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             // The stub reports the program's exit through a FIFO only the slot's uid may write (see ExitReport): the run
             // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
             if (slot.Uid is int uid) report = ExitReport.Create(Path.Combine(_pool.RunDirectory, "exit-" + slot.Name), uid);
-            var control = zygote?.ControlFields(slot, recipe.IdleLimits, SeccompProgram(recipe.IdleLimits.Network), report?.HostPath)
-                ?? ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null, exitReport: report?.HostPath);
+            var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null, exitReport: report?.HostPath);
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
-            if (zygote is null) return new BwrapWarmSandbox(_pool, slot, helper, recipe, report);
-            await BwrapWarmSandbox.AwaitStartAsync(helper, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-            return new BwrapWarmSandbox(_pool, slot, helper, recipe, report, started: true);
+            return new BwrapWarmSandbox(_pool, slot, helper, recipe, report);
         }
         catch
         {
             report?.Dispose();
             _pool.RecycleWarm(slot, helper);
             throw;
-        }
-    }
-
-    /// <summary>
-    /// The python zygote for a warm sandbox of <paramref name="recipe"/> on <paramref name="slot"/>, started on first
-    /// need (again if it died); null when it is not wanted or cannot serve: not python, no slot uid or cgroup, or it
-    /// failed to start (logged; the sandbox then starts the usual way).
-    /// </summary>
-    private async Task<PythonZygote?> ZygoteForAsync(WarmRecipe recipe, SandboxSlot slot, CancellationToken cancellationToken)
-    {
-        if (!_zygoteWanted || recipe.Language != "python" || slot.Uid is null || slot.Cgroup is null) return null;
-        if (_zygote is { IsRunning: true } running) return running;
-        await _zygoteLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_zygote is { IsRunning: true } started) return started;
-            if (_zygote is not null) await _zygote.DisposeAsync().ConfigureAwait(false);
-            _zygote = null;
-            try
-            {
-                _zygote = await PythonZygote.StartAsync(recipe, Layout, [_seccompNoNet, _seccompNet], _pool.RunDirectory, _logger,
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException)
-            {
-                Log.ZygoteFailed(_logger, e);
-            }
-            return _zygote;
-        }
-        finally
-        {
-            _zygoteLock.Release();
         }
     }
 
@@ -156,7 +112,6 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     {
         ["backend"] = Name,
         ["mode"] = Libc.geteuid() == 0 ? "per-slot host uid" : "service uid (not root)",
-        ["python_zygote"] = !_zygoteWanted ? "off" : _zygote is { IsRunning: true } ? "running" : "not running (started with the next python warm sandbox)",
     };
 
     private BwrapLayout CreateLayout(string runDirectory)
@@ -172,12 +127,5 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     {
         await DisposeSessionsAsync().ConfigureAwait(false);
         await _pool.DisposeAsync().ConfigureAwait(false);
-        if (_zygote is not null) await _zygote.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(Diagnostics.EventIds.ZygoteFailed, LogLevel.Error, "The python zygote could not start; python warm sandboxes start bwrap instead")]
-        public static partial void ZygoteFailed(ILogger logger, Exception exception);
     }
 }

@@ -20,12 +20,10 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, San
     }
 
     /// <summary>bwrap's --json-status-fd: <c>{"child-pid": N}</c> once the program is started, then <c>{"exit-code": N}</c>.</summary>
-    internal static Task<StartEvidence> ReadStatusAsync(ParkedHelper helper) => ReadStatusAsync(helper, started: false);
-
-    /// <param name="started">The start was already read off the status pipe (see <see cref="BwrapWarmSandbox.AwaitStartAsync"/>).</param>
-    internal static async Task<StartEvidence> ReadStatusAsync(ParkedHelper helper, bool started)
+    internal static async Task<StartEvidence> ReadStatusAsync(ParkedHelper helper)
     {
         var status = helper.Status;
+        bool started = false;
         int? exitCode = null;
         try
         {

@@ -1,12 +1,11 @@
-using System.Text;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Slots;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
-/// <summary>A bwrap sandbox started ahead of its request: bwrap (or the python zygote's child) already runs the language stub.</summary>
-internal sealed class BwrapWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedHelper helper, WarmRecipe recipe, ExitReport? report,
-    bool started = false) : SlotWarmSandbox(pool, slot, helper, recipe)
+/// <summary>A bwrap sandbox started ahead of its request: bwrap already runs the language stub.</summary>
+internal sealed class BwrapWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedHelper helper, WarmRecipe recipe, ExitReport? report)
+    : SlotWarmSandbox(pool, slot, helper, recipe)
 {
     public override string WorkspacePath => BwrapArguments.Workspace;
 
@@ -22,28 +21,5 @@ internal sealed class BwrapWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedHe
         return Task.CompletedTask;
     };
 
-    protected override Task<StartEvidence> StartedAsync(ParkedHelper helper) => BwrapSandbox.ReadStatusAsync(helper, started);
-
-    /// <summary>
-    /// Waits for the sandbox's first status line, <c>{"child-pid": N}</c>: a zygote's sandbox writes it once it is set up,
-    /// so a sandbox that could not start (the zygote gone, a mount refused) fails its refill instead of a request.
-    /// </summary>
-    public static async Task AwaitStartAsync(ParkedHelper helper, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var line = new List<byte>(32);
-        var one = new byte[1];
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        while (true)
-        {
-            int n;
-            try { n = await helper.Status.ReadAsync(one, deadline.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { throw new TimeoutException("The warm sandbox did not start in time."); }
-            if (n == 0) throw new IOException("The warm sandbox failed to start.");
-            if (one[0] == (byte)'\n') break;
-            line.Add(one[0]);
-        }
-        if (!Encoding.UTF8.GetString(line.ToArray()).Contains("\"child-pid\"", StringComparison.Ordinal))
-            throw new IOException("The warm sandbox reported something else than its start.");
-    }
+    protected override Task<StartEvidence> StartedAsync(ParkedHelper helper) => BwrapSandbox.ReadStatusAsync(helper);
 }

@@ -3,7 +3,7 @@ using Warden.Core.Cgroups;
 
 namespace Warden.Core.Sandboxing.Gvisor;
 
-/// <summary>Prerequisites of the gvisor backend, with the Docker/Kubernetes settings seed 000 explains.</summary>
+/// <summary>Prerequisites of the gvisor backend, with the Docker/Kubernetes settings safe-code-execution's Open WebUI setup guide explains.</summary>
 internal static class RunscProbe
 {
     private static readonly string[] PlatformPreference = ["systrap", "ptrace"];

@@ -9,7 +9,7 @@ namespace Warden.Core.Sandboxing.Slots;
 /// A host FIFO through which a warm sandbox's language stub reports the program's exit status the moment it exits,
 /// ahead of the isolation tool's own exit. After the program's <c>_exit</c> the sandbox still has to go before the
 /// output pipes end and the status arrives: on gVisor <c>runsc run</c> stops the Sentry, the gofer and the container
-/// (~10 ms here); with bwrap (and the python zygote) the program's memory is freed, the sandbox's init exits and the
+/// (~10 ms here); with bwrap the program's memory is freed, the sandbox's init exits and the
 /// kernel tears the namespaces down (~2 ms of a 3 ms warm python run here). The program's output is already in the
 /// pipes when the report arrives (its writes to the host descriptors return only once written), so the run can end on
 /// the report and leave the teardown to the recycling.

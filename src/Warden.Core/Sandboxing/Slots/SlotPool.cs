@@ -171,9 +171,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         }
     }
 
-    public Task<ParkedHelper> ParkAsync(SandboxSlot slot, bool joinCgroups = true) =>
-        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null,
-            joinCgroups ? slot.Cgroup?.ProcsFiles ?? [] : []);
+    public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
+        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
 
     /// <summary>Recycles a slot in the background; <see cref="DisposeAsync"/> waits for it.</summary>
     public void Recycle(SandboxSlot slot)

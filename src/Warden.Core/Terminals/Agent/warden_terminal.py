@@ -150,7 +150,7 @@ def write_bytes(real, data):
 
 # --- quotas ------------------------------------------------------------------------------------------------------
 # The home is a filesystem of the quota's size (and file count): the kernel refuses a write past it with ENOSPC, at once,
-# whatever writes. The counts below come on top: a clear 507 before an API write, seed 001's eviction, notes.
+# whatever writes. The counts below come on top: a clear 507 before an API write, safe-code-execution's eviction, notes.
 
 def room():
     """Free bytes and free inodes of the home's own filesystem: the kernel's bound."""
@@ -367,7 +367,7 @@ def supervise(proc, readers):
 
 
 def after_command(proc):
-    """Seed 001's quotas after a command: new files beyond MAX_NEW are removed (newest first), then the user quota."""
+    """safe-code-execution's quotas after a command: new files beyond MAX_NEW are removed (newest first), then the user quota."""
     notes = []
     if MAX_NEW and proc.before is not None:
         new = sorted((e for e in scan() if e[1] not in proc.before), reverse=True)

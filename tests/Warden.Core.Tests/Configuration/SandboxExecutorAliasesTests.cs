@@ -4,13 +4,13 @@ using Warden.Core.Limits;
 
 namespace Warden.Core.Tests.Configuration;
 
-public sealed class SeedAliasesTests
+public sealed class SandboxExecutorAliasesTests
 {
     private static Dictionary<string, string?> Map(params (string Name, string? Value)[] variables) =>
         WardenConfiguration.FromEnvironment(variables.ToDictionary(v => v.Name, v => v.Value));
 
     [Fact]
-    public void FromEnvironment_SeedEnvFile_MapsEveryName()
+    public void FromEnvironment_SandboxExecutorEnvFile_MapsEveryName()
     {
         var result = Map(("MAX_EXECUTION_TIME", "30"), ("MAX_MEMORY_MB", "128"), ("MAX_CONCURRENT_EXECUTIONS", "20"), ("NETWORK_MODE", "none"),
             ("ENABLE_AUDIT_LOG", "true"), ("RATE_LIMIT_PER_MINUTE", "30"), ("RATE_LIMIT_BURST", "10"), ("ENABLE_PYTHON", "true"),

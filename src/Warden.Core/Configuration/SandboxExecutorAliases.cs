@@ -4,11 +4,11 @@ using Warden.Core.Limits;
 namespace Warden.Core.Configuration;
 
 /// <summary>
-/// The environment variable names of seed 004's service (MAX_EXECUTION_TIME, ENABLE_PYTHON, RATE_LIMIT_PER_MINUTE…),
+/// The environment variable names of Sandbox Executor, the Rust code-execution service Warden replaces (MAX_EXECUTION_TIME, ENABLE_PYTHON, RATE_LIMIT_PER_MINUTE…),
 /// accepted so its deployments' env files work unchanged. They rank below <c>WARDEN_*</c> variables. A value that
 /// makes no sense stops start-up with the variable's name.
 /// </summary>
-public static class SeedAliases
+public static class SandboxExecutorAliases
 {
     /// <summary>Alias, what it sets, for documentation and <c>warden doctor</c>.</summary>
     public static readonly IReadOnlyList<(string Variable, string Sets)> Documented =
