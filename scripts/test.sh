@@ -51,6 +51,10 @@ fi
 
 passed=0; failed=0; skipped=0
 
+# --- house style: the tree is as `dotnet format` leaves it (.editorconfig); analyzers already ran in the build ---------
+echo "test.sh: format"
+if scripts/check-format.sh > "$log_dir/format.log" 2>&1; then passed=$((passed + 1)); else cat "$log_dir/format.log"; failed=$((failed + 1)); fi
+
 # --- .NET suites -----------------------------------------------------------------------------------------------
 # run_suite LABEL PROJECT [VAR=VALUE ...] [FILTER=EXPRESSION]: one dotnet test run, counted into the totals.
 run_suite() {
@@ -83,11 +87,17 @@ for project in $(ls -d tests/*/ 2>/dev/null); do
   [ -f "$project/$name.csproj" ] || continue
   run_suite "$name" "$project"
 done
-# The conformance and security suites once more with the warm pool on (issue 8: limits, statuses and cleanup must be
-# the same on the warm path) on the backends with warm sandboxes.
+# The conformance and security suites once more with the warm pool on: limits, statuses and cleanup must be the same on
+# the warm path, on the backends with warm sandboxes.
 run_suite "Warden.Sandbox.Tests-warm-pool" tests/Warden.Sandbox.Tests WARDEN_TEST_BACKENDS=bwrap,gvisor WARDEN_TEST_POOL=on
-# And with python's warm sandboxes forked from the python zygote (bwrap only).
-run_suite "Warden.Sandbox.Tests-zygote" tests/Warden.Sandbox.Tests WARDEN_TEST_BACKENDS=bwrap WARDEN_TEST_POOL=zygote
+# Long-lived sandboxes (sessions, Jupyter kernels, Open Terminal users, MCP's session tools) on the other backends; bwrap
+# ran above. The node clients follow below, per backend too.
+long_lived_backends="${WARDEN_LONG_LIVED_BACKENDS:-gvisor docker}"
+for backend in $long_lived_backends; do
+  run_suite "Warden.Sessions.Tests-$backend" tests/Warden.Sessions.Tests WARDEN_TEST_BACKEND="$backend"
+  run_suite "Warden.Server.Tests-surfaces-$backend" tests/Warden.Server.Tests WARDEN_TEST_BACKEND="$backend" \
+    "FILTER=FullyQualifiedName~Warden.Server.Tests.Jupyter|FullyQualifiedName~Warden.Server.Tests.OpenTerminal|FullyQualifiedName~Warden.Server.Tests.Mcp"
+done
 
 # --- plugin suites (Python) --------------------------------------------------------------------------------------
 if [ -x integrations/open-webui/tests/run.sh ]; then
@@ -118,9 +128,13 @@ run_node_suite() {
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
   echo "test.sh: $label took $((SECONDS - started)) s"
 }
-# @jupyterlab/services, and the official MCP TypeScript SDK.
+# @jupyterlab/services, and the official MCP TypeScript SDK, on every backend.
 run_node_suite jupyter-client tests/jupyter-client
 run_node_suite mcp-client tests/mcp-client
+for backend in $long_lived_backends; do
+  WARDEN_TEST_BACKEND="$backend" run_node_suite "jupyter-client-$backend" tests/jupyter-client
+  WARDEN_TEST_BACKEND="$backend" run_node_suite "mcp-client-$backend" tests/mcp-client
+done
 
 # --- deployment suite (Python): kustomize renders, compose validation, the image built and run without a registry ----
 if [ -x tests/deploy/run.sh ]; then
