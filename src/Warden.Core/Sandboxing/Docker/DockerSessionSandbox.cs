@@ -59,9 +59,10 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     /// SIGINT to every process in the container's cgroup but its init. Sent from the host by pid rather than by an exec
     /// of kill inside: an exec is one more process, so it cannot start when the cell has used up the pids limit (or the
     /// memory) — exactly when an interrupt is needed — and it costs a round trip through the daemon. The pids come
-    /// from the kernel (cgroup.procs), so the sandbox cannot steer the signal elsewhere; tini is spared because SIGINT
-    /// to pid 1 would end the container, i.e. the whole session instead of the cell. Under another OCI runtime (runsc)
-    /// the cgroup holds that runtime's own processes, not the program's: there the signal is sent inside instead.
+    /// from the kernel (cgroup.procs), so the sandbox cannot steer the signal elsewhere. tini is spared, as bwrap spares
+    /// its init: it forwards what it gets to its child, the kernel, which would see a second SIGINT, possibly inside its
+    /// handling of the first. Under another OCI runtime (runsc) the cgroup holds that runtime's own processes, not the
+    /// program's: there the signal is sent inside instead.
     /// </summary>
     public async ValueTask InterruptAsync(CancellationToken cancellationToken)
     {
