@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
@@ -23,6 +22,11 @@ public sealed partial class DockerBackend
     public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        // Under another OCI runtime (runsc) the container's cgroup holds the runtime's processes, not the program's, so
+        // neither interrupts nor the counters below would reach the kernel; gVisor sessions are the gvisor backend's.
+        if (_docker.Runtime.Length > 0)
+            throw new NotSupportedException($"The docker backend runs sessions with the daemon's default runtime only, not '{_docker.Runtime}'; " +
+                "use Warden:Backend=gvisor for sessions under gVisor.");
         if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
         var support = spec.SupportFiles.Count > 0 ? SupportDirectory(spec.SupportFiles) : null;
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
@@ -82,23 +86,6 @@ public sealed partial class DockerBackend
         {
             Log.RemoveFailed(_logger, id ?? volume ?? "", e);
         }
-    }
-
-    /// <summary>
-    /// SIGINT from inside the container, for runtimes whose processes the host cannot see (runsc): <c>kill -INT -1</c>
-    /// as the container's user reaches every process it may signal except itself and pid 1 (tini), by the kernel's own
-    /// rule for -1.
-    /// </summary>
-    internal async Task InterruptInsideAsync(string container, CancellationToken cancellationToken)
-    {
-        var exec = await Engine.CreateExecAsync(container, new JsonObject
-        {
-            ["Cmd"] = new JsonArray("/bin/kill", "-INT", "-1"),
-            ["AttachStdin"] = false, ["AttachStdout"] = false, ["AttachStderr"] = false, ["Tty"] = false, ["Privileged"] = false,
-        }, cancellationToken).ConfigureAwait(false);
-        await using var stream = await Engine.StartExecAttachedAsync(exec, cancellationToken).ConfigureAwait(false);
-        var drain = new byte[512];
-        while (await stream.ReadAsync(drain, cancellationToken).ConfigureAwait(false) > 0) { }
     }
 
     /// <summary>Session containers still alive at shutdown: removed before the engine connection closes.</summary>

@@ -61,19 +61,35 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     /// memory) — exactly when an interrupt is needed — and it costs a round trip through the daemon. The pids come
     /// from the kernel (cgroup.procs), so the sandbox cannot steer the signal elsewhere. tini is spared, as bwrap spares
     /// its init: it forwards what it gets to its child, the kernel, which would see a second SIGINT, possibly inside its
-    /// handling of the first. Under another OCI runtime (runsc) the cgroup holds that runtime's own processes, not the
-    /// program's: there the signal is sent inside instead.
+    /// handling of the first. (Sessions run under the default runtime only, where these are the program's processes.)
     /// </summary>
-    public async ValueTask InterruptAsync(CancellationToken cancellationToken)
+    public ValueTask InterruptAsync(CancellationToken cancellationToken)
     {
-        if (Exited.IsCompleted) return;
-        if (_cgroup is null || _backend.Options.Runtime.Length > 0)
-        {
-            await _backend.InterruptInsideAsync(_id, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        foreach (var pid in CgroupFiles.ReadPids(_cgroup.ProcsFiles[0]))
+        if (Exited.IsCompleted || _initPid <= 0) return ValueTask.CompletedTask;
+        var targets = _cgroup is not null ? _cgroup.ProcsFiles.SelectMany(CgroupFiles.ReadPids).Distinct() : Descendants(_initPid);
+        foreach (var pid in targets)
             if (pid != _initPid) Libc.kill(pid, Libc.SIGINT);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Every process below tini, where the container's cgroup was not found (an unusual cgroup layout).</summary>
+    private static List<int> Descendants(int root)
+    {
+        var found = new List<int>();
+        var pending = new Stack<int>([root]);
+        while (pending.Count > 0)
+        {
+            int pid = pending.Pop();
+            string text;
+            try { text = File.ReadAllText($"/proc/{pid}/task/{pid}/children"); } catch (IOException) { continue; }
+            foreach (var child in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                int c = int.Parse(child, System.Globalization.CultureInfo.InvariantCulture);
+                found.Add(c);
+                pending.Push(c);
+            }
+        }
+        return found;
     }
 
     /// <summary>SIGKILL to the container's init: its pid namespace goes with it, so every process of the session does.</summary>
