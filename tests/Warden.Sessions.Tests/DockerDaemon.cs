@@ -18,7 +18,8 @@ public static class DockerDaemon
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct);
             return new NetworkStream(socket, ownsSocket: true);
         },
-    }) { BaseAddress = new Uri("http://docker/") };
+    })
+    { BaseAddress = new Uri("http://docker/") };
 
     private static string SocketPath =>
         Environment.GetEnvironmentVariable("DOCKER_HOST") is { } host && host.StartsWith("unix://", StringComparison.Ordinal)

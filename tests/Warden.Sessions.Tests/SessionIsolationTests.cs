@@ -261,8 +261,17 @@ public sealed class SessionIsolationTests
 
     private static ResourceLimits Limits() => new()
     {
-        WallTime = TimeSpan.FromMinutes(5), CpuTime = TimeSpan.FromMinutes(5), MemoryBytes = 256L << 20, MaxProcesses = 64, MaxOutputBytes = 1 << 20,
-        Cpus = 1, MaxFileBytes = 16L << 20, MaxOpenFiles = 256, TmpBytes = 16L << 20, WorkspaceBytes = 16L << 20, Network = false,
+        WallTime = TimeSpan.FromMinutes(5),
+        CpuTime = TimeSpan.FromMinutes(5),
+        MemoryBytes = 256L << 20,
+        MaxProcesses = 64,
+        MaxOutputBytes = 1 << 20,
+        Cpus = 1,
+        MaxFileBytes = 16L << 20,
+        MaxOpenFiles = 256,
+        TmpBytes = 16L << 20,
+        WorkspaceBytes = 16L << 20,
+        Network = false,
     };
 
     private static void Chown(string path, int uid, int mode)
