@@ -52,12 +52,12 @@ public sealed class SessionLifecycleTests
         var ct = TestContext.Current.CancellationToken;
         var session = await host.Sessions.CreateAsync(new SessionRequest("python", Owners.User("alice")), ct).WaitAsync(Wait, ct);
         await session.ExecuteAsync(new CellRequest("import subprocess\nsubprocess.Popen(['sleep', '300'])"), null, ct).WaitAsync(Wait, ct);
-        Assert.NotEmpty(Leaks.Cgroups(host.Instance, session.Id));
+        Assert.NotEmpty(Leaks.Sandboxes(host.Instance, session.Id));
         Assert.NotEmpty(Leaks.Processes(session.Id));
 
         await host.Sessions.DeleteAsync(session.Id, Owners.Admin, ct).WaitAsync(Wait, ct);
 
-        Assert.Empty(Leaks.Cgroups(host.Instance, session.Id));
+        Assert.Empty(Leaks.Sandboxes(host.Instance, session.Id));
         Assert.Empty(Leaks.Mounts(session.Id));
         Assert.Empty(Leaks.Processes(session.Id));
         Assert.Throws<SessionNotFoundException>(() => host.Sessions.Get(session.Id, Owners.Admin));
@@ -78,7 +78,7 @@ public sealed class SessionLifecycleTests
         // The reaper runs on the clock's timer; disposal is asynchronous, so wait for it to land.
         await WaitUntilAsync(() => !host.Sessions.Holds(idle.Id), ct);
         Assert.True(host.Sessions.Holds(used.Id), "a session idle for less than the timeout must stay");
-        await WaitUntilAsync(() => Leaks.Cgroups(host.Instance, idle.Id).Count == 0, ct);
+        await WaitUntilAsync(() => Leaks.Sandboxes(host.Instance, idle.Id).Count == 0, ct);
 
         used.Touch();
         clock.Advance(TimeSpan.FromSeconds(59));

@@ -22,7 +22,10 @@ public sealed class RunCommandTests(SharedTerminalServer fixture) : IClassFixtur
         using var alice = Terminal.For("alice-env", chatId: "chat-env");
         var result = await alice.RunAsync("id -u; pwd; echo $HOME; ls -ld /home/user | cut -c1-10");
         var lines = TerminalClient.Stdout(result).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("1000", lines[0]);
+        // bwrap maps the user's host uid to 1000 inside its user namespace; a docker container (no userns remapping)
+        // runs as the user's own host uid, the one that owns the home. Either way one uid that only this user has.
+        Assert.Equal(TestBackend.Name == "docker" ? OwnerOf(Terminal.HostHome("alice-env")) : "1000", lines[0]);
+        Assert.NotEqual("0", lines[0]);
         Assert.Equal("/home/user/chats/chat-env", lines[1]);
         Assert.Equal("/home/user", lines[2]);
         var (status, cwd) = await alice.GetAsync("files/cwd");
@@ -130,5 +133,15 @@ public sealed class RunCommandTests(SharedTerminalServer fixture) : IClassFixtur
         using var response = await alice.Http.GetAsync("files/view?path=out.bin", TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
         Assert.Equal(200, (int)response.StatusCode);
         Assert.Equal("PNGDATA", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>The owning uid of a host path, as <c>stat</c> prints it.</summary>
+    private static string OwnerOf(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
+        var owner = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        Assert.Equal(0, stat.ExitCode);
+        return owner;
     }
 }

@@ -183,6 +183,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
+        await DisposeSessionsAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_background) pending = [.. _background];
         await Task.WhenAll(pending).ConfigureAwait(false);

@@ -140,15 +140,24 @@ internal sealed class DockerEngine : IDisposable
     /// Starts an exec attached to its stdin/stdout/stderr: a raw HTTP/1.1 upgrade on a new connection, which HttpClient
     /// cannot do. The returned stream carries stdin one way and the multiplexed output frames the other.
     /// </summary>
-    public async Task<NetworkStream> StartExecAttachedAsync(string exec, CancellationToken ct)
+    public Task<NetworkStream> StartExecAttachedAsync(string exec, CancellationToken ct) =>
+        UpgradeAsync($"/{_version}/exec/{exec}/start", "{\"Detach\":false,\"Tty\":false}", "exec start", ct);
+
+    /// <summary>
+    /// Attaches to a created container's stdin/stdout/stderr (before it starts, so no output is missed): the same kind
+    /// of upgraded stream as <see cref="StartExecAttachedAsync"/>.
+    /// </summary>
+    public Task<NetworkStream> AttachAsync(string container, CancellationToken ct) =>
+        UpgradeAsync($"/{_version}/containers/{container}/attach?stream=1&stdin=1&stdout=1&stderr=1", "", "attach", ct);
+
+    private async Task<NetworkStream> UpgradeAsync(string path, string body, string what, CancellationToken ct)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(_socket), ct).ConfigureAwait(false);
             var stream = new NetworkStream(socket, ownsSocket: true);
-            const string body = "{\"Detach\":false,\"Tty\":false}";
-            var request = $"POST /{_version}/exec/{exec}/start HTTP/1.1\r\nHost: docker\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n" +
+            var request = $"POST {path} HTTP/1.1\r\nHost: docker\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n" +
                           $"Content-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}";
             await stream.WriteAsync(Encoding.ASCII.GetBytes(request), ct).ConfigureAwait(false);
             // Read the response head byte by byte: whatever follows it already belongs to the program's output.
@@ -156,13 +165,13 @@ internal sealed class DockerEngine : IDisposable
             var one = new byte[1];
             while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
             {
-                if (await stream.ReadAsync(one, ct).ConfigureAwait(false) == 0) throw new DockerException("exec start: connection closed");
+                if (await stream.ReadAsync(one, ct).ConfigureAwait(false) == 0) throw new DockerException($"{what}: connection closed");
                 head.Append((char)one[0]);
-                if (head.Length > 16384) throw new DockerException("exec start: response head too long");
+                if (head.Length > 16384) throw new DockerException($"{what}: response head too long");
             }
             var status = head.ToString().Split(' ', 3);
             if (status.Length < 2 || (status[1] != "101" && status[1] != "200"))
-                throw new DockerException($"exec start failed: {head.ToString().Split('\r')[0]}");
+                throw new DockerException($"{what} failed: {head.ToString().Split('\r')[0]}");
             return stream;
         }
         catch

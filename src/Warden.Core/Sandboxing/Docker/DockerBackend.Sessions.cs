@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Interop;
+using Warden.Core.Sandboxing.Slots;
+using Warden.Core.State;
+
+namespace Warden.Core.Sandboxing.Docker;
+
+/// <summary>
+/// Long-lived session sandboxes: a container per session, never from the keeper pool, with the keeper's hardening and
+/// the session's limits; the program is the container's own process. Removed with its workspace volume on dispose; a
+/// dead instance's are reaped at start-up by their instance label like any keeper.
+/// </summary>
+public sealed partial class DockerBackend
+{
+    private readonly HashSet<DockerSessionSandbox> _sessions = [];
+    private readonly Lock _supportLock = new();
+    private string? _runDirectory;
+
+    public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        // Under another OCI runtime (runsc) the container's cgroup holds the runtime's processes, not the program's, so
+        // neither interrupts nor the counters below would reach the kernel; gVisor sessions are the gvisor backend's.
+        if (_docker.Runtime.Length > 0)
+            throw new NotSupportedException($"The docker backend runs sessions with the daemon's default runtime only, not '{_docker.Runtime}'; " +
+                "use Warden:Backend=gvisor for sessions under gVisor.");
+        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        var support = spec.SupportFiles.Count > 0 ? SupportDirectory(spec.SupportFiles) : null;
+        var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
+        var name = $"warden-{Instance}-session-{ContainerNamePart(spec.Name)}-{n}";
+        // A persistent workspace (a user's home) is owned by its own uid, which belongs to that workspace alone; the
+        // container runs as it so the home's permissions are the user's, as on bwrap. Otherwise the keeper user on a
+        // fresh size-capped volume.
+        var user = spec.Workspace is { } home
+            ? $"{home.Uid.ToString(CultureInfo.InvariantCulture)}:{home.Uid.ToString(CultureInfo.InvariantCulture)}"
+            : _docker.User;
+        string? volume = spec.Workspace is null ? name + "-ws" : null;
+        string? id = null;
+        NetworkStream? stdio = null;
+        try
+        {
+            if (volume is not null)
+                await Engine.CreateVolumeAsync(DockerSessionSpec.Volume(volume, Instance, spec.Name, spec.Limits.WorkspaceBytes, _docker.User), cancellationToken)
+                    .ConfigureAwait(false);
+            id = await Engine.CreateContainerAsync(name,
+                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), cancellationToken).ConfigureAwait(false);
+            // Attach before start: the program's first line (a kernel's "ready") may come at once.
+            stdio = await Engine.AttachAsync(id, cancellationToken).ConfigureAwait(false);
+            await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
+            var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+            int initPid = (int?)state?["State"]?["Pid"] ?? 0;
+            var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id));
+            lock (_sessions) _sessions.Add(sandbox);
+            return sandbox;
+        }
+        catch
+        {
+            // Never leave a half-built sandbox: no container, no volume, no connection.
+            stdio?.Dispose();
+            await RemoveSessionAsync(id, volume).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Docker names allow [a-zA-Z0-9_.-]; a session's name is Warden's own, but make sure.</summary>
+    private static string ContainerNamePart(string name) =>
+        new([.. name.Take(64).Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' ? c : '-')]);
+
+    internal void ForgetSession(DockerSessionSandbox sandbox)
+    {
+        lock (_sessions) _sessions.Remove(sandbox);
+    }
+
+    /// <summary>Removes a session's container (killing it) and then its volume; failures are logged, never thrown.</summary>
+    internal async Task RemoveSessionAsync(string? id, string? volume)
+    {
+        try
+        {
+            if (id is not null) await Engine.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
+            if (volume is not null) await Engine.RemoveVolumeAsync(volume, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException)
+        {
+            Log.RemoveFailed(_logger, id ?? volume ?? "", e);
+        }
+    }
+
+    /// <summary>Session containers still alive at shutdown: removed before the engine connection closes.</summary>
+    private async Task DisposeSessionsAsync()
+    {
+        DockerSessionSandbox[] alive;
+        lock (_sessions) alive = [.. _sessions];
+        foreach (var sandbox in alive) await sandbox.DisposeAsync().ConfigureAwait(false);
+        try { if (_runDirectory is not null) Directory.Delete(_runDirectory, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>
+    /// Writes support files once per content into this instance's run directory on the host (root's, readable by
+    /// every sandbox user, writable by none) and returns the directory to bind read-only. The daemon binds host paths,
+    /// so this needs the daemon on this host, as the unix socket implies.
+    /// </summary>
+    private string SupportDirectory(IReadOnlyDictionary<string, byte[]> files)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, content) in files.OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
+            hash.AppendData(content);
+        }
+        lock (_supportLock)
+        {
+            var run = RunDirectory();
+            var directory = Path.Combine(run, "support", Convert.ToHexStringLower(hash.GetHashAndReset())[..16]);
+            if (Directory.Exists(directory)) return directory;
+            StateDirectory.EnsureDirectory(Path.Combine(run, "support"), Convert.ToInt32("755", 8));
+            var staging = directory + ".tmp";
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            StateDirectory.EnsureDirectory(staging, Convert.ToInt32("755", 8));
+            foreach (var (name, content) in files)
+            {
+                if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name.StartsWith('.'))
+                    throw new ArgumentException($"Bad support file name '{name}'.", nameof(files));
+                var path = Path.Combine(staging, name);
+                File.WriteAllBytes(path, content);
+                Libc.chmod(path, Convert.ToInt32("644", 8));
+            }
+            Directory.Move(staging, directory);
+            return directory;
+        }
+    }
+
+    /// <summary>
+    /// {state}/run/{instance}, as the slot backends have it (so a dead instance's is reaped the same way, here too
+    /// when the first session starts), traversable by sandbox users.
+    /// </summary>
+    private string RunDirectory()
+    {
+        if (_runDirectory is not null) return _runDirectory;
+        var state = StateDirectory.Prepare(_options.StateDirectory);
+        var runRoot = Path.Combine(state, "run");
+        StateDirectory.EnsureDirectory(runRoot, StateDirectory.TraversableMode);
+        StaleInstances.Reap(state, _logger);
+        var run = Path.Combine(runRoot, Instance);
+        StateDirectory.EnsureDirectory(run, StateDirectory.TraversableMode);
+        return _runDirectory = run;
+    }
+}
