@@ -17,6 +17,8 @@ internal static class EventIds
     public const int ZygoteStarted = 1012;
     public const int ZygoteSaid = 1013;
     public const int ZygoteFailed = 1014;
+    public const int BackendSelected = 1020;
+    public const int SlotQuarantined = 1021;
     public const int StateModeSet = 1401;
     public const int SandboxCheckFailed = 1402;
     public const int SandboxCheckRecovered = 1403;
