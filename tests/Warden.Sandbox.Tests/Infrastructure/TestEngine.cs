@@ -35,6 +35,9 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
+    /// <summary>The engine's services (its options, its meters), for tests that look beneath the engine.</summary>
+    public IServiceProvider Services => _provider ?? throw SandboxRequirement.Unavailable(Backend, UnavailableReason ?? "unknown");
+
     /// <summary><c>WARDEN_TEST_POOL</c>: on, zygote (on, python's warm sandboxes forked from the zygote), or off (default, as the product).</summary>
     public static bool PoolEnabled { get; } = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1" or "zygote";
 

@@ -27,12 +27,10 @@ internal sealed partial class SlotRecycler(RecyclePolicy policy, ILogger logger)
     private readonly CancellationTokenSource _stopping = new();
     private long _failures;
     private int _quarantined;
+    private int _inFlight;
 
     /// <summary>Recycles in flight (tries and backoffs).</summary>
-    public int Running
-    {
-        get { lock (_running) return _running.Count; }
-    }
+    public int Running => Volatile.Read(ref _inFlight);
 
     /// <summary>Failed tries since start, whether a later one succeeded or not.</summary>
     public long Failures => Interlocked.Read(ref _failures);
@@ -49,8 +47,14 @@ internal sealed partial class SlotRecycler(RecyclePolicy policy, ILogger logger)
     /// <returns>The recycle, which never fails: for a caller that must wait for it (a backend's start).</returns>
     public Task Recycle(string slot, Func<CancellationToken, Task> attempt, Action quarantine)
     {
+        // Counted until the recycle has ended (returned the slot or quarantined it), not until its task is forgotten.
+        Interlocked.Increment(ref _inFlight);
         // Off the caller's path: a try runs synchronously up to its first real wait (kill loop, unmount, mount).
-        var task = Task.Run(() => RunAsync(slot, attempt, quarantine));
+        var task = Task.Run(async () =>
+        {
+            try { await RunAsync(slot, attempt, quarantine).ConfigureAwait(false); }
+            finally { Interlocked.Decrement(ref _inFlight); }
+        });
         lock (_running) _running.Add(task);
         task.ContinueWith(t => { lock (_running) _running.Remove(t); }, TaskScheduler.Default);
         return task;
