@@ -96,6 +96,7 @@ public static class WardenServer
 
         builder.Services.AddSingleton(_ => state);
         builder.Services.AddWardenCore(builder.Configuration);
+        builder.Services.AddSurfaceRequirements(builder.Configuration);
         builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
         builder.Services.AddWardenCluster(builder.Configuration, replica);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);

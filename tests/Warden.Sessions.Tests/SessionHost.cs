@@ -37,7 +37,7 @@ public sealed class SessionHost : IAsyncDisposable
         var provider = services.BuildServiceProvider();
         var host = new SessionHost(provider);
         RequireSandbox(host.Backend);
-        await host.Backend.StartAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
+        await provider.GetRequiredService<BackendStartup>().StartAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
         return host;
     }
 
@@ -53,7 +53,7 @@ public sealed class SessionHost : IAsyncDisposable
     }
 
     /// <summary>The backend instance's name: its cgroups live under /sys/fs/cgroup/*/warden/&lt;instance&gt;.</summary>
-    public string Instance => Backend.Describe()["instance"];
+    public string Instance => Backend.Status().Instance;
 
     public async ValueTask DisposeAsync() => await _services.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60));
 }

@@ -60,6 +60,7 @@ public static class SettingsCatalog
         new("Warden:Sessions:Ceiling:CellTimeoutSeconds", "WARDEN_MAX_CELL_TIMEOUT", "600", "Largest cell timeout a request may ask for."),
         new("Warden:Sessions:Default:MemoryMb", "WARDEN_SESSION_MEMORY_MB", "512", "Memory of one session (cgroup)."),
         new("Warden:Sessions:Default:MaxOutputBytes", "WARDEN_CELL_OUTPUT_BYTES", "1048576", "Output one cell may produce; the rest is dropped and the cell interrupted."),
+        new("Warden:OpenTerminal:Enabled", "WARDEN_OPEN_TERMINAL_ENABLED", "true", "Serve the Open-Terminal-compatible API and the MCP terminal tools (needs a backend with long-lived sandboxes)."),
         new("Warden:OpenTerminal:BasePath", "WARDEN_TERMINAL_BASE_PATH", "/terminal", "Where the Open-Terminal-compatible API is served (the URL to give Open WebUI)."),
         new("Warden:OpenTerminal:OpenWebUiUrl", "WARDEN_OPEN_WEBUI_URL", "(none)", "Session mode: validate users' Open WebUI tokens at {url}/api/v1/auths/."),
         new("Warden:OpenTerminal:TokenCacheSeconds", "WARDEN_TOKEN_CACHE_TTL", "60", "How long a validated Open WebUI token is trusted before it is checked again."),

@@ -15,6 +15,8 @@ internal static class EventIds
     public const int PoolOnDemandFailed = 1010;
     public const int ReportedExitOutlived = 1011;
     public const int RetiredSetting = 1015;
+    public const int BackendSelected = 1020;
+    public const int SlotQuarantined = 1021;
     public const int StateModeSet = 1401;
     public const int SandboxCheckFailed = 1402;
     public const int SandboxCheckRecovered = 1403;

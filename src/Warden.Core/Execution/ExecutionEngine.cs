@@ -18,6 +18,7 @@ namespace Warden.Core.Execution;
 public sealed partial class ExecutionEngine
 {
     private readonly BackendSelector _backends;
+    private readonly BackendStartup _startup;
     private readonly LanguageCatalog _languages;
     private readonly LimitPolicy _limits;
     private readonly WardenOptions _options;
@@ -26,12 +27,13 @@ public sealed partial class ExecutionEngine
 
     private readonly ExecutionMetrics _metrics;
 
-    public ExecutionEngine(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
+    public ExecutionEngine(BackendSelector backends, BackendStartup startup, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
         ExecutionStats stats, SandboxPool pool, ExecutionMetrics metrics, ILogger<ExecutionEngine> logger)
     {
         Pool = pool;
         _metrics = metrics;
         _backends = backends;
+        _startup = startup;
         _languages = languages;
         _limits = limits;
         _options = options.Value;
@@ -40,17 +42,24 @@ public sealed partial class ExecutionEngine
         _slots = new SemaphoreSlim(_options.MaxConcurrent, _options.MaxConcurrent);
         metrics.Meter.CreateObservableGauge("warden.queue.depth", () => Stats.Queued, description: "Executions waiting for a free sandbox.");
         metrics.Meter.CreateObservableGauge("warden.sandboxes.active", () => Stats.Active, description: "Executions running in a sandbox now.");
-        metrics.Meter.CreateObservableGauge("warden.pool.slots", PoolSlots, description: "Pre-started sandbox slots of the backend, by state (total, idle).");
+        metrics.Meter.CreateObservableGauge("warden.pool.slots", PoolSlots,
+            description: "Pre-started sandbox slots of the backend, by state (total: in circulation, idle, quarantined: out of it for good).");
+        metrics.Meter.CreateObservableCounter("warden.slots.recycle_failures", RecycleFailures,
+            description: "Failed tries to recycle a sandbox slot (retried, or ending in quarantine).");
     }
 
     private IEnumerable<System.Diagnostics.Metrics.Measurement<int>> PoolSlots()
     {
-        var facts = Backend.Describe();
-        foreach (var (fact, state) in new[] { ("slots", "total"), ("idle_slots", "idle") })
-        {
-            if (facts.TryGetValue(fact, out var text) && int.TryParse(text, out var value))
-                yield return new(value, new KeyValuePair<string, object?>("state", state), new KeyValuePair<string, object?>("backend", Backend.Name));
-        }
+        if (!_startup.Started || Backend.Status().Slots is not { } slots) yield break;
+        var backend = new KeyValuePair<string, object?>("backend", Backend.Name);
+        foreach (var (value, state) in new[] { (slots.Total, "total"), (slots.Idle, "idle"), (slots.Quarantined, "quarantined") })
+            yield return new(value, new KeyValuePair<string, object?>("state", state), backend);
+    }
+
+    private IEnumerable<System.Diagnostics.Metrics.Measurement<long>> RecycleFailures()
+    {
+        if (!_startup.Started || Backend.Status().Slots is not { } slots) yield break;
+        yield return new(slots.RecycleFailures, new KeyValuePair<string, object?>("backend", Backend.Name));
     }
 
     public ExecutionStats Stats { get; }
@@ -60,10 +69,10 @@ public sealed partial class ExecutionEngine
     /// <summary>Warm sandboxes of the selected backend; runs go cold while it is not started or has none ready.</summary>
     public SandboxPool Pool { get; }
 
-    /// <summary>Starts the selected backend, then the warm pool's background refilling.</summary>
+    /// <summary>Starts the selected backend (through its one owner, <see cref="BackendStartup"/>), then the warm pool's refilling.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await Backend.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _startup.StartAsync(cancellationToken).ConfigureAwait(false);
         Pool.Start();
     }
 
@@ -81,6 +90,7 @@ public sealed partial class ExecutionEngine
             throw new InvalidRequestException("args: at most 256 arguments of at most 4096 characters each.", "args");
 
         var total = Stopwatch.StartNew();
+        await _startup.StartAsync(cancellationToken).ConfigureAwait(false);
         await AdmitAsync(cancellationToken).ConfigureAwait(false);
         long queuedMs = total.ElapsedMilliseconds;
         Stats.Start();

@@ -45,6 +45,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, GvisorBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ISandboxBackend, DockerBackend>());
         services.TryAddSingleton<BackendSelector>();
+        services.TryAddSingleton<BackendStartup>();
         services.TryAddSingleton<PoolMetrics>();
         services.TryAddSingleton<SandboxPool>();
         services.TryAddSingleton<ExecutionEngine>();

@@ -19,6 +19,7 @@ namespace Warden.Core.Pool;
 public sealed partial class SandboxPool : IAsyncDisposable
 {
     private readonly BackendSelector _backends;
+    private readonly BackendStartup _startup;
     private readonly PoolOptions _options;
     private readonly WardenOptions _warden;
     private readonly ILogger<SandboxPool> _logger;
@@ -39,7 +40,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
     private long _backoffUntil;
     private bool _disposed;
 
-    public SandboxPool(BackendSelector backends, LanguageCatalog languages, LimitPolicy limits, IOptions<PoolOptions> options,
+    public SandboxPool(BackendSelector backends, BackendStartup startup, LanguageCatalog languages, LimitPolicy limits, IOptions<PoolOptions> options,
         IOptions<WardenOptions> warden, TimeProvider time, PoolMetrics metrics, ILogger<SandboxPool> logger, MemoryBudget memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -47,6 +48,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(languages);
         ArgumentNullException.ThrowIfNull(limits);
         _backends = backends;
+        _startup = startup;
         _options = options.Value;
         _warden = warden.Value;
         _time = time;
@@ -194,7 +196,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
     {
         try
         {
-            await _backends.Selected.StartAsync(stop).ConfigureAwait(false);
+            await _startup.StartAsync(stop).ConfigureAwait(false);
             Log.Started(_logger, _backends.Selected.Name, _options.Size, string.Join(", ", _recipes.Keys));
             while (!stop.IsCancellationRequested)
             {

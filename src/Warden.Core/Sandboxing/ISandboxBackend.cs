@@ -9,21 +9,20 @@ public interface ISandboxBackend
     /// <summary>Checks whether this host can run the backend, without side effects. Used by doctor, health and start-up.</summary>
     BackendProbe Probe();
 
-    /// <summary>Prepares the backend (cgroups, pre-started slots). Called once before the first sandbox.</summary>
+    /// <summary>What it can do beyond single executions; checked at start-up against the enabled surfaces.</summary>
+    BackendCapabilities Capabilities { get; }
+
+    /// <summary>
+    /// Prepares the backend (cgroups, pre-started slots). Called by <see cref="BackendStartup"/> only, once, before the
+    /// first sandbox; everything else awaits <see cref="BackendStartup.StartAsync"/>.
+    /// </summary>
     Task StartAsync(CancellationToken cancellationToken);
 
     /// <summary>Takes a fresh sandbox with an empty workspace. Dispose it to destroy everything it held.</summary>
     ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken);
 
-    /// <summary>
-    /// Starts a long-lived sandbox on a dedicated slot for a session (not from the execution pool). Backends that cannot
-    /// keep a sandbox alive between requests throw <see cref="NotSupportedException"/>.
-    /// </summary>
-    ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken) =>
-        throw new NotSupportedException($"The {Name} backend does not support sessions.");
-
-    /// <summary>Facts for /health and /config: mode, cgroup version, degraded or not.</summary>
-    IReadOnlyDictionary<string, string> Describe();
+    /// <summary>Its state now, for /health, /config and metrics: instance, cgroups, slots, quarantine, degraded or not.</summary>
+    BackendStatus Status();
 }
 
 /// <summary>One check of a backend's prerequisites, with the exact fix when it fails.</summary>

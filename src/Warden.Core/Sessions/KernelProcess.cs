@@ -31,7 +31,7 @@ internal sealed class KernelProcess : IAsyncDisposable
     /// <summary>Completes when the driver's stdout closed: the kernel is gone.</summary>
     public Task Gone => _reader;
 
-    public static async Task<KernelProcess> StartAsync(ISandboxBackend backend, KernelDefinition kernel, SessionLimits limits, string name,
+    public static async Task<KernelProcess> StartAsync(ISessionBackend backend, KernelDefinition kernel, SessionLimits limits, string name,
         TimeSpan startTimeout, CancellationToken cancellationToken)
     {
         var spec = new SessionSpec(name, new SandboxCommand(kernel.Argv, kernel.Environment, []), limits.Sandbox, kernel.SupportFiles,

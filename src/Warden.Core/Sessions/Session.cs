@@ -13,7 +13,7 @@ namespace Warden.Core.Sessions;
 /// </summary>
 public sealed partial class Session : IAsyncDisposable
 {
-    private readonly ISandboxBackend _backend;
+    private readonly BackendStartup _backend;
     private readonly LimitPolicy _policy;
     private readonly SessionOptions _options;
     private readonly TimeProvider _time;
@@ -26,7 +26,7 @@ public sealed partial class Session : IAsyncDisposable
 
     private readonly IDisposable _memory;
 
-    internal Session(string id, Principal owner, KernelDefinition kernel, SessionLimits limits, ISandboxBackend backend, LimitPolicy policy,
+    internal Session(string id, Principal owner, KernelDefinition kernel, SessionLimits limits, BackendStartup backend, LimitPolicy policy,
         SessionOptions options, TimeProvider time, ILogger logger, IDisposable memory)
     {
         _memory = memory;
@@ -199,7 +199,8 @@ public sealed partial class Session : IAsyncDisposable
         KernelProcess kernel;
         try
         {
-            kernel = await KernelProcess.StartAsync(_backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
+            var backend = await _backend.SessionsAsync(cancellationToken).ConfigureAwait(false);
+            kernel = await KernelProcess.StartAsync(backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
                 cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -19,7 +19,7 @@ public sealed record SessionRequest(string? Language, Principal Owner, LimitRequ
 /// </summary>
 public sealed partial class SessionManager : IAsyncDisposable
 {
-    private readonly BackendSelector _backends;
+    private readonly BackendStartup _backends;
     private readonly KernelCatalog _kernels;
     private readonly LimitPolicy _policy;
     private readonly SessionOptions _options;
@@ -34,7 +34,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly List<Reservation> _reserved = [];
     private int _disposed;
 
-    public SessionManager(BackendSelector backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
+    public SessionManager(BackendStartup backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
         ILoggerFactory loggers, ISessionRegistry registry, MemoryBudget memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -83,7 +83,7 @@ public sealed partial class SessionManager : IAsyncDisposable
             memory.Lease.Dispose();
             throw;
         }
-        var session = new Session(id, owner, kernel, limits, _backends.Selected, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease);
+        var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease);
         try
         {
             _sessions[id] = session;

@@ -35,7 +35,7 @@ internal sealed class TerminalAgent : IAsyncDisposable
     /// <summary>Completes when the agent's stdout closed: the sandbox is gone.</summary>
     public Task Gone => _reader;
 
-    public static async Task<TerminalAgent> StartAsync(ISandboxBackend backend, SessionSpec spec, long maxFileBytes, TimeSpan startTimeout,
+    public static async Task<TerminalAgent> StartAsync(ISessionBackend backend, SessionSpec spec, long maxFileBytes, TimeSpan startTimeout,
         CancellationToken cancellationToken)
     {
         var sandbox = await backend.StartSessionAsync(spec, cancellationToken).ConfigureAwait(false);

@@ -18,7 +18,7 @@ namespace Warden.Core.Terminals;
 /// </summary>
 public sealed partial class TerminalManager : IAsyncDisposable
 {
-    private readonly BackendSelector _backends;
+    private readonly BackendStartup _backends;
     private readonly UserWorkspaces _workspaces;
     private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
@@ -33,7 +33,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private int _reaping;
     private int _disposed;
 
-    public TerminalManager(BackendSelector backends, UserWorkspaces workspaces, UserHomes homes, LimitPolicy policy, IOptions<TerminalOptions> options,
+    public TerminalManager(BackendStartup backends, UserWorkspaces workspaces, UserHomes homes, LimitPolicy policy, IOptions<TerminalOptions> options,
         TimeProvider time, ILoggerFactory loggers, MemoryBudget memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -76,7 +76,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
             if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var terminal = new UserTerminal(_workspaces.Open(owner), _backends.Selected, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
+            var terminal = new UserTerminal(_workspaces.Open(owner), _backends, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
                 _memory);
             _terminals[owner] = terminal;
             return terminal;

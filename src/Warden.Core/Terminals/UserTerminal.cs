@@ -18,7 +18,7 @@ namespace Warden.Core.Terminals;
 /// </summary>
 public sealed partial class UserTerminal : IAsyncDisposable
 {
-    private readonly ISandboxBackend _backend;
+    private readonly BackendStartup _backend;
     private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
@@ -36,7 +36,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private readonly MemoryBudget _budget;
     private MemoryLease? _memory;
 
-    internal UserTerminal(UserWorkspace workspace, ISandboxBackend backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
+    internal UserTerminal(UserWorkspace workspace, BackendStartup backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
         TimeProvider time, ILogger logger, MemoryBudget budget)
     {
         _budget = budget;
@@ -195,7 +195,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
             TerminalAgent agent;
             try
             {
-                agent = await TerminalAgent.StartAsync(_backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+                var backend = await _backend.SessionsAsync(cancellationToken).ConfigureAwait(false);
+                agent = await TerminalAgent.StartAsync(backend, spec, _options.MaxFileBytes, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
             }
             catch
             {

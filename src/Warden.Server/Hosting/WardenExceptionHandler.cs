@@ -97,8 +97,6 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         UnknownLanguageException e => (400, e.Kind, "Unknown language"),
         LimitAboveCeilingException e => (400, e.Kind, "Limit above ceiling"),
         WardenException e => (400, e.Kind, "Invalid request"),
-        // A feature the configured backend does not offer (e.g. sessions on gvisor or docker): say so, not "internal error".
-        NotSupportedException => (501, "not-supported", "Not supported by this backend"),
         BadHttpRequestException e => (e.StatusCode, e.StatusCode == 413 ? "payload-too-large" : "bad-request", e.StatusCode == 413 ? "Payload too large" : "Bad request"),
         // The database unreachable, restarting or out of connections: a condition to retry, not a bug (any other
         // database error still is one).

@@ -39,15 +39,15 @@ public static class NativeApi
     private static Ok<List<RuntimeDto>> GetRuntimes(LanguageCatalog catalog) =>
         TypedResults.Ok(catalog.Installed.Select(l => new RuntimeDto(l.Name, catalog.GetVersion(l), l.Definition.Aliases, l.Definition.IsCompiled)).ToList());
 
-    /// <summary>ok, degraded (no cgroup limits), or error (503): no program could run in a real sandbox.</summary>
+    /// <summary>ok, degraded (no cgroup limits, or sandbox slots quarantined), or error (503): no program could run in a real sandbox.</summary>
     private static async Task<Results<Ok<HealthDto>, JsonHttpResult<HealthDto>>> GetHealth(ExecutionEngine engine, BackendLifetime backend,
         SandboxCheck check, ShutdownGrace shutdown, CancellationToken cancellationToken)
     {
         var sandbox = await SandboxCheckDto.CurrentAsync(backend, check, shutdown, cancellationToken);
-        var facts = engine.Backend.Describe();
-        bool degraded = facts.TryGetValue("degraded", out var d) && d == "true";
+        var backendStatus = engine.Backend.Status();
+        bool degraded = backendStatus.Degraded;
         var status = sandbox is { Ok: false } ? "error" : degraded ? "degraded" : "ok";
-        var health = new HealthDto(status, engine.Backend.Name, degraded, facts, WardenVersion.Current,
+        var health = new HealthDto(status, engine.Backend.Name, degraded, backendStatus.ToFacts(), WardenVersion.Current,
             (long)(DateTimeOffset.UtcNow - WardenVersion.StartedAt).TotalSeconds, engine.Stats.Active, engine.Stats.Queued, sandbox);
         return status == "error" ? TypedResults.Json(health, statusCode: 503) : TypedResults.Ok(health);
     }
@@ -56,7 +56,7 @@ public static class NativeApi
     {
         var l = limits.Value;
         return TypedResults.Ok(new ConfigDto(
-            engine.Backend.Name, engine.Backend.Describe(), LimitsDto.From(l.Default), LimitsDto.From(l.Ceiling), LimitsDto.From(l.Compile),
+            engine.Backend.Name, engine.Backend.Status().ToFacts(), LimitsDto.From(l.Default), LimitsDto.From(l.Ceiling), LimitsDto.From(l.Compile),
             l.Cpus, l.TmpMb, l.WorkspaceMb, l.MaxFileSizeMb, l.MaxOpenFiles, l.AllowNetwork, l.MaxCodeBytes, l.MaxStdinBytes,
             options.Value.MaxConcurrent, options.Value.MaxQueue, catalog.Installed.Select(x => x.Name).ToList()));
     }

@@ -20,6 +20,16 @@ public static class Backends
     public static TheoryData<string> WithWarmPool =>
         new(Names.Where(n => n is "bwrap" or "gvisor").DefaultIfEmpty(NoWarmBackend));
 
+    /// <summary>
+    /// The listed backends whose sandboxes run on recycled slots (bwrap, gvisor): a uid, a cgroup and a workspace mount
+    /// made clean again after each run. Docker's single-use keepers take the same recycle path, but nothing a test may
+    /// do to a shared daemon makes one fail for real; <c>SlotRecyclerTests</c> cover the path itself.
+    /// </summary>
+    public static TheoryData<string> WithSlots =>
+        new(Names.Where(n => n is "bwrap" or "gvisor").DefaultIfEmpty(NoSlotBackend));
+
+    public const string NoSlotBackend = "(none with recycled slots)";
+
     public const string NoWarmBackend = "(none with warm sandboxes)";
 
     /// <summary>

@@ -35,6 +35,9 @@ public sealed class TestEngine : IAsyncDisposable
 
     public string Backend { get; }
 
+    /// <summary>The engine's services (its options, its meters), for tests that look beneath the engine.</summary>
+    public IServiceProvider Services => _provider ?? throw SandboxRequirement.Unavailable(Backend, UnavailableReason ?? "unknown");
+
     /// <summary>
     /// <c>WARDEN_TEST_POOL</c>: on, or off (default, as the product). Any other value stops the suite rather than running
     /// it cold under a name that promises otherwise (<c>zygote</c> was a pass of its own until the python zygote was removed).
@@ -105,8 +108,7 @@ public sealed class TestEngine : IAsyncDisposable
         // The probe says it can run: from here on a failure is a real failure, not a reason to skip.
         await engine.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
         if (engine.Pool.Running) await engine.Pool.WaitFilledAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
-        engine.Backend.Describe().TryGetValue("instance", out var instance);
-        return new TestEngine(backend, provider, engine, null, instance);
+        return new TestEngine(backend, provider, engine, null, engine.Backend.Status().Instance);
     }
 
     /// <summary>Waits for this engine's background work: a full warm pool, every slot idle, nothing being recycled.</summary>
@@ -117,9 +119,7 @@ public sealed class TestEngine : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (DateTime.UtcNow < deadline)
         {
-            var info = engine.Backend.Describe();
-            bool idle = (!info.TryGetValue("slots", out var slots) || !info.TryGetValue("idle_slots", out var free) || slots == free)
-                && (!info.TryGetValue("recycling", out var recycling) || recycling == "0");
+            bool idle = engine.Backend.Status().Slots is not { } slots || (slots.Idle == slots.Total && slots.Recycling == 0);
             if (idle) break;
             await Task.Delay(20, CancellationToken.None);
         }

@@ -177,9 +177,9 @@ public sealed class WarmPathTests(WarmPoolFixture pool) : IClassFixture<WarmPool
         // Recycled well within the program's 30 s sleep: the grace (gVisor 10 s, bwrap 1 s) ran out and the sandbox was killed.
         var engine = pool.Warm(backend).Engine;
         var deadline = DateTime.UtcNow.AddSeconds(22);
-        while (engine.Backend.Describe().GetValueOrDefault("recycling") is not (null or "0") && DateTime.UtcNow < deadline)
+        while (engine.Backend.Status().Slots?.Recycling is not (null or 0) && DateTime.UtcNow < deadline)
             await Task.Delay(50, TestContext.Current.CancellationToken);
-        Assert.Equal("0", engine.Backend.Describe().GetValueOrDefault("recycling"));
+        Assert.Equal(0, engine.Backend.Status().Slots?.Recycling ?? 0);
         var next = await pool.RunWarmAsync(backend, Run.Python("print(1)"));
         Assert.Equal("1\n", next.Run.Stdout);
     }

@@ -62,7 +62,7 @@ public sealed partial class ApiFuzzTests
             ["Warden:Terminal:IdleTimeoutSeconds"] = "3",
         });
         var server = terminal.Server;
-        var instance = server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Describe()["instance"];
+        var instance = server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Status().Instance;
         var runDirectory = Path.Combine(terminal.StateDirectory, "run", instance);
         var failures = new List<string>();
         var statuses = new SortedDictionary<int, int>();

@@ -30,6 +30,9 @@ public sealed partial class MetricsTests
         Assert.Equal(0, Value(text, "warden_queue_depth", null));
         Assert.Equal(0, Value(text, "warden_sandboxes_active", null));
         Assert.Equal(1, Value(text, "warden_pool_slots", "backend=\"bwrap\",state=\"total\""));
+        Assert.Equal(0, Value(text, "warden_pool_slots", "backend=\"bwrap\",state=\"quarantined\""));
+        Assert.Equal(0, Value(text, "warden_slots_recycle_failures_total", "backend=\"bwrap\""));
+        Assert.Contains("# TYPE warden_slots_recycle_failures_total counter", text);
         Assert.Contains("# TYPE warden_execution_duration_seconds histogram", text);
         Assert.Contains("# TYPE warden_executions_total counter", text);
         // Every sample line is name{labels} value.

@@ -28,7 +28,7 @@ public sealed class SandboxReapTests
         Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal));
         await WaitUntilAsync(() => HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory).Count == 0);
         Assert.Empty(HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory));
-        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Describe()["instance"];
+        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Status().Instance;
         Assert.Empty(TermCgroups(instance));
 
         var (_, read) = await user.GetAsync("files/read?path=/home/user/keep.txt");

@@ -13,7 +13,7 @@ public sealed partial class BubblewrapBackend
     public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var binds = new List<(string, string)>();
         if (spec.SupportFiles.Count > 0) binds.Add((SupportDirectory(spec.SupportFiles), spec.SupportDirectory));
 

@@ -11,7 +11,7 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 /// The embedded default: bubblewrap namespaces + a seccomp filter + cgroups + rlimits, no daemon. Sandboxes come from a
 /// <see cref="SlotPool"/> whose helpers drop to the slot's host uid before they exec bwrap.
 /// </summary>
-public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSource, IAsyncDisposable
+public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSource, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly BubblewrapOptions _bwrap;
@@ -44,6 +44,15 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     public BackendProbe Probe() => BubblewrapProbe.Run(_bwrap.BwrapPath, HelperPath);
 
+    public BackendCapabilities Capabilities { get; } = new()
+    {
+        WarmSandboxes = true,
+        LongLivedSandboxes = true,
+        PersistentHomes = true,
+        PerSlotUids = Libc.geteuid() == 0,
+        NetworkModes = ["none", "host"],
+    };
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -67,7 +76,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     public async ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken)
     {
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var slot = await _pool.AcquireAsync(cancellationToken).ConfigureAwait(false);
         return new BwrapSandbox(this, _pool, slot);
     }
@@ -75,7 +84,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     public async Task<IWarmSandbox> StartWarmAsync(WarmRecipe recipe, int slotCapacity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recipe);
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
         ParkedHelper? helper = null;
         ExitReport? report = null;
@@ -108,11 +117,24 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         return fields;
     }
 
-    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>(_pool.Describe())
+    public BackendStatus Status() => new()
     {
-        ["backend"] = Name,
-        ["mode"] = Libc.geteuid() == 0 ? "per-slot host uid" : "service uid (not root)",
+        Backend = Name,
+        Instance = _pool.Instance,
+        CgroupVersion = _pool.CgroupVersionText,
+        WithoutCgroups = _pool.WithoutCgroups,
+        Slots = _pool.Status(),
+        Details = new Dictionary<string, string>
+        {
+            ["mode"] = Libc.geteuid() == 0 ? "per-slot host uid" : "service uid (not root)",
+        },
     };
+
+    /// <summary>Sandboxes are handed out only after <see cref="BackendStartup"/> started the backend.</summary>
+    private void EnsureStarted()
+    {
+        if (!_started) throw new InvalidOperationException("The bwrap backend is not started: BackendStartup.StartAsync starts it.");
+    }
 
     private BwrapLayout CreateLayout(string runDirectory)
     {

@@ -23,11 +23,12 @@ public sealed partial class DockerBackend
     {
         ArgumentNullException.ThrowIfNull(spec);
         // Under another OCI runtime (runsc) the container's cgroup holds the runtime's processes, not the program's, so
-        // neither interrupts nor the counters below would reach the kernel; gVisor sessions are the gvisor backend's.
+        // neither interrupts nor the counters below would reach the kernel; gVisor sessions are the gvisor backend's. The
+        // capabilities say so, and start-up refuses the surfaces that need sessions: this is a guard, not a per-request answer.
         if (_docker.Runtime.Length > 0)
-            throw new NotSupportedException($"The docker backend runs sessions with the daemon's default runtime only, not '{_docker.Runtime}'; " +
+            throw new InvalidOperationException($"The docker backend runs sessions with the daemon's default runtime only, not '{_docker.Runtime}'; " +
                 "use Warden:Backend=gvisor for sessions under gVisor.");
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var support = spec.SupportFiles.Count > 0 ? SupportDirectory(spec.SupportFiles) : null;
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-session-{ContainerNamePart(spec.Name)}-{n}";

@@ -15,7 +15,7 @@ namespace Warden.Core.Sandboxing.Docker;
 /// request pays for an archive upload and an exec, not for a container start. All are labelled with the instance and
 /// reaped at start-up when their instance died.
 /// </summary>
-public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
+public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly DockerOptions _docker;
@@ -23,8 +23,8 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
     private readonly ILogger<DockerBackend> _logger;
     private readonly Channel<DockerKeeper> _ready = Channel.CreateUnbounded<DockerKeeper>();
     private readonly HashSet<Task> _background = [];
+    private readonly SlotRecycler _recycler;
     private readonly SemaphoreSlim _startLock = new(1, 1);
-    private readonly CancellationTokenSource _stopping = new();
     private DockerEngine? _engine;
     private string _serverVersion = "";
     private long _containers;
@@ -36,6 +36,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
         _docker = docker.Value;
         _limits = limits;
         _logger = logger;
+        _recycler = new SlotRecycler(RecyclePolicy.Default, logger);
     }
 
     public string Name => "docker";
@@ -48,6 +49,15 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
 
     public BackendProbe Probe() => DockerProbe.Run(_docker);
 
+    // The container runs as Warden:Docker:User, the same for every container.
+    /// <remarks>Long-lived sandboxes with the daemon's default runtime only: under another runtime (runsc) the container's
+    /// cgroup holds that runtime's own processes, so interrupts and counters would not reach the program; the gvisor backend
+    /// serves gVisor sessions.</remarks>
+    public BackendCapabilities Capabilities => new()
+    {
+        LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0, NetworkModes = ["none", "host"],
+    };
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -58,7 +68,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
             _engine = new DockerEngine(_docker.SocketPath());
             _serverVersion = await _engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
             await ReapStaleAsync(cancellationToken).ConfigureAwait(false);
-            await Task.WhenAll(Enumerable.Range(0, _options.MaxConcurrent).Select(_ => RefillAsync())).ConfigureAwait(false);
+            await Task.WhenAll(Enumerable.Range(0, _options.MaxConcurrent).Select(_ => Refill())).ConfigureAwait(false);
             _started = true;
             Log.Started(_logger, Instance, _serverVersion, _options.MaxConcurrent);
         }
@@ -70,10 +80,10 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
 
     public async ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken)
     {
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        if (!_started) throw new InvalidOperationException("The docker backend is not started: BackendStartup.StartAsync starts it.");
         // A keeper is ready when the pool keeps up; otherwise this start one now (the cold path) rather than wait.
         if (!_ready.Reader.TryRead(out var keeper)) keeper = await CreateKeeperAsync(_limits.Resolve(null), cancellationToken).ConfigureAwait(false);
-        else Track(RefillAsync());
+        else _ = Refill();
         return new DockerSandbox(this, keeper);
     }
 
@@ -108,22 +118,15 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
         }
     }
 
-    private async Task RefillAsync()
+    /// <summary>
+    /// Starts a keeper in place of one taken, on the recycle path every backend's slots share (bounded retries, then
+    /// quarantine): a keeper that cannot be started is one keeper less, counted and reported, not a silent gap.
+    /// </summary>
+    private Task Refill() => _recycler.Recycle("keeper", async cancellationToken =>
     {
-        try
-        {
-            var keeper = await CreateKeeperAsync(_limits.Resolve(null), _stopping.Token).ConfigureAwait(false);
-            if (!_ready.Writer.TryWrite(keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
-            // Shutting down: CreateKeeperAsync removed whatever it had created.
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException)
-        {
-            Log.RefillFailed(_logger, e);
-        }
-    }
+        var keeper = await CreateKeeperAsync(_limits.Resolve(null), cancellationToken).ConfigureAwait(false);
+        if (!_ready.Writer.TryWrite(keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
+    }, () => { });
 
     /// <summary>Removes a used keeper and its volume in the background; shutdown waits for it.</summary>
     internal void Discard(DockerKeeper keeper) => Track(RemoveAsync(keeper.Id, keeper.Volume));
@@ -169,21 +172,25 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
         if (containers + volumes > 0) Log.Reaped(_logger, containers, volumes);
     }
 
-    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
+    public BackendStatus Status() => new()
     {
-        ["backend"] = Name,
-        ["runtime"] = _docker.Runtime.Length > 0 ? _docker.Runtime : "default (runc)",
-        ["image"] = _docker.Image,
-        ["server"] = _serverVersion,
-        ["cgroup_version"] = Cgroups.CgroupHost.Probe().Version,
-        ["degraded"] = "false",
-        ["instance"] = Instance,
+        Backend = Name,
+        Instance = Instance,
+        CgroupVersion = Cgroups.CgroupHost.Probe().Version,
+        Slots = new SlotStatus(_options.MaxConcurrent - _recycler.Quarantined, _ready.Reader.Count, _recycler.Running, _recycler.Quarantined,
+            _recycler.Failures),
+        Details = new Dictionary<string, string>
+        {
+            ["runtime"] = _docker.Runtime.Length > 0 ? _docker.Runtime : "default (runc)",
+            ["image"] = _docker.Image,
+            ["server"] = _serverVersion,
+        },
     };
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync().ConfigureAwait(false);
         await DisposeSessionsAsync().ConfigureAwait(false);
+        await _recycler.DisposeAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_background) pending = [.. _background];
         await Task.WhenAll(pending).ConfigureAwait(false);
@@ -199,9 +206,6 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
     {
         [LoggerMessage(Diagnostics.EventIds.DockerStarted, LogLevel.Information, "docker backend instance {Instance} ready: {Server}, {Keepers} keepers")]
         public static partial void Started(ILogger logger, string instance, string server, int keepers);
-
-        [LoggerMessage(Diagnostics.EventIds.DockerRefillFailed, LogLevel.Warning, "Could not start a keeper container")]
-        public static partial void RefillFailed(ILogger logger, Exception exception);
 
         [LoggerMessage(Diagnostics.EventIds.DockerRemoveFailed, LogLevel.Warning, "Could not remove container or volume {Name}")]
         public static partial void RemoveFailed(ILogger logger, string name, Exception exception);

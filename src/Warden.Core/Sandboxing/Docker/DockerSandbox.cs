@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Formats.Tar;
 using System.Net.Sockets;
 using System.Text;
@@ -55,58 +54,25 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         SafeBaseline(cgroup);
 
         var exec = await engine.CreateExecAsync(_keeper.Id, DockerContainerSpec.Exec(command, limits, backend.Options.User), cancellationToken).ConfigureAwait(false);
-        var stopwatch = Stopwatch.StartNew();
-        using var wall = new CancellationTokenSource(limits.WallTime);
-        using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
-        int outputHit = 0;
-        void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
-        var onOutput = command.OnOutput;
-        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stdout, d));
-        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stderr, d));
-
+        using var supervisor = new RunSupervisor(command, limits, cancellationToken);
         await using var stream = await engine.StartExecAttachedAsync(exec, cancellationToken).ConfigureAwait(false);
-        using var feedStop = new CancellationTokenSource();
-        var feed = FeedStdinAsync(stream, command.Stdin, command.StdinStream, feedStop.Token);
-        var demux = DemultiplexAsync(stream, stdout, stderr);
-        bool killed = false;
-        try { await demux.WaitAsync(kill.Token).ConfigureAwait(false); }
-        catch (OperationCanceledException) { killed = true; }
+        supervisor.FeedStdin(stop => FeedStdinAsync(stream, command.Stdin, command.StdinStream, stop));
+        var demux = DemultiplexAsync(stream, supervisor.Stdout, supervisor.Stderr);
+        bool killed = await supervisor.WaitAsync(demux).ConfigureAwait(false);
         if (killed)
         {
             // The whole container goes: that is the only way to be sure every process of the stage is gone.
             await engine.KillAsync(_keeper.Id, CancellationToken.None).ConfigureAwait(false);
             await demux.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
         }
-        stopwatch.Stop();
-        // An interactive stdin may never end: stop copying once the program is gone.
-        await feedStop.CancelAsync().ConfigureAwait(false);
-        await feed.ConfigureAwait(false);
+        await supervisor.StopAsync().ConfigureAwait(false);
+        await supervisor.Feed.ConfigureAwait(false);
         // Nothing a stage started may outlive it (a daemonised child would keep running until the container is removed).
         if (!killed && cgroup is not null) await cgroup.KillAllButAsync(_keeper.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
 
         var state = await engine.InspectExecAsync(exec, CancellationToken.None).ConfigureAwait(false);
-        var counters = SafeRead(cgroup);
-        var (exitCode, signal) = killed ? ((int?)null, (int?)9)
-            : state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
-
-        var cause = KillCause.Decide(killed, wall.IsCancellationRequested, cancellationToken.IsCancellationRequested, outputHit != 0, cpuHit: false);
-        return new ProcessOutcome
-        {
-            Started = true,
-            ExitCode = exitCode,
-            Signal = signal,
-            WallTime = stopwatch.Elapsed,
-            CpuTime = counters.CpuTime,
-            PeakMemoryBytes = counters.PeakMemoryBytes,
-            OomKills = counters.OomKills,
-            WallTimeExceeded = cause.WallTimeExceeded,
-            OutputLimitExceeded = cause.OutputLimitExceeded,
-            Cancelled = cause.Cancelled,
-            Stdout = stdout.ToArray(),
-            Stderr = stderr.ToArray(),
-            StdoutTruncated = stdout.Truncated,
-            StderrTruncated = stderr.Truncated,
-        };
+        (int? ExitCode, int? Signal) status = state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
+        return supervisor.Outcome(started: true, killed, status, SafeRead(cgroup));
     }
 
     /// <summary>Docker's multiplexed stream: 8-byte headers (stream 1 = stdout, 2 = stderr; big-endian length), then the payload.</summary>

@@ -50,6 +50,9 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
 
     public BackendProbe Probe() => RunscProbe.Run(_gvisor, ExecHelper.Locate(_options));
 
+    // Root only (StartAsync refuses otherwise): every slot has its own uid.
+    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, PerSlotUids = true, NetworkModes = ["none", "host"] };
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -75,7 +78,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
 
     public async ValueTask<ISandbox> AcquireAsync(CancellationToken cancellationToken)
     {
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var slot = await _pool.AcquireAsync(cancellationToken).ConfigureAwait(false);
         return new GvisorSandbox(this, _pool, slot);
     }
@@ -87,7 +90,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     public async Task<IWarmSandbox> StartWarmAsync(WarmRecipe recipe, int slotCapacity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recipe);
-        if (!_started) await StartAsync(cancellationToken).ConfigureAwait(false);
+        EnsureStarted();
         var slot = await _pool.AcquireWarmAsync(slotCapacity, cancellationToken).ConfigureAwait(false);
         ParkedHelper? helper = null;
         GvisorRun? run = null;
@@ -187,12 +190,25 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
 
     internal string BundleDirectory(string slot) => Path.Combine(_pool.RunDirectory, $"bundle-{slot}");
 
-    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>(_pool.Describe())
+    public BackendStatus Status() => new()
     {
-        ["backend"] = Name,
-        ["platform"] = Platform.Length > 0 ? Platform : RunscProbe.ChoosePlatform(_gvisor),
-        ["runtime"] = RunscProbe.Version(_gvisor.RunscPath),
+        Backend = Name,
+        Instance = _pool.Instance,
+        CgroupVersion = _pool.CgroupVersionText,
+        WithoutCgroups = _pool.WithoutCgroups,
+        Slots = _pool.Status(),
+        Details = new Dictionary<string, string>
+        {
+            ["platform"] = Platform.Length > 0 ? Platform : RunscProbe.ChoosePlatform(_gvisor),
+            ["runtime"] = RunscProbe.Version(_gvisor.RunscPath),
+        },
     };
+
+    /// <summary>Sandboxes are handed out only after <see cref="BackendStartup"/> started the backend.</summary>
+    internal void EnsureStarted()
+    {
+        if (!_started) throw new InvalidOperationException("The gvisor backend is not started: BackendStartup.StartAsync starts it.");
+    }
 
     public ValueTask DisposeAsync() => _pool.DisposeAsync();
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Cgroups;
@@ -18,7 +17,9 @@ internal sealed record SlotPoolSettings(
     long WorkspaceBytes,
     /// <summary>The helper drops to the slot uid before exec (bwrap). False when the exec'd tool must start as root and
     /// switches users itself (runsc: the sandboxed process runs as the slot uid inside gVisor).</summary>
-    bool HelperDropsPrivileges);
+    bool HelperDropsPrivileges,
+    /// <summary>Retries and backoff of recycling; null for <see cref="RecyclePolicy.Default"/>.</summary>
+    RecyclePolicy? Recycling = null);
 
 /// <summary>
 /// The slots of one backend instance: created at start-up (uid lease, cgroup, tmpfs workspace, parked helper), handed
@@ -29,12 +30,15 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 {
     private readonly Channel<SandboxSlot> _free = Channel.CreateUnbounded<SandboxSlot>();
     private readonly List<SandboxSlot> _slots = [];
-    private readonly HashSet<Task> _recycling = [];
+    private readonly List<SandboxSlot> _quarantined = [];
     private readonly Channel<SandboxSlot> _warmFree = Channel.CreateUnbounded<SandboxSlot>();
     private readonly List<SandboxSlot> _warmSlots = [];
     private ICgroupTree? _cgroups;
     private StateDirectoryLease? _stateLease;
+    private readonly SlotRecycler _recycler = new(settings.Recycling ?? RecyclePolicy.Default, logger);
     private string _stateDirectory = settings.StateDirectory;
+    private int _warmCreated;
+    private bool _started;
 
     public string Instance { get; } = WardenInstance.NewName();
 
@@ -43,10 +47,6 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     public CgroupSupport? CgroupSupport { get; private set; }
 
     public string CgroupVersion => _cgroups?.Version ?? "none";
-
-    public bool Degraded => _cgroups is null;
-
-    public int Count => _slots.Count;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -87,6 +87,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
             }, cancellationToken));
         }
         await Task.WhenAll(starts).ConfigureAwait(false);
+        _started = true;
         Log.Started(logger, Instance, _slots.Count, CgroupVersion, root);
     }
 
@@ -125,9 +126,10 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         if (_warmFree.Reader.TryRead(out var free)) return free;
         lock (_warmSlots)
         {
+            // Quarantined warm slots left the list: they take no capacity. Names are never reused (their cgroups remain).
             if (_warmSlots.Count < capacity)
             {
-                var slot = CreateSlot($"warm-{_warmSlots.Count}");
+                var slot = CreateSlot($"warm-{_warmCreated++}");
                 _warmSlots.Add(slot);
                 slot.ResetWorkspace();
                 return slot;
@@ -140,102 +142,82 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
     /// <param name="cleanup">Backend cleanup once the sandbox's processes are gone (gVisor deletes its container record).</param>
     /// <param name="grace">How long the tool may take to exit on its own before it is killed (a run that ended on its
     /// program's exit report, see <see cref="ExitReport"/>).</param>
-    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup = null, TimeSpan grace = default)
-    {
-        // Off the caller's path: this runs synchronously otherwise (the helper has exited, unmounting is a syscall), and
-        // the caller's result would wait for the workspace to be replaced.
-        var task = Task.Run(() => ReleaseWarmAsync(slot, helper, cleanup, grace));
-        lock (_recycling) _recycling.Add(task);
-        task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
-    }
-
-    private async Task ReleaseWarmAsync(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup, TimeSpan grace)
-    {
-        try
+    public void RecycleWarm(SandboxSlot slot, ParkedHelper? helper, Func<Task>? cleanup = null, TimeSpan grace = default) =>
+        _ = _recycler.Recycle(slot.Name, async cancellationToken =>
         {
-            if (helper is not null && grace > TimeSpan.Zero)
+            // Each step is done once: a retry after a failure goes on from the step that failed.
+            if (helper is { } exiting)
             {
-                try { await helper.Process.WaitForExitAsync().WaitAsync(grace).ConfigureAwait(false); }
-                catch (TimeoutException) { Log.ReportedExitOutlived(logger, slot.Name, grace.TotalSeconds); }
+                if (grace > TimeSpan.Zero)
+                {
+                    try { await exiting.Process.WaitForExitAsync().WaitAsync(grace, cancellationToken).ConfigureAwait(false); }
+                    catch (TimeoutException) { Log.ReportedExitOutlived(logger, slot.Name, grace.TotalSeconds); }
+                }
+                helper = null;
+                await exiting.DisposeAsync().ConfigureAwait(false);
             }
-            if (helper is not null) await helper.DisposeAsync().ConfigureAwait(false);
-            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
-            if (cleanup is not null) await cleanup().ConfigureAwait(false);
+            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);
+            if (cleanup is { } pending)
+            {
+                await pending().ConfigureAwait(false);
+                cleanup = null;
+            }
             slot.ResetWorkspace();
             _warmFree.Writer.TryWrite(slot);
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
-        {
-            // The slot stays out of circulation; DisposeAsync still destroys it.
-            Log.SlotRecycleFailed(logger, slot.Name, e);
-        }
-    }
+        }, () => Quarantine(slot, _warmSlots));
 
     public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
         ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
 
-    /// <summary>Recycles a slot in the background; <see cref="DisposeAsync"/> waits for it.</summary>
-    public void Recycle(SandboxSlot slot)
-    {
-        // Off the caller's path: ReleaseAsync runs synchronously up to the helper spawn (kill loop, unmount, mount).
-        var task = Task.Run(() => ReleaseAsync(slot));
-        lock (_recycling) _recycling.Add(task);
-        task.ContinueWith(t => { lock (_recycling) _recycling.Remove(t); }, TaskScheduler.Default);
-    }
-
-    /// <summary>Returns a slot to the pool, clean: no process, an empty workspace, a helper parked for the next run.</summary>
-    public async Task ReleaseAsync(SandboxSlot slot)
-    {
-        try
+    /// <summary>
+    /// Returns a slot to the pool in the background, clean: no process, an empty workspace, a helper parked for the
+    /// next run. <see cref="DisposeAsync"/> waits for it.
+    /// </summary>
+    public void Recycle(SandboxSlot slot) =>
+        _ = _recycler.Recycle(slot.Name, async cancellationToken =>
         {
             if (slot.Parked is { } unused)
             {
                 slot.Parked = null;
                 await unused.DisposeAsync().ConfigureAwait(false);
             }
-            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
+            if (slot.Cgroup is not null) await slot.Cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);
             slot.ResetWorkspace();
             slot.Parked = await ParkAsync(slot).ConfigureAwait(false);
             _free.Writer.TryWrite(slot);
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
-        {
-            Log.SlotRecycleFailed(logger, slot.Name, e);
-            _ = RetryReleaseAsync(slot);
-        }
+        }, () => Quarantine(slot, _slots));
+
+    /// <summary>
+    /// Takes a slot that could not be recycled out of circulation for good. It keeps its uid lease and cgroup until
+    /// shutdown, so neither is given to another slot while something of the last run may still hold them.
+    /// </summary>
+    private void Quarantine(SandboxSlot slot, List<SandboxSlot> from)
+    {
+        lock (from) from.Remove(slot);
+        lock (_quarantined) _quarantined.Add(slot);
     }
 
-    private async Task RetryReleaseAsync(SandboxSlot slot)
+    public SlotStatus Status()
     {
-        await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-        await ReleaseAsync(slot).ConfigureAwait(false);
+        int total;
+        lock (_slots) total = _slots.Count;
+        return new SlotStatus(total, _free.Reader.Count, _recycler.Running, _recycler.Quarantined, _recycler.Failures);
     }
 
-    public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>
-    {
-        ["cgroup_version"] = _cgroups?.Version ?? CgroupSupport?.Version ?? "unknown",
-        ["degraded"] = (_slots.Count > 0 && _cgroups is null) ? "true" : "false",
-        ["slots"] = _slots.Count.ToString(CultureInfo.InvariantCulture),
-        ["idle_slots"] = _free.Reader.Count.ToString(CultureInfo.InvariantCulture),
-        ["recycling"] = RecyclingCount().ToString(CultureInfo.InvariantCulture),
-        ["instance"] = Instance,
-    };
+    /// <summary>The cgroup version in use, or the host's when none is (degraded).</summary>
+    public string CgroupVersionText => _cgroups?.Version ?? CgroupSupport?.Version ?? "unknown";
 
-    private int RecyclingCount()
-    {
-        lock (_recycling) return _recycling.Count;
-    }
+    /// <summary>Started without cgroup limits (Warden:AllowDegraded).</summary>
+    public bool WithoutCgroups => _started && _cgroups is null;
 
     public async ValueTask DisposeAsync()
     {
-        Task[] pending;
-        lock (_recycling) pending = [.. _recycling];
-        await Task.WhenAll(pending).ConfigureAwait(false);
-        foreach (var slot in _slots) await slot.DestroyAsync().ConfigureAwait(false);
-        _slots.Clear();
-        List<SandboxSlot> warm;
-        lock (_warmSlots) { warm = [.. _warmSlots]; _warmSlots.Clear(); }
-        foreach (var slot in warm) await slot.DestroyAsync().ConfigureAwait(false);
+        await _recycler.DisposeAsync().ConfigureAwait(false);
+        List<SandboxSlot> all;
+        lock (_slots) { all = [.. _slots]; _slots.Clear(); }
+        lock (_warmSlots) { all.AddRange(_warmSlots); _warmSlots.Clear(); }
+        lock (_quarantined) { all.AddRange(_quarantined); _quarantined.Clear(); }
+        foreach (var slot in all) await slot.DestroyAsync().ConfigureAwait(false);
         _cgroups?.Dispose();
         try { if (RunDirectory.Length > 0) Directory.Delete(RunDirectory, recursive: true); } catch (IOException) { }
         _stateLease?.Dispose();
@@ -253,8 +235,5 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         [LoggerMessage(Diagnostics.EventIds.ReportedExitOutlived, LogLevel.Warning,
             "Sandbox slot {Slot}: the program reported its exit but the sandbox was still running {Seconds} s later; killing it")]
         public static partial void ReportedExitOutlived(ILogger logger, string slot, double seconds);
-
-        [LoggerMessage(Diagnostics.EventIds.SlotRecycleFailed, LogLevel.Error, "Recycling sandbox slot {Slot} failed; retrying")]
-        public static partial void SlotRecycleFailed(ILogger logger, string slot, Exception exception);
     }
 }

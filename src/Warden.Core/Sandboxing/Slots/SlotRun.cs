@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Warden.Core.Cgroups;
 using Warden.Core.Execution;
@@ -12,7 +11,8 @@ internal readonly record struct StartEvidence(bool Started, int? ExitCode);
 
 /// <summary>
 /// One run of a parked helper, common to every slot-based backend: write the limits to the cgroup, send the control
-/// block, feed stdin, drain capped output, enforce the wall clock, kill the whole cgroup when needed, read the counters.
+/// block, drain the output into the <see cref="RunSupervisor"/> (which holds the wall clock, the caps, the CPU watch and
+/// decides the outcome, as for every backend), kill the whole cgroup when it says so, read the counters.
 /// The backend supplies the control block and how to tell that the program really started.
 /// </summary>
 internal static class SlotRun
@@ -40,80 +40,39 @@ internal static class SlotRun
         var cgroup = slot.Cgroup;
         cgroup?.Baseline();
 
-        var stopwatch = Stopwatch.StartNew();
-        using var wall = new CancellationTokenSource(limits.WallTime);
-        using var kill = CancellationTokenSource.CreateLinkedTokenSource(wall.Token, cancellationToken);
-        int outputHit = 0;
-        void OnOutputLimit() { Interlocked.Exchange(ref outputHit, 1); kill.Cancel(); }
-        var onOutput = command.OnOutput;
-        var stdout = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stdout, d));
-        var stderr = new CappedReader(limits.MaxOutputBytes, OnOutputLimit, onOutput is null ? null : d => onOutput(OutputStreamKind.Stderr, d));
-
+        using var supervisor = new RunSupervisor(command, limits, cancellationToken);
         var exit = helper.Process.WaitForExitAsync();
-        int cpuHit = 0;
-        using var watchdogStop = new CancellationTokenSource();
-        var watchdog = watchCpuTime && cgroup is not null
-            ? WatchCpuTimeAsync(cgroup!, limits.CpuTime, () => { Interlocked.Exchange(ref cpuHit, 1); kill.Cancel(); }, watchdogStop.Token)
-            : Task.CompletedTask;
+        if (watchCpuTime && cgroup is not null) supervisor.WatchCpuTime(cgroup, limits.CpuTime);
         var started = evidence(helper);
         using var finish = new CancellationTokenSource();
-        var drains = Task.WhenAll(stdout.DrainAsync(helper.Stdout, finish.Token), stderr.DrainAsync(helper.Stderr, finish.Token));
+        var drains = Task.WhenAll(supervisor.Stdout.DrainAsync(helper.Stdout, finish.Token), supervisor.Stderr.DrainAsync(helper.Stderr, finish.Token));
 
         // A warm sandbox can die before its go-message (killed from outside): the write fails, the tool exits without
         // the program's start evidence, and the run ends as a sandbox error instead of an exception.
         bool launched = true;
         try { await launch(helper).ConfigureAwait(false); }
         catch (IOException) { launched = false; }
-        using var feedStop = new CancellationTokenSource();
-        var feed = launched ? FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, feedStop.Token) : Task.CompletedTask;
+        if (launched) supervisor.FeedStdin(stop => FeedStdinAsync(helper.Stdin, command.Stdin, command.StdinStream, stop));
 
-        bool killed = false;
-        int? reported = null;
-        try { reported = await EndAsync(exit, reportedExit).WaitAsync(kill.Token).ConfigureAwait(false); }
-        catch (OperationCanceledException) { killed = true; }
+        var (killed, reported) = await supervisor.WaitAsync(EndAsync(exit, reportedExit)).ConfigureAwait(false);
         if (killed) await KillAsync(helper, cgroup).ConfigureAwait(false);
         // A reported end: the tool still tears the sandbox down (the slot's recycling waits for it), so its exit, the
         // pipes' end and the start evidence are not waited for.
         int waitStatus = reported is null ? await exit.ConfigureAwait(false) : 0;
-        // An interactive stdin may never end: stop copying once the program is gone.
-        await feedStop.CancelAsync().ConfigureAwait(false);
-        await watchdogStop.CancelAsync().ConfigureAwait(false);
-        await watchdog.ConfigureAwait(false);
-        stopwatch.Stop();
+        await supervisor.StopAsync().ConfigureAwait(false);
 
         // The tool's death takes every process of the sandbox with it, so the pipes close right after; the bound only
         // matters if something outlived it, which the cgroup sweep removes.
         if (reported is not null) await finish.CancelAsync().ConfigureAwait(false);
         else if (cgroup is not null && !cgroup.IsEmpty()) await cgroup.KillAllAsync(CancellationToken.None).ConfigureAwait(false);
         await Task.WhenAny(drains, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
-        await feed.ConfigureAwait(false);
+        await supervisor.Feed.ConfigureAwait(false);
         var (childStarted, childExit) = reported is int status ? new StartEvidence(true, status) : await started.ConfigureAwait(false);
         var counters = cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
 
         int code = childExit ?? (WaitStatus.Exited(waitStatus) ? WaitStatus.ExitCode(waitStatus) : 128 + WaitStatus.TermSignal(waitStatus));
-        var (exitCode, signal) = !childStarted ? (null, null) : killed ? ((int?)null, (int?)9) : ShellStatus.Decode(code);
-
-        var stderrBytes = stderr.ToArray();
-        var cause = KillCause.Decide(killed, wall.IsCancellationRequested, cancellationToken.IsCancellationRequested, outputHit != 0, cpuHit != 0);
-        return new ProcessOutcome
-        {
-            Started = childStarted,
-            ExitCode = exitCode,
-            Signal = signal,
-            WallTime = stopwatch.Elapsed,
-            CpuTime = counters.CpuTime,
-            PeakMemoryBytes = counters.PeakMemoryBytes,
-            OomKills = counters.OomKills,
-            WallTimeExceeded = cause.WallTimeExceeded,
-            CpuTimeExceeded = cause.CpuTimeExceeded,
-            OutputLimitExceeded = cause.OutputLimitExceeded,
-            Cancelled = cause.Cancelled,
-            Stdout = stdout.ToArray(),
-            Stderr = stderrBytes,
-            StdoutTruncated = stdout.Truncated,
-            StderrTruncated = stderr.Truncated,
-            SandboxError = !childStarted && !killed ? "the sandbox failed to start: " + Encoding.UTF8.GetString(stderrBytes).Trim() : null,
-        };
+        return supervisor.Outcome(childStarted, killed, ShellStatus.Decode(code), counters,
+            sandboxError: !childStarted && !killed ? "the sandbox failed to start: " + Encoding.UTF8.GetString(supervisor.Stderr.ToArray()).Trim() : null);
     }
 
     /// <summary>The program's reported exit status, or null once the tool has exited (no report, or none to wait for).</summary>
@@ -124,27 +83,6 @@ internal static class SlotRun
             return status;
         await exit.ConfigureAwait(false);
         return null;
-    }
-
-    /// <summary>
-    /// For backends whose sandbox ignores RLIMIT_CPU (gVisor): the kernel's CPU accounting of the whole cgroup, checked
-    /// every 50 ms; reaching the limit kills the sandbox. It counts the isolation layer's own work for the program too.
-    /// </summary>
-    private static async Task WatchCpuTimeAsync(ICgroup cgroup, TimeSpan limit, Action onLimit, CancellationToken stop)
-    {
-        try
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                if (cgroup.Read().CpuTime < limit) continue;
-                onLimit();
-                return;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     /// <summary>
