@@ -4,6 +4,7 @@ using Warden.Core.Interop;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Seccomp;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 using Warden.Core.Sandboxing.Zygote;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
@@ -24,6 +25,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     private readonly SemaphoreSlim _zygoteLock = new(1, 1);
     private PythonZygote? _zygote;
     private string _seccompNoNet = "", _seccompNet = "";
+    private SandboxBase _base = null!;
     private bool _started;
 
     public BubblewrapBackend(IOptions<WardenOptions> options, IOptions<BubblewrapOptions> bwrap, IOptions<SandboxFilesystemOptions> filesystem,
@@ -47,6 +49,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
 
     internal BwrapLayout Layout { get; private set; } = null!;
 
+    internal BwrapTools Tools { get; private set; } = null!;
+
     internal string SeccompProgram(bool network) => network ? _seccompNet : _seccompNoNet;
 
     public BackendProbe Probe() => BubblewrapProbe.Run(_bwrap.BwrapPath, HelperPath);
@@ -64,6 +68,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
             SeccompCompiler.Compile(_seccompNoNet, allowInet: false);
             SeccompCompiler.Compile(_seccompNet, allowInet: true);
             Layout = CreateLayout(_pool.RunDirectory);
+            _base = Layout.Base();
+            Tools = new BwrapTools(BwrapPath, _seccompNoNet, _seccompNet);
             _started = true;
         }
         finally
@@ -97,7 +103,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
             // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
             if (slot.Uid is int uid) report = ExitReport.Create(Path.Combine(_pool.RunDirectory, "exit-" + slot.Name), uid);
             var control = zygote?.ControlFields(slot, recipe.IdleLimits, SeccompProgram(recipe.IdleLimits.Network), report?.HostPath)
-                ?? ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null, exitReport: report?.HostPath);
+                ?? ControlFields(Spec(slot, recipe.IdleLimits, recipe.Stub, exitReport: report?.HostPath));
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
             if (zygote is null) return new BwrapWarmSandbox(_pool, slot, helper, recipe, report);
             await BwrapWarmSandbox.AwaitStartAsync(helper, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
@@ -143,14 +149,17 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
         }
     }
 
-    /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>
-    internal List<string> ControlFields(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds, string workspace = BwrapArguments.Workspace, string? exitReport = null)
-    {
-        var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
-        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds, workspace, exitReport));
-        return fields;
-    }
+    /// <summary>
+    /// The spec of a sandbox on <paramref name="slot"/>: its workspace at <paramref name="workspace"/>, the program as
+    /// uid 1000 in bwrap's user namespace (the helper has already dropped to the slot's, or the session's, host uid).
+    /// </summary>
+    internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
+        IReadOnlyList<ReadOnlyBind>? support = null, string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null) =>
+        SandboxSpecBuilder.Build(_base, new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid), limits, command,
+            new WorkspaceMount(slot.HostWorkspace, workspace), support, exitReport);
+
+    /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="spec"/>.</summary>
+    internal List<string> ControlFields(SandboxSpec spec) => BwrapRenderer.ControlFields(spec, Tools);
 
     public IReadOnlyDictionary<string, string> Describe() => new Dictionary<string, string>(_pool.Describe())
     {
@@ -162,7 +171,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IWarmSandboxSou
     private BwrapLayout CreateLayout(string runDirectory)
     {
         var etc = Path.Combine(runDirectory, "etc");
-        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapArguments.SandboxUid, BwrapArguments.Workspace);
+        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapRenderer.SandboxUid, SandboxSpecBuilder.DefaultWorkspace);
         // Merged-/usr hosts have /bin -> usr/bin etc.: recreate the links; older layouts get read-only binds.
         var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
         return new BwrapLayout(etc, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, elsewhere);

@@ -106,7 +106,7 @@ internal sealed partial class PythonZygote : IAsyncDisposable
             "seccomp=" + seccompProgram,
         ]);
         fields.AddRange(slot.Cgroup.ProcsFiles.Select(f => "cgroup=" + f));
-        fields.AddRange(BwrapArguments.Rlimits(limits));
+        fields.AddRange(BwrapRenderer.Rlimits(Spec.SandboxSpecBuilder.Rlimits(limits)));
         return fields;
     }
 
