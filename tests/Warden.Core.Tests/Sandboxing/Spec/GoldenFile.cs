@@ -39,14 +39,15 @@ internal static class GoldenFile
         while (x < a.Length || y < b.Length)
         {
             if (x < a.Length && y < b.Length && a[x] == b[y]) { lines.Add((' ', x + 1, a[x])); x++; y++; }
-            else if (y < b.Length && (x == a.Length || lcs[x, y + 1] >= lcs[x + 1, y])) { lines.Add(('+', y + 1, b[y])); y++; }
-            else { lines.Add(('-', x + 1, a[x])); x++; }
+            else if (x < a.Length && (y == b.Length || lcs[x + 1, y] >= lcs[x, y + 1])) { lines.Add(('-', x + 1, a[x])); x++; }
+            else { lines.Add(('+', y + 1, b[y])); y++; }
         }
         var text = new StringBuilder();
         int last = -10;
         for (int i = 0; i < lines.Count; i++)
         {
-            bool near = lines.Skip(Math.Max(0, i - 2)).Take(5).Any(l => l.Kind != ' ');
+            int from = Math.Max(0, i - 2);
+            bool near = lines.Skip(from).Take(i + 3 - from).Any(l => l.Kind != ' ');
             if (!near) continue;
             if (i > last + 1) text.Append("@@ line ").Append(lines[i].Line).Append('\n');
             text.Append(lines[i].Kind).Append(' ').Append(lines[i].Text).Append('\n');
