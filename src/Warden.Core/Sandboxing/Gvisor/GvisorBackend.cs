@@ -124,17 +124,27 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         var bundle = BundleDirectory(slot.Name);
         Directory.CreateDirectory(bundle);
         var report = exitReport ? ExitReport.Create(Path.Combine(bundle, "exit-report"), uid) : null;
-        SandboxSpec spec;
         try
         {
-            spec = Spec(slot, limits, command, exitReport: report?.HostPath);
-            await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), OciRenderer.Render(spec).ToJsonString(), cancellationToken).ConfigureAwait(false);
+            return await PrepareRunAsync(slot, Spec(slot, limits, command, exitReport: report?.HostPath), report, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             report?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Writes the slot's OCI bundle for <paramref name="spec"/> (from <see cref="Spec"/>) and returns the control block
+    /// that makes a parked helper exec <c>runsc run</c> on it. <paramref name="report"/>: the exit report the spec binds.
+    /// </summary>
+    internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxSpec spec, ExitReport? report, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var bundle = BundleDirectory(slot.Name);
+        Directory.CreateDirectory(bundle);
+        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), OciRenderer.Render(spec).ToJsonString(), cancellationToken).ConfigureAwait(false);
         var pidFile = Path.Combine(bundle, "pid");
         File.Delete(pidFile);
         var id = NextContainerId(slot.Name);
