@@ -117,10 +117,18 @@ public sealed partial class DockerBackend : ISandboxBackend, IAsyncDisposable
     /// The spec of a container sandbox from the runtime image, as the configured user, with <paramref name="volume"/> as
     /// its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
     /// </summary>
-    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, IReadOnlyList<ReadOnlyBind>? support = null,
-        string workspace = SandboxSpecBuilder.DefaultWorkspace) =>
-        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), ConfiguredUser(_docker.User), limits, command,
-            new WorkspaceMount(volume, workspace, limits.WorkspaceBytes), support);
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume) =>
+        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+
+    /// <summary>
+    /// The spec of a container sandbox from the runtime image with any workspace: a sized one is a volume Warden creates
+    /// (<see cref="DockerRenderer.Volume"/>), an unsized one a host directory bound in (a session's persistent home, with
+    /// <paramref name="user"/> its owner). <paramref name="support"/>: read-only binds (a session's driver files).
+    /// </summary>
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, IReadOnlyList<ReadOnlyBind>? support = null,
+        SandboxUser? user = null) =>
+        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user ?? ConfiguredUser(_docker.User), limits, command,
+            workspace, support);
 
     /// <summary><see cref="DockerOptions.User"/> ("uid:gid", validated at start-up) as the spec's user.</summary>
     internal static SandboxUser ConfiguredUser(string user)

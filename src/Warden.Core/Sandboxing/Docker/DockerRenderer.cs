@@ -60,7 +60,13 @@ internal static class DockerRenderer
                 case TmpfsMount t:
                     tmpfs[t.Target] = $"rw,nosuid,nodev,size={Str(t.SizeBytes)},nr_inodes={Str(t.Inodes)},mode={OciRenderer.Octal(t.Mode)}";
                     break;
-                case WorkspaceMount w: mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target }); break;
+                // A sized workspace is the volume Warden creates (Volume); an unsized one a host directory (a persistent home).
+                case WorkspaceMount { SizeBytes: not null } w:
+                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target });
+                    break;
+                case WorkspaceMount w:
+                    mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = w.Source, ["Target"] = w.Target, ["ReadOnly"] = false });
+                    break;
                 // A bind of a missing source fails the container: optional paths belong in the image.
                 case ReadOnlyBind { IfPresent: false } b:
                     mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = b.Source, ["Target"] = b.Target, ["ReadOnly"] = true });

@@ -106,4 +106,19 @@ public sealed class DockerRendererTests
         Assert.Equal("199999:199999", (string)exec["User"]!);
         Assert.Equal(["HOME=/sandbox"], exec["Env"]!.AsArray().Select(e => (string)e!));
     }
+
+    [Fact]
+    public void Keeper_PersistentWorkspaceAndSupportFiles_AreBindsNotVolumes()
+    {
+        var spec = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), new SandboxUser(300001, 300001),
+            TestLimits.Create(), Idle, new WorkspaceMount("/var/lib/warden/homes/u1", "/home/user"), [new ReadOnlyBind("/var/lib/warden/support/ab", "/opt/warden")]);
+
+        var keeper = DockerRenderer.Keeper(spec, "1-2-3", "");
+        var mounts = keeper["HostConfig"]!["Mounts"]!.AsArray().Select(m => ((string)m!["Type"]!, (string)m["Source"]!, (string)m["Target"]!, (bool)m["ReadOnly"]!));
+
+        Assert.Equal([("bind", "/var/lib/warden/support/ab", "/opt/warden", true), ("bind", "/var/lib/warden/homes/u1", "/home/user", false)], mounts);
+        Assert.Equal("/home/user", (string)keeper["WorkingDir"]!);
+        Assert.Equal("300001:300001", (string)keeper["User"]!);
+        Assert.Throws<ArgumentException>(() => DockerRenderer.Volume(spec, "1-2-3")); // nothing for Docker to create
+    }
 }
