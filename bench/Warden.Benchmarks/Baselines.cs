@@ -9,6 +9,7 @@ using Warden.Core.Processes;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
 using Warden.Core.Sandboxing.Seccomp;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Benchmarks;
 
@@ -95,12 +96,14 @@ internal sealed class Baselines : IDisposable
         return run.Milliseconds;
     }
 
-    /// <summary>The argv: setpriv, then bwrap exactly as <see cref="BwrapArguments"/> builds it for Warden.</summary>
+    /// <summary>The argv: setpriv, then bwrap exactly as <see cref="BwrapRenderer"/> renders it for Warden.</summary>
     public List<string> SetprivBwrap(Workload workload)
     {
         var limits = _limits.Resolve(null);
         var command = new SandboxCommand(workload.BareArgv, SandboxEnvironment.For(_languages.Resolve(workload.Language)), []);
-        var bwrap = BwrapArguments.Build(_backend.Layout, _workspace, limits, command);
+        var spec = SandboxSpecBuilder.Build(_backend.Layout.Base(), new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid), limits, command,
+            new WorkspaceMount(_workspace, SandboxSpecBuilder.DefaultWorkspace));
+        var bwrap = BwrapRenderer.Arguments(spec);
         // The status fd is how Warden learns the program started; it is bookkeeping, not isolation.
         int status = bwrap.IndexOf("--json-status-fd");
         bwrap.RemoveRange(status, 2);

@@ -39,7 +39,7 @@ internal static class Report
         new("bare-file", "bare interpreter, file form",
             "As above, but the program is a file and the flags are Warden's (`python3 -I -B main.py`): what the sandbox in the Warden rows runs."),
         new("bwrap", "bare bwrap, Warden's isolation",
-            "`setpriv --reuid=65534 --regid=65534 --clear-groups` execs `bwrap` with the argument list the engine builds (`BwrapArguments.Build`: user/ipc/pid/uts/cgroup/net namespaces, `--disable-userns`, `--cap-drop ALL`, the same binds, `--remount-ro /`, `--clearenv` + the engine's environment) and the engine's seccomp program on fd 3, placed there by the spawn itself (no shell). No cgroup, no rlimits, no `--json-status-fd`. One exec more than Warden (setpriv), whose helper drops privileges itself."),
+            "`setpriv --reuid=65534 --regid=65534 --clear-groups` execs `bwrap` with the argument list the engine builds (`BwrapRenderer.Arguments` of the `SandboxSpec`: user/ipc/pid/uts/cgroup/net namespaces, `--disable-userns`, `--cap-drop ALL`, the same binds, `--remount-ro /`, `--clearenv` + the engine's environment) and the engine's seccomp program on fd 3, placed there by the spawn itself (no shell). No cgroup, no rlimits, no `--json-status-fd`. One exec more than Warden (setpriv), whose helper drops privileges itself."),
         new("bwrap-no-netns", "bare bwrap without `--unshare-net`",
             "As above minus the network namespace (everything else identical): shows what creating and destroying a network namespace per run costs. Not a Warden configuration."),
         new("bwrap-sh", "bare bwrap via `sh -c`",

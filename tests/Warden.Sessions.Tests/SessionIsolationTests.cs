@@ -197,14 +197,14 @@ public sealed class SessionIsolationTests
             var spec = new SessionSpec(name + "-1", new SandboxCommand(["/usr/bin/python3", "-I", "-c", program],
                     new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(),
                 new Dictionary<string, byte[]> { ["probe.txt"] = "support"u8.ToArray() }, "/opt/warden", new PersistentWorkspace(home, uid, "/home/user"));
-            var sandbox = await host.Backend.StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
+            var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
             JsonElement report;
             try
             {
                 using var reader = new StreamReader(sandbox.Output, Encoding.UTF8, leaveOpen: true);
                 var line = await reader.ReadLineAsync(ct).AsTask().WaitAsync(Wait, ct);
                 Assert.True(line is not null, "no report; stderr: " + sandbox.RecentErrors);
-                report = JsonDocument.Parse(line).RootElement.Clone();
+                report = JsonDocument.Parse(line!).RootElement.Clone();
                 Assert.NotEmpty(Leaks.Sandboxes(host.Instance, name));
                 Assert.NotEmpty(Leaks.Processes(name));
                 await sandbox.KillAsync(ct).AsTask().WaitAsync(Wait, ct);
@@ -239,7 +239,7 @@ public sealed class SessionIsolationTests
         // Named as a session's first kernel is ("{id}-1"), which is what Leaks looks for.
         var spec = new SessionSpec(name + "-1", new SandboxCommand(["/bin/sh", "-c", "sleep 300 & echo up; exec cat"], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []),
             Limits(), new Dictionary<string, byte[]>());
-        var sandbox = await host.Backend.StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
+        var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
         try
         {
             using var reader = new StreamReader(sandbox.Output, Encoding.UTF8, leaveOpen: true);

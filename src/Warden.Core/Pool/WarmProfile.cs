@@ -18,6 +18,6 @@ internal static class WarmProfile
         request.TmpBytes == warm.TmpBytes && request.Network == warm.Network
         && CpuSeconds(request) == CpuSeconds(warm) && request.MaxFileBytes == warm.MaxFileBytes && request.MaxOpenFiles == warm.MaxOpenFiles;
 
-    /// <summary>RLIMIT_CPU is whole seconds (see BwrapArguments.Rlimits): requests that round the same share a profile.</summary>
+    /// <summary>RLIMIT_CPU is whole seconds (see SandboxSpecBuilder.Rlimits): requests that round the same share a profile.</summary>
     private static long CpuSeconds(ResourceLimits limits) => Math.Max(1, (long)Math.Ceiling(limits.CpuTime.TotalSeconds));
 }

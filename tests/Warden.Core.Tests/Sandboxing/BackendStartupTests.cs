@@ -106,11 +106,16 @@ public sealed class BackendStartupTests
     }
 
     [Fact]
-    public void Selector_BackendImplementsLongLivedSandboxesItDoesNotDeclare_Refused()
+    public async Task StartAsync_BackendImplementsSessionsItsConfigurationRulesOut_SurfacesRefusedAtStartUp()
     {
+        // Docker under another runtime: the code is there, the configuration cannot serve it, the declaration says so.
         var shy = new ShyBackend();
+        var (startup, _) = Create("shy", [Sessions], shy);
 
-        Assert.Throws<InvalidOperationException>(() => Create("shy", [], shy));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => startup.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains("The shy backend cannot serve sessions", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, shy.Starts);
     }
 
     private sealed class ShyBackend() : StubBackend("shy", new BackendCapabilities()), ISessionBackend

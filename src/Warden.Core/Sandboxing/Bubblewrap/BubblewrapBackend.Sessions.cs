@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
@@ -14,8 +15,8 @@ public sealed partial class BubblewrapBackend
     {
         ArgumentNullException.ThrowIfNull(spec);
         EnsureStarted();
-        var binds = new List<(string, string)>();
-        if (spec.SupportFiles.Count > 0) binds.Add((SupportDirectory(spec.SupportFiles), spec.SupportDirectory));
+        var support = new List<ReadOnlyBind>();
+        if (spec.SupportFiles.Count > 0) support.Add(new ReadOnlyBind(SupportDirectory(spec.SupportFiles), spec.SupportDirectory));
 
         var slot = _pool.CreateSlot("session-" + spec.Name, spec.Workspace);
         BwrapSessionSandbox? sandbox = null;
@@ -26,8 +27,8 @@ public sealed partial class BubblewrapBackend
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             sandbox = new BwrapSessionSandbox(this, slot, helper);
             lock (_sessions) _sessions.Add(sandbox);
-            await helper.LaunchAsync(SlotRun.Encode(ControlFields(slot, spec.Limits, spec.Command, binds,
-                spec.Workspace?.SandboxPath ?? BwrapArguments.Workspace))).ConfigureAwait(false);
+            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, spec.Workspace?.SandboxPath ?? SandboxSpecBuilder.DefaultWorkspace);
+            await helper.LaunchAsync(SlotRun.Encode(ControlFields(sandboxSpec))).ConfigureAwait(false);
             return sandbox;
         }
         catch

@@ -4,6 +4,7 @@ using Warden.Core.Interop;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Seccomp;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
@@ -19,6 +20,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
     private readonly SlotPool _pool;
     private readonly SemaphoreSlim _startLock = new(1, 1);
     private string _seccompNoNet = "", _seccompNet = "";
+    private SandboxBase _base = null!;
     private bool _started;
 
     public BubblewrapBackend(IOptions<WardenOptions> options, IOptions<BubblewrapOptions> bwrap, IOptions<SandboxFilesystemOptions> filesystem,
@@ -39,6 +41,8 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
     internal string HelperPath { get; }
 
     internal BwrapLayout Layout { get; private set; } = null!;
+
+    internal BwrapTools Tools { get; private set; } = null!;
 
     internal string SeccompProgram(bool network) => network ? _seccompNet : _seccompNoNet;
 
@@ -66,6 +70,8 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
             SeccompCompiler.Compile(_seccompNoNet, allowInet: false);
             SeccompCompiler.Compile(_seccompNet, allowInet: true);
             Layout = CreateLayout(_pool.RunDirectory);
+            _base = Layout.Base();
+            Tools = new BwrapTools(BwrapPath, _seccompNoNet, _seccompNet);
             _started = true;
         }
         finally
@@ -96,7 +102,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
             // The stub reports the program's exit through a FIFO only the slot's uid may write (see ExitReport): the run
             // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
             if (slot.Uid is int uid) report = ExitReport.Create(Path.Combine(_pool.RunDirectory, "exit-" + slot.Name), uid);
-            var control = ControlFields(slot, recipe.IdleLimits, recipe.Stub, readOnlyBinds: null, exitReport: report?.HostPath);
+            var control = ControlFields(Spec(slot, recipe.IdleLimits, recipe.Stub, exitReport: report?.HostPath));
             await helper.LaunchAsync(SlotRun.Encode(control)).ConfigureAwait(false);
             return new BwrapWarmSandbox(_pool, slot, helper, recipe, report);
         }
@@ -108,14 +114,17 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         }
     }
 
-    /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="command"/>.</summary>
-    internal List<string> ControlFields(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<(string Source, string Target)>? readOnlyBinds, string workspace = BwrapArguments.Workspace, string? exitReport = null)
-    {
-        var fields = new List<string>(BwrapArguments.Rlimits(limits)) { "seccomp=" + SeccompProgram(limits.Network), "--", BwrapPath };
-        fields.AddRange(BwrapArguments.Build(Layout, slot.HostWorkspace, limits, command, readOnlyBinds, workspace, exitReport));
-        return fields;
-    }
+    /// <summary>
+    /// The spec of a sandbox on <paramref name="slot"/>: its workspace at <paramref name="workspace"/>, the program as
+    /// uid 1000 in bwrap's user namespace (the helper has already dropped to the slot's, or the session's, host uid).
+    /// </summary>
+    internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
+        IReadOnlyList<ReadOnlyBind>? support = null, string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null) =>
+        SandboxSpecBuilder.Build(_base, new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid), limits, command,
+            new WorkspaceMount(slot.HostWorkspace, workspace), support, exitReport);
+
+    /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="spec"/>.</summary>
+    internal List<string> ControlFields(SandboxSpec spec) => BwrapRenderer.ControlFields(spec, Tools);
 
     public BackendStatus Status() => new()
     {
@@ -139,7 +148,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
     private BwrapLayout CreateLayout(string runDirectory)
     {
         var etc = Path.Combine(runDirectory, "etc");
-        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapArguments.SandboxUid, BwrapArguments.Workspace);
+        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapRenderer.SandboxUid, SandboxSpecBuilder.DefaultWorkspace);
         // Merged-/usr hosts have /bin -> usr/bin etc.: recreate the links; older layouts get read-only binds.
         var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
         return new BwrapLayout(etc, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, elsewhere);

@@ -3,18 +3,19 @@ using System.Text.Json;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
 /// <summary>A bwrap sandbox on a leased slot. Each <see cref="RunAsync"/> consumes the slot's parked helper.</summary>
 internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, SandboxSlot slot) : SlotSandbox(pool, slot)
 {
-    public override string WorkspacePath => BwrapArguments.Workspace;
+    public override string WorkspacePath => SandboxSpecBuilder.DefaultWorkspace;
 
     public override async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
         var helper = await TakeHelperAsync().ConfigureAwait(false);
-        var control = backend.ControlFields(Slot, limits, command, readOnlyBinds: null);
+        var control = backend.ControlFields(backend.Spec(Slot, limits, command));
         return await SlotRun.RunAsync(Slot, helper, control, command, limits, limits, ReadStatusAsync, cancellationToken)
             .ConfigureAwait(false);
     }

@@ -1,5 +1,6 @@
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
 
@@ -7,7 +8,7 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 internal sealed class BwrapWarmSandbox(SlotPool pool, SandboxSlot slot, ParkedHelper helper, WarmRecipe recipe, ExitReport? report)
     : SlotWarmSandbox(pool, slot, helper, recipe)
 {
-    public override string WorkspacePath => BwrapArguments.Workspace;
+    public override string WorkspacePath => SandboxSpecBuilder.DefaultWorkspace;
 
     protected override Task<int?>? ReadExitReport() => report?.ReadAsync();
 

@@ -28,7 +28,7 @@ public sealed partial class DockerBackend
         if (_docker.Runtime.Length > 0)
             throw new InvalidOperationException($"The docker backend runs sessions with the daemon's default runtime only, not '{_docker.Runtime}'; " +
                 "use Warden:Backend=gvisor for sessions under gVisor.");
-        EnsureStarted();
+        if (!_started) throw new InvalidOperationException("The docker backend is not started: BackendStartup.StartAsync starts it.");
         var support = spec.SupportFiles.Count > 0 ? SupportDirectory(spec.SupportFiles) : null;
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-session-{ContainerNamePart(spec.Name)}-{n}";

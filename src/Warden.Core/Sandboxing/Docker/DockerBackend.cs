@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Docker;
 
@@ -93,12 +94,13 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-{n}";
         var volume = name + "-ws";
-        await Engine.CreateVolumeAsync(DockerContainerSpec.Volume(volume, Instance, limits.WorkspaceBytes, _docker.User), cancellationToken).ConfigureAwait(false);
+        var spec = Spec(limits, KeeperCommand, volume);
+        await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), cancellationToken).ConfigureAwait(false);
         string? id = null;
         try
         {
             id = await Engine.CreateContainerAsync(name,
-                DockerContainerSpec.Keeper(_docker.Image, _docker.User, volume, Instance, limits, _docker.Runtime), cancellationToken).ConfigureAwait(false);
+                DockerRenderer.Keeper(spec, Instance, _docker.Runtime), cancellationToken).ConfigureAwait(false);
             await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
             var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
             int initPid = (int?)state?["State"]?["Pid"] ?? 0;
@@ -109,13 +111,41 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
                 await Task.Delay(2, cancellationToken).ConfigureAwait(false);
                 own = DockerKeeper.ProcessesOf(initPid);
             }
-            return new DockerKeeper(id, name, volume, limits.Network, DockerKeeper.ResourcesOf(limits), DockerKeeper.FindCgroup(id), own);
+            return new DockerKeeper(id, name, volume, limits.Network, DockerRenderer.Resources(spec.Cgroup), DockerKeeper.FindCgroup(id), own);
         }
         catch
         {
             await RemoveAsync(id, volume).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>What a keeper runs: nothing but holding the sandbox open.</summary>
+    private static readonly SandboxCommand KeeperCommand =
+        new(["/bin/sleep", "infinity"], new Dictionary<string, string> { ["PATH"] = "/usr/local/bin:/usr/bin:/bin" }, []);
+
+    /// <summary>
+    /// The spec of a container sandbox from the runtime image, as the configured user, with <paramref name="volume"/> as
+    /// its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
+    /// </summary>
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume) =>
+        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+
+    /// <summary>
+    /// The spec of a container sandbox from the runtime image with any workspace: a sized one is a volume Warden creates
+    /// (<see cref="DockerRenderer.Volume"/>), an unsized one a host directory bound in (a session's persistent home, with
+    /// <paramref name="user"/> its owner). <paramref name="support"/>: read-only binds (a session's driver files).
+    /// </summary>
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, IReadOnlyList<ReadOnlyBind>? support = null,
+        SandboxUser? user = null) =>
+        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user ?? ConfiguredUser(_docker.User), limits, command,
+            workspace, support);
+
+    /// <summary><see cref="DockerOptions.User"/> ("uid:gid", validated at start-up) as the spec's user.</summary>
+    internal static SandboxUser ConfiguredUser(string user)
+    {
+        var ids = user.Split(':');
+        return new SandboxUser(int.Parse(ids[0], CultureInfo.InvariantCulture), int.Parse(ids[^1], CultureInfo.InvariantCulture));
     }
 
     /// <summary>
@@ -155,16 +185,16 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     private async Task ReapStaleAsync(CancellationToken cancellationToken)
     {
         int containers = 0, volumes = 0;
-        foreach (var c in await Engine.ListContainersAsync($"{DockerContainerSpec.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
+        foreach (var c in await Engine.ListContainersAsync($"{DockerRenderer.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
         {
-            var instance = (string?)c?["Labels"]?[DockerContainerSpec.InstanceLabel];
+            var instance = (string?)c?["Labels"]?[DockerRenderer.InstanceLabel];
             if (instance is null || WardenInstance.IsAlive(instance)) continue;
             await Engine.RemoveContainerAsync((string)c!["Id"]!, cancellationToken).ConfigureAwait(false);
             containers++;
         }
-        foreach (var v in await Engine.ListVolumesAsync($"{DockerContainerSpec.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
+        foreach (var v in await Engine.ListVolumesAsync($"{DockerRenderer.ManagedLabel}=1", cancellationToken).ConfigureAwait(false))
         {
-            var instance = (string?)v?["Labels"]?[DockerContainerSpec.InstanceLabel];
+            var instance = (string?)v?["Labels"]?[DockerRenderer.InstanceLabel];
             if (instance is null || WardenInstance.IsAlive(instance)) continue;
             await Engine.RemoveVolumeAsync((string)v!["Name"]!, cancellationToken).ConfigureAwait(false);
             volumes++;

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Warden.Core.Cgroups;
-using Warden.Core.Limits;
 
 namespace Warden.Core.Sandboxing.Docker;
 
@@ -55,6 +54,4 @@ internal sealed class DockerKeeper(string id, string name, string volume, bool n
     }
 
     public static bool SameResources(JsonObject a, JsonObject b) => a.ToJsonString() == b.ToJsonString();
-
-    public static JsonObject ResourcesOf(ResourceLimits limits) => DockerContainerSpec.Resources(limits);
 }

@@ -5,6 +5,7 @@ using System.Text;
 using Warden.Core.Cgroups;
 using Warden.Core.Execution;
 using Warden.Core.Limits;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Docker;
 
@@ -17,7 +18,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     private long _largestFileBytes;
     private int _disposed;
 
-    public string WorkspacePath => DockerContainerSpec.Workspace;
+    public string WorkspacePath => SandboxSpecBuilder.DefaultWorkspace;
 
     public ValueTask WriteFilesAsync(IEnumerable<SourceFile> files, CancellationToken cancellationToken)
     {
@@ -41,10 +42,11 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         }
         if (!_uploaded)
         {
-            await engine.PutArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, Tar(_files, backend.Options.User), cancellationToken).ConfigureAwait(false);
+            await engine.PutArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, Tar(_files, backend.Options.User), cancellationToken).ConfigureAwait(false);
             _uploaded = true;
         }
-        var resources = DockerKeeper.ResourcesOf(limits);
+        var spec = backend.Spec(limits, command, _keeper.Volume);
+        var resources = DockerRenderer.Resources(spec.Cgroup);
         if (!DockerKeeper.SameResources(resources, _keeper.Resources))
         {
             await engine.UpdateAsync(_keeper.Id, resources, cancellationToken).ConfigureAwait(false);
@@ -53,7 +55,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         var cgroup = _keeper.Cgroup;
         SafeBaseline(cgroup);
 
-        var exec = await engine.CreateExecAsync(_keeper.Id, DockerContainerSpec.Exec(command, limits, backend.Options.User), cancellationToken).ConfigureAwait(false);
+        var exec = await engine.CreateExecAsync(_keeper.Id, DockerRenderer.Exec(spec), cancellationToken).ConfigureAwait(false);
         using var supervisor = new RunSupervisor(command, limits, cancellationToken);
         await using var stream = await engine.StartExecAttachedAsync(exec, cancellationToken).ConfigureAwait(false);
         supervisor.FeedStdin(stop => FeedStdinAsync(stream, command.Stdin, command.StdinStream, stop));
@@ -165,8 +167,8 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         if (_keeper.Cgroup is { } cgroup) await cgroup.KillAllButAsync(_keeper.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
         try
         {
-            await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, DockerContainerSpec.Workspace, cancellationToken).ConfigureAwait(false);
-            return await DockerArchiveFiles.ReadAsync(tar, DockerContainerSpec.Workspace.TrimStart('/'), inputs, maxFiles, maxBytes,
+            await using var tar = await backend.Engine.GetArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, cancellationToken).ConfigureAwait(false);
+            return await DockerArchiveFiles.ReadAsync(tar, SandboxSpecBuilder.DefaultWorkspace.TrimStart('/'), inputs, maxFiles, maxBytes,
                 DockerArchiveFiles.BudgetFor(maxBytes, _largestFileBytes), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or HttpRequestException)

@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
-using Warden.Core.Limits;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Docker;
 
 /// <summary>
-/// The Engine API body of a session's container. Pure, like <see cref="DockerContainerSpec"/>, and built on its keeper
-/// body so a session gets exactly the keeper's hardening (read-only root, no capabilities, no-new-privileges, Warden's
+/// The Engine API body of a session's container. Pure, like <see cref="DockerRenderer"/>: the session's
+/// <see cref="SandboxSpec"/> rendered as a keeper body, so a session gets exactly the keeper's hardening (read-only root, no capabilities, no-new-privileges, Warden's
 /// seccomp profile, network per the limits, tini as init, memory without swap, pids, CPU, ulimits); only what a
 /// long-lived program needs differs: its command, its stdio, its user and its mounts.
 /// </summary>
@@ -24,13 +24,18 @@ internal static class DockerSessionSpec
     {
         ArgumentNullException.ThrowIfNull(spec);
         var limits = spec.Limits;
-        var body = DockerContainerSpec.Keeper(image, user, volume ?? "", instance, limits, runtime);
+        // One spec, as every sandbox: a persistent home is an unsized workspace (a bind), otherwise the fresh volume.
+        var workspace = spec.Workspace is { } persistent
+            ? new WorkspaceMount(persistent.HostDirectory, persistent.SandboxPath)
+            : new WorkspaceMount(volume ?? "", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes);
+        IReadOnlyList<ReadOnlyBind>? support = supportHost is null ? null : [new ReadOnlyBind(supportHost, spec.SupportDirectory)];
+        var sandbox = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(image), []), DockerBackend.ConfiguredUser(user), limits, spec.Command,
+            workspace, support);
+        var body = DockerRenderer.Keeper(sandbox, instance, runtime);
         var host = (JsonObject)body["HostConfig"]!;
-        var mounts = new JsonArray();
-        if (spec.Workspace is { } persistent) mounts.Add(Bind(persistent.HostDirectory, persistent.SandboxPath, readOnly: false));
-        else mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = volume, ["Target"] = DockerContainerSpec.Workspace });
-        if (supportHost is not null) mounts.Add(Bind(supportHost, spec.SupportDirectory, readOnly: true));
-        host["Mounts"] = mounts;
+        // Nothing mounted later on either side of a bind reaches the other.
+        foreach (var mount in ((JsonArray)host["Mounts"]!).OfType<JsonObject>().Where(m => (string?)m["Type"] == "bind"))
+            mount["BindOptions"] = new JsonObject { ["Propagation"] = "rprivate" };
 
         // The session's CPU time, for the life of the kernel as bwrap's rlimit is: a ulimit here, since unlike a keeper's
         // stages a session's program is the container's own. Soft: SIGXCPU; hard a second later: SIGKILL.
@@ -40,7 +45,6 @@ internal static class DockerSessionSpec
         // The daemon adds PATH, HOSTNAME and HOME to the container's environment; env -i in Cmd gives the program exactly
         // Warden's, as bwrap's --clearenv does. Env stays empty so nothing else is promised here.
         body["Env"] = new JsonArray();
-        body["WorkingDir"] = spec.Workspace?.SandboxPath ?? DockerContainerSpec.Workspace;
         // The program's stdio is the session's channel: attached before start, stdin closed when Warden closes its end.
         body["OpenStdin"] = true;
         body["StdinOnce"] = true;
@@ -55,7 +59,7 @@ internal static class DockerSessionSpec
     /// <summary>The workspace volume of a session without a persistent workspace, labelled with the session too.</summary>
     public static JsonObject Volume(string name, string instance, string sessionName, long bytes, string user)
     {
-        var volume = DockerContainerSpec.Volume(name, instance, bytes, user);
+        var volume = DockerRenderer.Volume(name, bytes, DockerBackend.ConfiguredUser(user), instance);
         ((JsonObject)volume["Labels"]!)[SessionLabel] = "session-" + sessionName;
         return volume;
     }
@@ -78,14 +82,4 @@ internal static class DockerSessionSpec
         foreach (var a in command.Argv.Skip(1)) argv.Add(a);
         return argv;
     }
-
-    private static JsonObject Bind(string source, string target, bool readOnly) => new()
-    {
-        ["Type"] = "bind",
-        ["Source"] = source,
-        ["Target"] = target,
-        ["ReadOnly"] = readOnly,
-        // Nothing mounted later on either side reaches the other.
-        ["BindOptions"] = new JsonObject { ["Propagation"] = "rprivate" },
-    };
 }

@@ -6,6 +6,7 @@ using Warden.Core.Cgroups;
 using Warden.Core.Interop;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Gvisor;
 
@@ -22,6 +23,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     private readonly SandboxFilesystemOptions _filesystem;
     private readonly SlotPool _pool;
     private readonly SemaphoreSlim _startLock = new(1, 1);
+    private SandboxBase _base = null!;
     private bool _started;
     private long _runs;
 
@@ -67,7 +69,8 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
             StateRoot = Path.Combine(_pool.RunDirectory, "runsc");
             Directory.CreateDirectory(StateRoot);
             // Inside gVisor the program runs as the slot's host uid (no user namespace): every slot has its own.
-            Layout = GvisorLayout.Create(_pool.RunDirectory, _filesystem, _options.SandboxUidBase, OciSpec.Workspace);
+            Layout = GvisorLayout.Create(_pool.RunDirectory, _filesystem, _options.SandboxUidBase, SandboxSpecBuilder.DefaultWorkspace);
+            _base = Layout.Base();
             _started = true;
         }
         finally
@@ -126,14 +129,25 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         var report = exitReport ? ExitReport.Create(Path.Combine(bundle, "exit-report"), uid) : null;
         try
         {
-            var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath);
-            await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
+            return await PrepareRunAsync(slot, Spec(slot, limits, command, exitReport: report?.HostPath), report, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             report?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Writes the slot's OCI bundle for <paramref name="spec"/> (from <see cref="Spec"/>) and returns the control block
+    /// that makes a parked helper exec <c>runsc run</c> on it. <paramref name="report"/>: the exit report the spec binds.
+    /// </summary>
+    internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxSpec spec, ExitReport? report, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var bundle = BundleDirectory(slot.Name);
+        Directory.CreateDirectory(bundle);
+        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), OciRenderer.Render(spec).ToJsonString(), cancellationToken).ConfigureAwait(false);
         var pidFile = Path.Combine(bundle, "pid");
         File.Delete(pidFile);
         var id = NextContainerId(slot.Name);
@@ -143,7 +157,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
             // its CPU time includes gVisor's own. The spec's rlimits apply to the program inside.
             "rlimit=core:0:0", "--",
             _gvisor.RunscPath, "--root", StateRoot, "--platform", Platform,
-            "--network", limits.Network ? "host" : "none", "--ignore-cgroups", "--oci-seccomp",
+            "--network", OciRenderer.RunscNetwork(spec), "--ignore-cgroups", "--oci-seccomp",
         };
         if (_gvisor.DebugLogDirectory is { } logs) control.AddRange(["--debug", "--debug-log", logs.TrimEnd('/') + "/"]);
         // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
@@ -151,6 +165,18 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         if (report is not null) control.AddRange(["--host-fifo", "open"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
         return new GvisorRun(control, pidFile, id, report);
+    }
+
+    /// <summary>
+    /// The spec of a sandbox on <paramref name="slot"/>: the program runs as <paramref name="uid"/> (default: the slot's
+    /// host uid; a session with a persistent workspace passes its own) with the workspace at <paramref name="workspace"/>.
+    /// </summary>
+    internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command, IReadOnlyList<ReadOnlyBind>? support = null,
+        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null)
+    {
+        int user = uid ?? slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
+        return SandboxSpecBuilder.Build(_base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
+            support, exitReport);
     }
 
     /// <summary>The Sentry and gofer are charged to the same cgroup as the program: they get their overhead on top.</summary>

@@ -1,3 +1,4 @@
+using Warden.Core.Sandboxing.Spec;
 using Warden.Core.State;
 
 namespace Warden.Core.Sandboxing.Gvisor;
@@ -12,6 +13,12 @@ internal sealed record GvisorLayout(
     IReadOnlyList<string> ReadOnlyBinds,
     IReadOnlyList<(string Source, string Destination)> Files)
 {
+    /// <summary>The layout as the spec's shared part: the skeleton as root, the host paths and identity files bound into it.</summary>
+    public SandboxBase Base() => new(new DirectoryRoot(RootFs), [
+        .. ReadOnlyBinds.Select(path => new ReadOnlyBind(path, path)),
+        .. Files.Select(file => new ReadOnlyBind(file.Source, file.Destination)),
+    ]);
+
     public static GvisorLayout Create(string runDirectory, SandboxFilesystemOptions filesystem, int uid, string workspace)
     {
         var root = Path.Combine(runDirectory, "rootfs");

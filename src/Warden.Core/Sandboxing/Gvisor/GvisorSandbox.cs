@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Gvisor;
 
 /// <summary>One gVisor run per <see cref="RunAsync"/>: write the bundle, let the parked helper exec <c>runsc run</c>.</summary>
 internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, SandboxSlot slot) : SlotSandbox(pool, slot)
 {
-    public override string WorkspacePath => OciSpec.Workspace;
+    public override string WorkspacePath => SandboxSpecBuilder.DefaultWorkspace;
 
     public override async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {

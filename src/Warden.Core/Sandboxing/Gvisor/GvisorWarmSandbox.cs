@@ -1,6 +1,7 @@
 using Warden.Core.Limits;
 using Warden.Core.Pool;
 using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Gvisor;
 
@@ -11,7 +12,7 @@ namespace Warden.Core.Sandboxing.Gvisor;
 internal sealed class GvisorWarmSandbox(GvisorBackend backend, SlotPool pool, SandboxSlot slot, ParkedHelper helper, WarmRecipe recipe,
     GvisorRun run) : SlotWarmSandbox(pool, slot, helper, recipe)
 {
-    public override string WorkspacePath => OciSpec.Workspace;
+    public override string WorkspacePath => SandboxSpecBuilder.DefaultWorkspace;
 
     protected override ResourceLimits CgroupLimits(ResourceLimits limits) => GvisorBackend.CgroupLimits(limits, backend.Options);
 

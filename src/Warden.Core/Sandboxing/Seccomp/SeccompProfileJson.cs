@@ -10,14 +10,15 @@ internal static class SeccompProfileJson
 {
     private const int EPERM = 1, EACCES = 13, ENOSYS = 38;
 
-    public static JsonObject Build(bool network, bool denyClone3, bool allowSyslog)
+    public static JsonObject Build(bool network, SeccompProfileOptions options)
     {
-        var denied = SeccompPolicy.Denied.Where(n => !(allowSyslog && n == "syslog"));
+        ArgumentNullException.ThrowIfNull(options);
+        var denied = SeccompPolicy.Denied.Where(n => !(options.AllowSyslog && n == "syslog"));
         var rules = new JsonArray
         {
             new JsonObject { ["names"] = new JsonArray([.. denied.Select(n => (JsonNode)n)]), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = EPERM },
         };
-        if (denyClone3) rules.Add(new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = ENOSYS });
+        if (options.DenyClone3) rules.Add(new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = ENOSYS });
         foreach (var flag in SeccompPolicy.NamespaceCloneFlags)
             rules.Add(Rule("clone", EPERM, new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }));
         foreach (var request in SeccompPolicy.DeniedIoctls)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Docker;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Tests.Sandboxing.Docker;
 
@@ -18,7 +19,10 @@ public sealed class DockerSessionSpecTests
     public void Container_HasTheKeepersHardeningAndLimits()
     {
         var session = Container()["HostConfig"]!;
-        var keeper = DockerContainerSpec.Keeper("warden-runtime:latest", "199999:199999", "vol", "1-2-3", TestLimits.Create(cpuSeconds: 30), "")["HostConfig"]!;
+        var limits = TestLimits.Create(cpuSeconds: 30);
+        var keeperSpec = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), new SandboxUser(199999, 199999), limits,
+            new SandboxCommand(["/bin/sleep", "infinity"], new Dictionary<string, string>(), []), new WorkspaceMount("vol", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+        var keeper = DockerRenderer.Keeper(keeperSpec, "1-2-3", "")["HostConfig"]!;
 
         foreach (var key in new[] { "ReadonlyRootfs", "CapDrop", "SecurityOpt", "NetworkMode", "Init", "IpcMode", "Tmpfs", "Memory", "MemorySwap", "PidsLimit", "NanoCpus" })
             Assert.True(JsonNode.DeepEquals(keeper[key], session[key]), key);
@@ -96,8 +100,8 @@ public sealed class DockerSessionSpecTests
 
         foreach (var l in new[] { labels, volumeLabels })
         {
-            Assert.Equal("1-2-3", (string)l[DockerContainerSpec.InstanceLabel]!);
-            Assert.Equal("1", (string)l[DockerContainerSpec.ManagedLabel]!);
+            Assert.Equal("1-2-3", (string)l[DockerRenderer.InstanceLabel]!);
+            Assert.Equal("1", (string)l[DockerRenderer.ManagedLabel]!);
             Assert.Equal("session-abc-1", (string)l[DockerSessionSpec.SessionLabel]!);
         }
     }

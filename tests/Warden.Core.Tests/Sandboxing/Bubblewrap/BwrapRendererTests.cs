@@ -1,9 +1,10 @@
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Bubblewrap;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Tests.Sandboxing.Bubblewrap;
 
-public sealed class BwrapArgumentsTests
+public sealed class BwrapRendererTests
 {
     private const string HostWorkspace = "/var/lib/warden/run/test/ws-0";
 
@@ -20,7 +21,9 @@ public sealed class BwrapArgumentsTests
 
     private static readonly string[] BindOptions = ["--bind", "--ro-bind", "--bind-try", "--ro-bind-try", "--dev-bind", "--dev-bind-try"];
 
-    private static List<string> Build(bool network = false) => BwrapArguments.Build(Layout, HostWorkspace, TestLimits.Create(network: network), Command);
+    private static List<string> Build(bool network = false, string? exitReport = null) =>
+        BwrapRenderer.Arguments(SandboxSpecBuilder.Build(Layout.Base(), new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid),
+            TestLimits.Create(network: network), Command, new WorkspaceMount(HostWorkspace, SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport));
 
     /// <summary>The options bwrap parses: everything before the "--" that ends them.</summary>
     private static List<string> Options(List<string> args) => args[..args.IndexOf("--")];
@@ -87,17 +90,17 @@ public sealed class BwrapArgumentsTests
 
         var bind = Assert.Single(writable);
         Assert.Equal(HostWorkspace, bind.Source);
-        Assert.Equal(BwrapArguments.Workspace, bind.Destination);
+        Assert.Equal(SandboxSpecBuilder.DefaultWorkspace, bind.Destination);
     }
 
     [Fact]
     public void Build_WarmSandbox_BindsOnlyItsExitReportBesidesTheWorkspace_AfterDev()
     {
         const string report = "/var/lib/warden/run/test/exit-warm-0";
-        var args = BwrapArguments.Build(Layout, HostWorkspace, TestLimits.Create(), Command, exitReport: report);
+        var args = Build(exitReport: report);
 
         var writable = Binds(args).Where(b => b.Option is "--bind" or "--bind-try" or "--dev-bind" or "--dev-bind-try").ToList();
-        Assert.Equal([(report, "/dev/warden-exit"), (HostWorkspace, BwrapArguments.Workspace)], writable.Select(b => (b.Source, b.Destination)).Order());
+        Assert.Equal([(report, "/dev/warden-exit"), (HostWorkspace, SandboxSpecBuilder.DefaultWorkspace)], writable.Select(b => (b.Source, b.Destination)).Order());
         // Over the fresh /dev bwrap mounts, not under it.
         var options = Options(args);
         Assert.True(options.IndexOf("--dev") < options.IndexOf(report));
@@ -163,7 +166,7 @@ public sealed class BwrapArgumentsTests
     {
         var options = Options(Build());
 
-        Assert.Equal(BwrapArguments.Workspace, options[options.IndexOf("--chdir") + 1]);
+        Assert.Equal(SandboxSpecBuilder.DefaultWorkspace, options[options.IndexOf("--chdir") + 1]);
     }
 
     [Fact]
@@ -196,7 +199,7 @@ public sealed class BwrapArgumentsTests
     [Fact]
     public void Rlimits_CpuLimit_SoftIsLimitHardOneMore()
     {
-        var rlimits = BwrapArguments.Rlimits(TestLimits.Create(cpuSeconds: 5)).ToList();
+        var rlimits = BwrapRenderer.Rlimits(SandboxSpecBuilder.Rlimits(TestLimits.Create(cpuSeconds: 5))).ToList();
 
         Assert.Contains("rlimit=cpu:5:6", rlimits);
         Assert.Contains($"rlimit=fsize:{64L << 20}:{64L << 20}", rlimits);
@@ -209,6 +212,6 @@ public sealed class BwrapArgumentsTests
     [InlineData(1.5, "rlimit=cpu:2:3")]
     public void Rlimits_FractionalCpu_RoundsUpToWholeSeconds(double seconds, string expected)
     {
-        Assert.Contains(expected, BwrapArguments.Rlimits(TestLimits.Create(cpuSeconds: seconds)));
+        Assert.Contains(expected, BwrapRenderer.Rlimits(SandboxSpecBuilder.Rlimits(TestLimits.Create(cpuSeconds: seconds))));
     }
 }

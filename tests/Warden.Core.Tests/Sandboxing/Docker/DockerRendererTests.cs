@@ -1,13 +1,21 @@
 using System.Text.Json.Nodes;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Docker;
+using Warden.Core.Sandboxing.Spec;
+using Warden.Core.Limits;
 
 namespace Warden.Core.Tests.Sandboxing.Docker;
 
-public sealed class DockerContainerSpecTests
+public sealed class DockerRendererTests
 {
+    private static readonly SandboxCommand Idle = new(["/bin/sleep", "infinity"], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []);
+
+    private static SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string user = "199999:199999") =>
+        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), DockerBackend.ConfiguredUser(user), limits, command,
+            new WorkspaceMount("vol", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+
     private static JsonObject Keeper(bool network = false, string runtime = "") =>
-        DockerContainerSpec.Keeper("warden-runtime:latest", "199999:199999", "vol", "1-2-3", TestLimits.Create(network: network), runtime);
+        DockerRenderer.Keeper(Spec(TestLimits.Create(network: network), Idle), "1-2-3", runtime);
 
     [Fact]
     public void Keeper_HostConfig_LocksTheContainerDown()
@@ -53,8 +61,8 @@ public sealed class DockerContainerSpecTests
     {
         var labels = Keeper()["Labels"]!;
 
-        Assert.Equal("1", (string)labels[DockerContainerSpec.ManagedLabel]!);
-        Assert.Equal("1-2-3", (string)labels[DockerContainerSpec.InstanceLabel]!);
+        Assert.Equal("1", (string)labels[DockerRenderer.ManagedLabel]!);
+        Assert.Equal("1-2-3", (string)labels[DockerRenderer.InstanceLabel]!);
     }
 
     [Fact]
@@ -77,7 +85,7 @@ public sealed class DockerContainerSpecTests
     [Fact]
     public void Volume_IsSizeCappedTmpfsOwnedByTheProgramUser()
     {
-        var options = (string)DockerContainerSpec.Volume("v", "1-2-3", 64L << 20, "199999:199998")["DriverOpts"]!["o"]!;
+        var options = (string)DockerRenderer.Volume(Spec(TestLimits.Create(), Idle, "199999:199998"), "1-2-3")["DriverOpts"]!["o"]!;
 
         Assert.Contains($"size={64L << 20}", options);
         Assert.Contains("nr_inodes=16384", options); // one file per 4 KiB: empty files cannot get past the size cap
@@ -89,7 +97,7 @@ public sealed class DockerContainerSpecTests
     public void Exec_WrapsTheCommandInPerStageRlimitsAndDropsDockersHostname()
     {
         var command = new SandboxCommand(["/usr/bin/python3", "/sandbox/main.py"], new Dictionary<string, string> { ["HOME"] = "/sandbox" }, []);
-        var exec = DockerContainerSpec.Exec(command, TestLimits.Create(cpuSeconds: 3), "199999:199999");
+        var exec = DockerRenderer.Exec(Spec(TestLimits.Create(cpuSeconds: 3), command));
         var argv = exec["Cmd"]!.AsArray().Select(a => (string)a!).ToList();
 
         Assert.Equal(["/usr/bin/env", "-u", "HOSTNAME", "/usr/bin/prlimit"], argv[..4]);
@@ -97,5 +105,20 @@ public sealed class DockerContainerSpecTests
         Assert.Equal(["/usr/bin/python3", "/sandbox/main.py"], argv[^2..]);
         Assert.Equal("199999:199999", (string)exec["User"]!);
         Assert.Equal(["HOME=/sandbox"], exec["Env"]!.AsArray().Select(e => (string)e!));
+    }
+
+    [Fact]
+    public void Keeper_PersistentWorkspaceAndSupportFiles_AreBindsNotVolumes()
+    {
+        var spec = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), new SandboxUser(300001, 300001),
+            TestLimits.Create(), Idle, new WorkspaceMount("/var/lib/warden/homes/u1", "/home/user"), [new ReadOnlyBind("/var/lib/warden/support/ab", "/opt/warden")]);
+
+        var keeper = DockerRenderer.Keeper(spec, "1-2-3", "");
+        var mounts = keeper["HostConfig"]!["Mounts"]!.AsArray().Select(m => ((string)m!["Type"]!, (string)m["Source"]!, (string)m["Target"]!, (bool)m["ReadOnly"]!));
+
+        Assert.Equal([("bind", "/var/lib/warden/support/ab", "/opt/warden", true), ("bind", "/var/lib/warden/homes/u1", "/home/user", false)], mounts);
+        Assert.Equal("/home/user", (string)keeper["WorkingDir"]!);
+        Assert.Equal("300001:300001", (string)keeper["User"]!);
+        Assert.Throws<ArgumentException>(() => DockerRenderer.Volume(spec, "1-2-3")); // nothing for Docker to create
     }
 }

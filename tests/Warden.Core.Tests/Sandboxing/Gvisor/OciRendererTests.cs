@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Gvisor;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Tests.Sandboxing.Gvisor;
 
-public sealed class OciSpecTests
+public sealed class OciRendererTests
 {
     private static readonly GvisorLayout Layout = new("/var/lib/warden/run/x/rootfs", ["/usr", "/etc/ssl"],
         [("/var/lib/warden/run/x/etc/passwd", "/etc/passwd")]);
@@ -12,7 +13,9 @@ public sealed class OciSpecTests
     private static readonly SandboxCommand Command = new(["/usr/bin/python3", "/sandbox/main.py"],
         new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/sandbox" }, []);
 
-    private static JsonObject Build(bool network = false) => OciSpec.Build(Layout, "/var/lib/warden/run/x/ws-slot-0", 200007, TestLimits.Create(network: network), Command);
+    private static JsonObject Build(bool network = false, string? exitReport = null) =>
+        OciRenderer.Render(SandboxSpecBuilder.Build(Layout.Base(), new SandboxUser(200007, 200007), TestLimits.Create(network: network), Command,
+            new WorkspaceMount("/var/lib/warden/run/x/ws-slot-0", SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport));
 
     [Fact]
     public void Build_Process_UnprivilegedWithoutCapabilitiesAndNoNewPrivileges()
@@ -44,7 +47,7 @@ public sealed class OciSpecTests
     [Fact]
     public void Build_ExitReport_BoundAtItsSandboxPathOnlyWhenGiven()
     {
-        var mounts = OciSpec.Build(Layout, "/var/lib/warden/run/x/ws-slot-0", 200007, TestLimits.Create(), Command, "/var/lib/warden/run/x/bundle-warm-0/exit-report")
+        var mounts = Build(exitReport: "/var/lib/warden/run/x/bundle-warm-0/exit-report")
             ["mounts"]!.AsArray().ToDictionary(m => (string)m!["destination"]!, m => m!);
 
         var report = mounts["/dev/warden-exit"];

@@ -1,0 +1,73 @@
+using Warden.Core.Limits;
+
+namespace Warden.Core.Sandboxing.Spec;
+
+/// <summary>
+/// Makes the <see cref="SandboxSpec"/> of one run from the resolved limits: the one place that decides what a sandbox
+/// is. Every backend calls it for every sandbox it starts (a cold run's stage, a warm sandbox's stub, a session's
+/// driver, a Docker keeper and its execs) and hands the result to its renderer.
+/// </summary>
+internal static class SandboxSpecBuilder
+{
+    public const string Hostname = "sandbox";
+
+    /// <summary>Where the workspace appears unless a session names another place (a home).</summary>
+    public const string DefaultWorkspace = "/sandbox";
+
+    /// <summary>/tmp: everyone may write, only a file's owner may remove it (1777).</summary>
+    public const UnixFileMode TmpMode = UnixFileMode.StickyBit | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+        | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    /// <param name="shared">The backend instance's root and read-only system mounts (its layout).</param>
+    /// <param name="user">The program's uid/gid as the sandbox shows them.</param>
+    /// <param name="workspace">The writable workspace; its target is also the working directory.</param>
+    /// <param name="support">Extra read-only binds (a session's driver files), mounted after the system ones.</param>
+    /// <param name="exitReport">A warm sandbox's exit report FIFO on the host, bound at <see cref="Slots.ExitReport.SandboxPath"/>.</param>
+    public static SandboxSpec Build(SandboxBase shared, SandboxUser user, ResourceLimits limits, SandboxCommand command,
+        WorkspaceMount workspace, IReadOnlyList<ReadOnlyBind>? support = null, string? exitReport = null)
+    {
+        ArgumentNullException.ThrowIfNull(shared);
+        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(workspace);
+        var mounts = new List<SandboxMount>(shared.Mounts.Count + 8);
+        mounts.AddRange(shared.Mounts);
+        mounts.AddRange(support ?? []);
+        mounts.Add(new ProcMount("/proc"));
+        mounts.Add(new DevMount("/dev"));
+        // After /dev, which it sits in.
+        if (exitReport is not null) mounts.Add(new WritableBind(exitReport, Slots.ExitReport.SandboxPath, NoExec: true));
+        mounts.Add(new TmpfsMount("/tmp", limits.TmpBytes, ResourceLimits.InodesFor(limits.TmpBytes), TmpMode));
+        mounts.Add(workspace);
+
+        var namespaces = SandboxNamespaces.User | SandboxNamespaces.Mount | SandboxNamespaces.Pid | SandboxNamespaces.Ipc
+            | SandboxNamespaces.Uts | SandboxNamespaces.Cgroup;
+        if (!limits.Network) namespaces |= SandboxNamespaces.Network;
+        return new SandboxSpec
+        {
+            Root = shared.Root,
+            Mounts = mounts,
+            Namespaces = namespaces,
+            User = user,
+            Rlimits = Rlimits(limits),
+            Seccomp = new SeccompFilter(AllowInetSockets: limits.Network),
+            Hostname = Hostname,
+            Environment = [.. command.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal)],
+            WorkingDirectory = workspace.Target,
+            Argv = command.Argv,
+            Network = limits.Network ? NetworkPolicy.Host : NetworkPolicy.None,
+            Cgroup = new SandboxCgroupLimits(limits.MemoryBytes, limits.MaxProcesses, limits.Cpus),
+        };
+    }
+
+    /// <summary>The rlimits of <paramref name="limits"/>: no core dumps, CPU in whole seconds.</summary>
+    public static SandboxRlimits Rlimits(ResourceLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        // RLIMIT_CPU counts whole seconds: a fraction rounds up, and never to 0 (which would mean "no time at all").
+        long cpu = Math.Max(1, (long)Math.Ceiling(limits.CpuTime.TotalSeconds));
+        // The hard limit a second later: SIGKILL for programs that ignore the soft limit's SIGXCPU.
+        return new SandboxRlimits(cpu, cpu + 1, limits.MaxFileBytes, limits.MaxOpenFiles, limits.MaxProcesses, CoreBytes: 0);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Warden.Core.Sandboxing;
+using Warden.Core.Sandboxing.Bubblewrap;
+using Warden.Core.Sandboxing.Docker;
+using Warden.Core.Sandboxing.Gvisor;
+using Warden.Core.Sandboxing.Spec;
+
+namespace Warden.Core.Tests.Sandboxing.Spec;
+
+/// <summary>
+/// One request (a session-like sandbox: support files, a warm sandbox's exit report, a fractional CPU limit) built into a
+/// spec on each backend's shared layout, and each renderer's output compared with its checked-in rendering in Golden/.
+/// A change to what a backend is told shows up here as a line diff, to be reviewed like code.
+/// </summary>
+public sealed class SandboxSpecGoldenTests
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static readonly SandboxCommand Command = new(
+        ["/usr/bin/python3", "/opt/warden/driver.py", "--flag"],
+        new Dictionary<string, string> { ["PATH"] = "/usr/local/bin:/usr/bin:/bin", ["HOME"] = "/sandbox", ["LANG"] = "C.UTF-8" },
+        []);
+
+    private static readonly IReadOnlyList<ReadOnlyBind> Support = [new("/var/lib/warden/run/i/support/0123456789abcdef", "/opt/warden")];
+
+    private static SandboxSpec Spec(SandboxBase shared, SandboxUser user, WorkspaceMount workspace, string? exitReport) =>
+        SandboxSpecBuilder.Build(shared, user, TestLimits.Create(cpuSeconds: 2.5), Command, workspace, Support, exitReport);
+
+    [Fact]
+    public void Bwrap_ControlFields_MatchGolden()
+    {
+        var layout = new BwrapLayout("/var/lib/warden/run/i/etc", ["/usr"], [("usr/bin", "/bin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64")],
+            ["/opt/extra"]);
+        var spec = Spec(layout.Base(), new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid),
+            new WorkspaceMount("/var/lib/warden/run/i/ws-slot-0", SandboxSpecBuilder.DefaultWorkspace), "/var/lib/warden/run/i/exit-slot-0");
+
+        var fields = BwrapRenderer.ControlFields(spec, new BwrapTools("/usr/bin/bwrap", "/var/lib/warden/run/i/seccomp-nonet.bpf",
+            "/var/lib/warden/run/i/seccomp-net.bpf"));
+
+        GoldenFile.AssertMatches("bwrap.control.txt", string.Join('\n', fields));
+    }
+
+    [Fact]
+    public void Gvisor_ConfigJson_MatchesGolden()
+    {
+        var layout = new GvisorLayout("/var/lib/warden/run/i/rootfs", ["/usr", "/etc/ssl"],
+            [("/var/lib/warden/run/i/etc/passwd", "/etc/passwd"), ("/var/lib/warden/run/i/etc/group", "/etc/group")]);
+        var spec = Spec(layout.Base(), new SandboxUser(200007, 200007),
+            new WorkspaceMount("/var/lib/warden/run/i/ws-slot-7", SandboxSpecBuilder.DefaultWorkspace), "/var/lib/warden/run/i/bundle-slot-7/exit-report");
+
+        GoldenFile.AssertMatches("gvisor.config.json", OciRenderer.Render(spec).ToJsonString(Indented));
+        Assert.Equal("none", OciRenderer.RunscNetwork(spec));
+    }
+
+    [Fact]
+    public void Docker_Bodies_MatchGolden()
+    {
+        // No exit report: Docker has no warm sandboxes (a stage's end is its exec's end).
+        var spec = Spec(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), new SandboxUser(199999, 199999),
+            new WorkspaceMount("warden-i-1-ws", SandboxSpecBuilder.DefaultWorkspace, 64L << 20), exitReport: null);
+
+        var bodies = new JsonObject
+        {
+            ["volume"] = DockerRenderer.Volume(spec, "i"),
+            ["keeper"] = DockerRenderer.Keeper(spec, "i", "runsc"),
+            ["exec"] = DockerRenderer.Exec(spec),
+        };
+        // The seccomp profile travels as a string inside SecurityOpt: shown parsed, so a change to it diffs line by line.
+        var security = bodies["keeper"]!["HostConfig"]!["SecurityOpt"]!.AsArray();
+        var profile = (string)security[1]!;
+        Assert.StartsWith("seccomp=", profile, StringComparison.Ordinal);
+        security[1] = JsonNode.Parse(profile["seccomp=".Length..]);
+
+        GoldenFile.AssertMatches("docker.bodies.json", bodies.ToJsonString(Indented));
+    }
+
+    [Fact]
+    public void GoldenFile_Diff_ShowsOnlyChangedLinesWithContext()
+    {
+        var diff = GoldenFile.Diff("a\nb\nc\nd\ne\nf\ng\nh\n", "a\nb\nc\nD\ne\nf\ng\nh\n");
+
+        Assert.Equal("@@ line 2\n  b\n  c\n- d\n+ D\n  e\n  f\n", diff);
+    }
+}
