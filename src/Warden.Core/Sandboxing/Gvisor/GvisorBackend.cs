@@ -15,7 +15,7 @@ namespace Warden.Core.Sandboxing.Gvisor;
 /// needs it) and the program runs as the slot's uid inside gVisor. runsc runs with --ignore-cgroups inside the slot's
 /// cgroup, which the helper joined: the pattern that keeps OOM evidence readable after the sandbox is gone.
 /// </summary>
-public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncDisposable
+public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly GvisorOptions _gvisor;
@@ -114,8 +114,9 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     /// </summary>
     /// <param name="exitReport">For a warm sandbox: a fresh exit report FIFO in the bundle, bound in at
     /// <see cref="ExitReport.SandboxPath"/> (<see cref="GvisorRun.Report"/>).</param>
+    /// <param name="session">A session sandbox's workspace path, identity files and read-only binds.</param>
     internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxCommand command, Limits.ResourceLimits limits,
-        CancellationToken cancellationToken, bool exitReport = false)
+        CancellationToken cancellationToken, bool exitReport = false, OciSessionMounts? session = null)
     {
         var uid = slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
         var bundle = BundleDirectory(slot.Name);
@@ -123,7 +124,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         var report = exitReport ? ExitReport.Create(Path.Combine(bundle, "exit-report"), uid) : null;
         try
         {
-            var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath);
+            var spec = OciSpec.Build(Layout, slot.HostWorkspace, uid, limits, command, report?.HostPath, session);
             await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec.ToJsonString(), cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -194,5 +195,9 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         ["runtime"] = RunscProbe.Version(_gvisor.RunscPath),
     };
 
-    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeSessionsAsync().ConfigureAwait(false);
+        await _pool.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -10,9 +10,11 @@ internal static class OciSpec
     public const string Workspace = "/sandbox";
 
     /// <param name="exitReport">A warm sandbox's exit report FIFO on the host (see <see cref="Slots.ExitReport"/>).</param>
+    /// <param name="session">A session sandbox's own workspace path, identity files and read-only binds.</param>
     public static JsonObject Build(GvisorLayout layout, string hostWorkspace, int uid, ResourceLimits limits, SandboxCommand command,
-        string? exitReport = null)
+        string? exitReport = null, OciSessionMounts? session = null)
     {
+        var workspace = session?.Workspace ?? Workspace;
         var mounts = new JsonArray
         {
             Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
@@ -20,8 +22,9 @@ internal static class OciSpec
             Mount("/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=1777", $"size={limits.TmpBytes / 1024}k"),
         };
         foreach (var path in layout.ReadOnlyBinds) mounts.Add(Mount(path, "bind", path, "rbind", "ro", "nosuid", "nodev"));
-        foreach (var (source, destination) in layout.Files) mounts.Add(Mount(destination, "bind", source, "bind", "ro"));
-        mounts.Add(Mount(Workspace, "bind", hostWorkspace, "rbind", "rw", "nosuid", "nodev"));
+        foreach (var (source, destination) in session?.IdentityFiles ?? layout.Files) mounts.Add(Mount(destination, "bind", source, "bind", "ro"));
+        foreach (var (source, destination) in session?.ReadOnlyBinds ?? []) mounts.Add(Mount(destination, "bind", source, "rbind", "ro", "nosuid", "nodev"));
+        mounts.Add(Mount(workspace, "bind", hostWorkspace, "rbind", "rw", "nosuid", "nodev"));
         if (exitReport is not null) mounts.Add(Mount(Slots.ExitReport.SandboxPath, "bind", exitReport, "bind", "rw", "nosuid", "nodev", "noexec"));
 
         var namespaces = new JsonArray { Ns("pid"), Ns("ipc"), Ns("uts"), Ns("mount") };
@@ -37,7 +40,7 @@ internal static class OciSpec
                 ["user"] = new JsonObject { ["uid"] = uid, ["gid"] = uid },
                 ["args"] = new JsonArray([.. command.Argv.Select(a => (JsonNode)a)]),
                 ["env"] = new JsonArray([.. command.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (JsonNode)$"{kv.Key}={kv.Value}")]),
-                ["cwd"] = Workspace,
+                ["cwd"] = workspace,
                 ["capabilities"] = new JsonObject
                 {
                     ["bounding"] = new JsonArray(), ["effective"] = new JsonArray(), ["inheritable"] = new JsonArray(),
