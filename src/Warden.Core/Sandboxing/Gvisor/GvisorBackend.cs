@@ -147,6 +147,11 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
         // but those the program itself creates in its workspace.
         if (report is not null) control.AddRange(["--host-fifo", "open"]);
+        // A session's binds change only through the sandbox while it runs (the host touches a home before and after,
+        // never during): gVisor may cache them instead of asking the gofer to revalidate every path component, and
+        // keeps the FIFOs and sockets the program makes there (they exist only inside gVisor, and revalidation against
+        // the host dropped them).
+        if (session is not null) control.AddRange(["--file-access-mounts", "exclusive"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
         return new GvisorRun(control, pidFile, id, report);
     }
