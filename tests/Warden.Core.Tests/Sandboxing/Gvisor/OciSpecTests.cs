@@ -42,6 +42,24 @@ public sealed class OciSpecTests
     }
 
     [Fact]
+    public void Build_Session_WorkspaceAtItsPath_OwnIdentityFiles_SupportFilesReadOnly()
+    {
+        var session = new OciSessionMounts("/home/user",
+            [("/var/lib/warden/run/x/bundle-session-a/etc/passwd", "/etc/passwd"), ("/var/lib/warden/run/x/bundle-session-a/etc/group", "/etc/group")],
+            [("/var/lib/warden/run/x/support/0123", "/opt/warden")]);
+        var spec = OciSpec.Build(Layout, "/var/lib/warden/users/u/home", 400123, TestLimits.Create(), Command, session: session);
+        var mounts = spec["mounts"]!.AsArray().ToDictionary(m => (string)m!["destination"]!, m => m!);
+
+        Assert.Equal(["/dev", "/etc/group", "/etc/passwd", "/etc/ssl", "/home/user", "/opt/warden", "/proc", "/tmp", "/usr"], mounts.Keys.Order());
+        Assert.Equal("/var/lib/warden/run/x/bundle-session-a/etc/passwd", (string)mounts["/etc/passwd"]["source"]!); // not the layout's
+        Assert.Equal("/var/lib/warden/users/u/home", (string)mounts["/home/user"]["source"]!);
+        Assert.Contains("rw", mounts["/home/user"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Contains("ro", mounts["/opt/warden"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Equal("/home/user", (string)spec["process"]!["cwd"]!);
+        Assert.Equal(400123, (int)spec["process"]!["user"]!["uid"]!);
+    }
+
+    [Fact]
     public void Build_ExitReport_BoundAtItsSandboxPathOnlyWhenGiven()
     {
         var mounts = OciSpec.Build(Layout, "/var/lib/warden/run/x/ws-slot-0", 200007, TestLimits.Create(), Command, "/var/lib/warden/run/x/bundle-warm-0/exit-report")
