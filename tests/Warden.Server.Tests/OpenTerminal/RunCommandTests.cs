@@ -22,9 +22,15 @@ public sealed class RunCommandTests(SharedTerminalServer fixture) : IClassFixtur
         using var alice = Terminal.For("alice-env", chatId: "chat-env");
         var result = await alice.RunAsync("id -u; pwd; echo $HOME; ls -ld /home/user | cut -c1-10");
         var lines = TerminalClient.Stdout(result).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        // bwrap maps the user's host uid to 1000 inside its user namespace; a docker container (no userns remapping)
-        // runs as the user's own host uid, the one that owns the home. Either way one uid that only this user has.
-        Assert.Equal(TestBackend.Name == "docker" ? OwnerOf(Terminal.HostHome("alice-env")) : "1000", lines[0]);
+        // bwrap maps the user's host uid to 1000 inside its user namespace; a docker container (no userns remapping) and
+        // gVisor (this runsc cannot map ids) run as the user's own host uid, the one that owns the home. Either way one
+        // uid that only this user has.
+        Assert.Equal(TestBackend.Name switch
+        {
+            "docker" => OwnerOf(Terminal.HostHome("alice-env")),
+            "gvisor" => Terminal.UidOf("alice-env"),
+            _ => "1000",
+        }, lines[0]);
         Assert.NotEqual("0", lines[0]);
         Assert.Equal("/home/user/chats/chat-env", lines[1]);
         Assert.Equal("/home/user", lines[2]);

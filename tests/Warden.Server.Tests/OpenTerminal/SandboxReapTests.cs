@@ -13,8 +13,12 @@ public sealed class SandboxReapTests
         using var user = terminal.For("reaped-user");
         await user.RunAsync("echo keep > /home/user/keep.txt; (sleep 300 &) ; echo started");
         var manager = terminal.Server.Services.GetRequiredService<TerminalManager>();
-        var uid = File.ReadAllText(Path.Combine(terminal.StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf(new Warden.Core.Ownership.Principal(Warden.Core.Ownership.Principal.ServerTenant, "reaped-user")), "uid")).Trim();
-        Assert.NotEmpty(ProcessesOf(uid));
+        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Status().Instance;
+        // bwrap's processes run on the host as the user's uid. gVisor's guest processes live inside the Sentry, which with
+        // the gofer and runsc is what the host sees, in the sandbox's cgroup: those are the processes that must go.
+        var uid = terminal.UidOf("reaped-user");
+        List<int> Sandboxed() => TestBackend.Name == "gvisor" ? ProcessesInCgroups(instance) : ProcessesOf(uid);
+        Assert.NotEmpty(Sandboxed());
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (manager.RunningCount > 0 && DateTime.UtcNow < deadline)
@@ -22,13 +26,13 @@ public sealed class SandboxReapTests
         Assert.Equal(0, manager.RunningCount);
         // The detached "sleep 300" went with the sandbox: nothing runs under the user's uid, no cgroup, no mount (the home's
         // filesystem is unmounted too, and its loop device unbound). Other tests' servers run alongside: only ours counts.
-        await WaitUntilAsync(() => ProcessesOf(uid).Count == 0);
+        await WaitUntilAsync(() => Sandboxed().Count == 0 && ProcessesOf(uid).Count == 0);
+        Assert.Empty(Sandboxed());
         Assert.Empty(ProcessesOf(uid));
         await WaitUntilAsync(() => !File.ReadLines("/proc/self/mountinfo").Any(l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal)));
         Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(terminal.StateDirectory + "/users/", StringComparison.Ordinal));
         await WaitUntilAsync(() => HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory).Count == 0);
         Assert.Empty(HomeFilesystems.LoopDevicesUnder(terminal.StateDirectory));
-        var instance = terminal.Server.Services.GetRequiredService<Warden.Core.Sandboxing.BackendSelector>().Selected.Status().Instance;
         Assert.Empty(TermCgroups(instance));
 
         var (_, read) = await user.GetAsync("files/read?path=/home/user/keep.txt");
@@ -51,6 +55,23 @@ public sealed class SandboxReapTests
             {
                 var line = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
                 if (line is not null && line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid) found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
+    /// <summary>Processes in a terminal cgroup of this server's backend instance.</summary>
+    private static List<int> ProcessesInCgroups(string instance)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "cgroup")).Contains($"/{instance}/session-term-", StringComparison.Ordinal)) found.Add(pid);
             }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }

@@ -48,6 +48,10 @@ public sealed class TerminalTestServer : IAsyncDisposable
     /// <summary>The host path of a user's home (their filesystem's mount point).</summary>
     public string HostHome(string userId) => Path.Combine(StateDirectory, "users", Warden.Core.Workspaces.UserWorkspaces.KeyOf(new Warden.Core.Ownership.Principal(Warden.Core.Ownership.Principal.ServerTenant, userId)), "home");
 
+    /// <summary>The host uid a user's home and sandbox belong to (as the installation recorded it).</summary>
+    public string UidOf(string userId) => File.ReadAllText(Path.Combine(StateDirectory, "users",
+        Warden.Core.Workspaces.UserWorkspaces.KeyOf(new Warden.Core.Ownership.Principal(Warden.Core.Ownership.Principal.ServerTenant, userId)), "uid")).Trim();
+
     /// <summary>A client acting as Open WebUI's backend for one user and chat (bearer key + X-User-Id + X-Session-Id).</summary>
     public TerminalClient For(string userId, string? chatId = "chat-1", string? bearer = ApiKey)
     {

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
 using Warden.Core.Sandboxing.Spec;
 
@@ -9,14 +7,13 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 public sealed partial class BubblewrapBackend
 {
     private readonly HashSet<BwrapSessionSandbox> _sessions = [];
-    private readonly Lock _supportLock = new();
 
     public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
         EnsureStarted();
         var support = new List<ReadOnlyBind>();
-        if (spec.SupportFiles.Count > 0) support.Add(new ReadOnlyBind(SupportDirectory(spec.SupportFiles), spec.SupportDirectory));
+        if (spec.SupportFiles.Count > 0) support.Add(new ReadOnlyBind(SessionSupportFiles.Directory(_pool.RunDirectory, spec.SupportFiles), spec.SupportDirectory));
 
         var slot = _pool.CreateSlot("session-" + spec.Name, spec.Workspace);
         BwrapSessionSandbox? sandbox = null;
@@ -51,38 +48,5 @@ public sealed partial class BubblewrapBackend
         BwrapSessionSandbox[] alive;
         lock (_sessions) alive = [.. _sessions];
         foreach (var sandbox in alive) await sandbox.DisposeAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Writes support files once per content into the run directory (readable by every slot uid, writable by none)
-    /// and returns the directory to bind read-only.
-    /// </summary>
-    private string SupportDirectory(IReadOnlyDictionary<string, byte[]> files)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, content) in files.OrderBy(f => f.Key, StringComparer.Ordinal))
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
-            hash.AppendData(content);
-        }
-        var directory = Path.Combine(_pool.RunDirectory, "support", Convert.ToHexStringLower(hash.GetHashAndReset())[..16]);
-        lock (_supportLock)
-        {
-            if (Directory.Exists(directory)) return directory;
-            var staging = directory + ".tmp";
-            Directory.CreateDirectory(staging);
-            foreach (var (name, content) in files)
-            {
-                if (name.Contains('/', StringComparison.Ordinal) || name.StartsWith('.')) throw new ArgumentException($"Bad support file name '{name}'.");
-                var path = Path.Combine(staging, name);
-                File.WriteAllBytes(path, content);
-                Libc.chmod(path, Convert.ToInt32("644", 8));
-            }
-            // Bound read-only into the sandbox; the modes only let a slot uid read them.
-            Libc.chmod(staging, Convert.ToInt32("755", 8));
-            Libc.chmod(Path.GetDirectoryName(staging)!, Convert.ToInt32("755", 8));
-            Directory.Move(staging, directory);
-            return directory;
-        }
     }
 }

@@ -14,13 +14,12 @@ namespace Warden.Core.Sandboxing.Bubblewrap;
 /// </summary>
 internal sealed class BwrapSessionSandbox : ISessionSandbox
 {
-    private const int ErrorTailBytes = 8192;
     private readonly BubblewrapBackend _backend;
     private readonly SandboxSlot _slot;
     private readonly ParkedHelper _helper;
     private readonly TaskCompletionSource<int> _initPid = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly StringBuilder _errors = new();
-    private readonly Task _statusReader, _errorReader;
+    private readonly StderrTail _errors;
+    private readonly Task _statusReader;
     private int _disposed;
 
     public BwrapSessionSandbox(BubblewrapBackend backend, SandboxSlot slot, ParkedHelper helper)
@@ -30,7 +29,7 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         _helper = helper;
         Exited = helper.Process.WaitForExitAsync();
         _statusReader = ReadStatusAsync(helper.Status);
-        _errorReader = ReadErrorsAsync(helper.Stderr);
+        _errors = new StderrTail(helper.Stderr);
     }
 
     public Stream Input => _helper.Stdin;
@@ -39,10 +38,7 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
 
     public Task Exited { get; }
 
-    public string RecentErrors
-    {
-        get { lock (_errors) return _errors.ToString(); }
-    }
+    public string RecentErrors => _errors.Text;
 
     public ValueTask InterruptAsync(CancellationToken cancellationToken)
     {
@@ -126,29 +122,6 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         _initPid.TrySetCanceled();
     }
 
-    private async Task ReadErrorsAsync(Stream stderr)
-    {
-        var buffer = new byte[4096];
-        var decoder = Encoding.UTF8.GetDecoder();
-        var chars = new char[Encoding.UTF8.GetMaxCharCount(buffer.Length)];
-        try
-        {
-            int n;
-            while ((n = await stderr.ReadAsync(buffer).ConfigureAwait(false)) > 0)
-            {
-                int count = decoder.GetChars(buffer, 0, n, chars, 0);
-                lock (_errors)
-                {
-                    _errors.Append(chars, 0, count);
-                    if (_errors.Length > ErrorTailBytes) _errors.Remove(0, _errors.Length - ErrorTailBytes);
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
-        {
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
@@ -156,7 +129,7 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try { await KillAsync(timeout.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
         await _helper.DisposeAsync().ConfigureAwait(false);
-        await Task.WhenAll(_statusReader, _errorReader).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await Task.WhenAll(_statusReader, _errors.Reading).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await _slot.DestroyAsync().ConfigureAwait(false);
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
@@ -16,7 +15,6 @@ namespace Warden.Core.Sandboxing.Docker;
 public sealed partial class DockerBackend
 {
     private readonly HashSet<DockerSessionSandbox> _sessions = [];
-    private readonly Lock _supportLock = new();
     private string? _runDirectory;
 
     public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
@@ -99,39 +97,10 @@ public sealed partial class DockerBackend
     }
 
     /// <summary>
-    /// Writes support files once per content into this instance's run directory on the host (root's, readable by
-    /// every sandbox user, writable by none) and returns the directory to bind read-only. The daemon binds host paths,
-    /// so this needs the daemon on this host, as the unix socket implies.
+    /// The support files' directory in this instance's run directory on the host, bound read-only. The daemon binds host
+    /// paths, so this needs the daemon on this host, as the unix socket implies.
     /// </summary>
-    private string SupportDirectory(IReadOnlyDictionary<string, byte[]> files)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, content) in files.OrderBy(f => f.Key, StringComparer.Ordinal))
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
-            hash.AppendData(content);
-        }
-        lock (_supportLock)
-        {
-            var run = RunDirectory();
-            var directory = Path.Combine(run, "support", Convert.ToHexStringLower(hash.GetHashAndReset())[..16]);
-            if (Directory.Exists(directory)) return directory;
-            StateDirectory.EnsureDirectory(Path.Combine(run, "support"), Convert.ToInt32("755", 8));
-            var staging = directory + ".tmp";
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            StateDirectory.EnsureDirectory(staging, Convert.ToInt32("755", 8));
-            foreach (var (name, content) in files)
-            {
-                if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name.StartsWith('.'))
-                    throw new ArgumentException($"Bad support file name '{name}'.", nameof(files));
-                var path = Path.Combine(staging, name);
-                File.WriteAllBytes(path, content);
-                Libc.chmod(path, Convert.ToInt32("644", 8));
-            }
-            Directory.Move(staging, directory);
-            return directory;
-        }
-    }
+    private string SupportDirectory(IReadOnlyDictionary<string, byte[]> files) => SessionSupportFiles.Directory(RunDirectory(), files);
 
     /// <summary>
     /// {state}/run/{instance}, as the slot backends have it (so a dead instance's is reaped the same way, here too

@@ -16,7 +16,7 @@ namespace Warden.Core.Sandboxing.Gvisor;
 /// needs it) and the program runs as the slot's uid inside gVisor. runsc runs with --ignore-cgroups inside the slot's
 /// cgroup, which the helper joined: the pattern that keeps OOM evidence readable after the sandbox is gone.
 /// </summary>
-public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncDisposable
+public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource, ISessionBackend, IAsyncDisposable
 {
     private readonly WardenOptions _options;
     private readonly GvisorOptions _gvisor;
@@ -53,7 +53,7 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     public BackendProbe Probe() => RunscProbe.Run(_gvisor, ExecHelper.Locate(_options));
 
     // Root only (StartAsync refuses otherwise): every slot has its own uid.
-    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, PerSlotUids = true, NetworkModes = ["none", "host"] };
+    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none", "host"] };
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -141,8 +141,10 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     /// <summary>
     /// Writes the slot's OCI bundle for <paramref name="spec"/> (from <see cref="Spec"/>) and returns the control block
     /// that makes a parked helper exec <c>runsc run</c> on it. <paramref name="report"/>: the exit report the spec binds.
+    /// <paramref name="session"/>: a session's long-lived sandbox (its binds change only through the sandbox).
     /// </summary>
-    internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxSpec spec, ExitReport? report, CancellationToken cancellationToken)
+    internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxSpec spec, ExitReport? report, CancellationToken cancellationToken,
+        bool session = false)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var bundle = BundleDirectory(slot.Name);
@@ -163,6 +165,11 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
         // but those the program itself creates in its workspace.
         if (report is not null) control.AddRange(["--host-fifo", "open"]);
+        // A session's binds change only through the sandbox while it runs (the host touches a home before and after,
+        // never during): gVisor may cache them instead of asking the gofer to revalidate every path component, and
+        // keeps the FIFOs and sockets the program makes there (they exist only inside gVisor, and revalidation against
+        // the host dropped them).
+        if (session) control.AddRange(["--file-access-mounts", "exclusive"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
         return new GvisorRun(control, pidFile, id, report);
     }
@@ -172,10 +179,10 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
     /// host uid; a session with a persistent workspace passes its own) with the workspace at <paramref name="workspace"/>.
     /// </summary>
     internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command, IReadOnlyList<ReadOnlyBind>? support = null,
-        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null)
+        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null)
     {
         int user = uid ?? slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
-        return SandboxSpecBuilder.Build(_base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
+        return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
             support, exitReport);
     }
 
@@ -236,5 +243,9 @@ public sealed class GvisorBackend : ISandboxBackend, IWarmSandboxSource, IAsyncD
         if (!_started) throw new InvalidOperationException("The gvisor backend is not started: BackendStartup.StartAsync starts it.");
     }
 
-    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeSessionsAsync().ConfigureAwait(false);
+        await _pool.DisposeAsync().ConfigureAwait(false);
+    }
 }

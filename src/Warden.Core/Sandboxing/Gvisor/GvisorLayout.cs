@@ -14,9 +14,10 @@ internal sealed record GvisorLayout(
     IReadOnlyList<(string Source, string Destination)> Files)
 {
     /// <summary>The layout as the spec's shared part: the skeleton as root, the host paths and identity files bound into it.</summary>
-    public SandboxBase Base() => new(new DirectoryRoot(RootFs), [
+    /// <param name="identityFiles">A session's own /etc/passwd, group and hosts (naming its uid) in place of the shared ones.</param>
+    public SandboxBase Base(IReadOnlyList<(string Source, string Destination)>? identityFiles = null) => new(new DirectoryRoot(RootFs), [
         .. ReadOnlyBinds.Select(path => new ReadOnlyBind(path, path)),
-        .. Files.Select(file => new ReadOnlyBind(file.Source, file.Destination)),
+        .. (identityFiles ?? Files).Select(file => new ReadOnlyBind(file.Source, file.Destination)),
     ]);
 
     public static GvisorLayout Create(string runDirectory, SandboxFilesystemOptions filesystem, int uid, string workspace)

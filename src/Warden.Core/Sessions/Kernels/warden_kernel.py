@@ -46,7 +46,14 @@ class Capture:
             os.close(write_end)
             os.set_blocking(read_end, False)
             self.streams[read_end] = (name, codecs.getincrementaldecoder("utf-8")("replace"))
-        threading.Thread(target=self._loop, name="warden-capture", daemon=True).start()
+        # The reader never takes SIGINT (it inherits this mask): an interrupt must reach the main thread, whose blocking
+        # call (time.sleep, a read) it breaks. Which thread gets a process-directed signal is the kernel's choice, and
+        # gVisor's often differs from Linux's preference for the main thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            threading.Thread(target=self._loop, name="warden-capture", daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def _loop(self):
         poller = select.poll()

@@ -45,6 +45,24 @@ public sealed class OciRendererTests
     }
 
     [Fact]
+    public void Build_Session_WorkspaceAtItsPath_OwnIdentityFiles_SupportFilesReadOnly()
+    {
+        // A session's own identity files in place of the layout's, its home at its path, its support files read-only.
+        var shared = Layout.Base([("/var/lib/warden/run/x/bundle-session-a/etc/passwd", "/etc/passwd"), ("/var/lib/warden/run/x/bundle-session-a/etc/group", "/etc/group")]);
+        var spec = OciRenderer.Render(SandboxSpecBuilder.Build(shared, new SandboxUser(400123, 400123), TestLimits.Create(), Command,
+            new WorkspaceMount("/var/lib/warden/users/u/home", "/home/user"), [new ReadOnlyBind("/var/lib/warden/run/x/support/0123", "/opt/warden")]));
+        var mounts = spec["mounts"]!.AsArray().ToDictionary(m => (string)m!["destination"]!, m => m!);
+
+        Assert.Equal(["/dev", "/etc/group", "/etc/passwd", "/etc/ssl", "/home/user", "/opt/warden", "/proc", "/tmp", "/usr"], mounts.Keys.Order());
+        Assert.Equal("/var/lib/warden/run/x/bundle-session-a/etc/passwd", (string)mounts["/etc/passwd"]["source"]!); // not the layout's
+        Assert.Equal("/var/lib/warden/users/u/home", (string)mounts["/home/user"]["source"]!);
+        Assert.Contains("rw", mounts["/home/user"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Contains("ro", mounts["/opt/warden"]["options"]!.AsArray().Select(o => (string)o!));
+        Assert.Equal("/home/user", (string)spec["process"]!["cwd"]!);
+        Assert.Equal(400123, (int)spec["process"]!["user"]!["uid"]!);
+    }
+
+    [Fact]
     public void Build_ExitReport_BoundAtItsSandboxPathOnlyWhenGiven()
     {
         var mounts = Build(exitReport: "/var/lib/warden/run/x/bundle-warm-0/exit-report")
