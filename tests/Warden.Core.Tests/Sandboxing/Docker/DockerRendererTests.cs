@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
+using Warden.Core.Limits;
 using Warden.Core.Sandboxing;
 using Warden.Core.Sandboxing.Docker;
 using Warden.Core.Sandboxing.Spec;
-using Warden.Core.Limits;
 
 namespace Warden.Core.Tests.Sandboxing.Docker;
 
