@@ -97,6 +97,10 @@ internal static class DockerRenderer
             // Docker always gives a container its own pid, uts and mount namespaces; ipc is shareable unless made private.
             // No user namespace unless the daemon remaps: the uid is then a host uid, hence the dedicated default (199999).
             ["IpcMode"] = "private",
+            // The daemon's default log driver writes everything the container's own process prints to a file on the host,
+            // unbounded, for the container's life: a session's kernel is that process, so a flood would fill the host's
+            // disk. Warden reads the output over the attached stream; the daemon keeps none of it.
+            ["LogConfig"] = new JsonObject { ["Type"] = "none", ["Config"] = new JsonObject() },
             // No RLIMIT_CPU (it would count the idle keeper's time; each exec sets its own) and no RLIMIT_NPROC (it counts
             // every process of the uid on the host, across containers): the container's pids cgroup counts its processes.
             ["Ulimits"] = new JsonArray(

@@ -1,0 +1,86 @@
+using System.Text;
+using Warden.Core.Limits;
+using Warden.Core.Sandboxing;
+
+namespace Warden.Sessions.Tests;
+
+/// <summary>
+/// Attacks on what a long-lived sandbox leaves on the host, on whichever backend <see cref="TestBackend"/> names: output
+/// floods that must not land on the host's disk nor stall the program, and starts abandoned part-way (a client that
+/// disconnects while its kernel starts) that must not leave a running sandbox nobody owns.
+/// </summary>
+public sealed class SessionLeftoverAttackTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+    private const int FloodMiB = 48;
+
+    [Fact]
+    public async Task OutputFlood_NeverLandsOnTheHostsDisk_AndEndlessStderrNeverStallsTheProgram()
+    {
+        await using var host = await SessionHost.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var name = Guid.NewGuid().ToString("N")[..16];
+        // 48 MiB on each stream, stderr first (nobody reads it but the sandbox's bounded tail), then a marker. A daemon
+        // that logs the container's output keeps every byte in a file on the host, for the life of the container.
+        var program = $$"""
+            import os
+            chunk = b'e' * (1 << 20)
+            for _ in range({{FloodMiB}}):
+                os.write(2, chunk)
+            chunk = b'o' * (1 << 20)
+            for _ in range({{FloodMiB}}):
+                os.write(1, chunk)
+            os.write(1, b'\ndone\n')
+            os.read(0, 1)
+            """;
+        var spec = new SessionSpec(name + "-1", new SandboxCommand(["/usr/bin/python3", "-I", "-c", program],
+            new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(), new Dictionary<string, byte[]>());
+        var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
+        try
+        {
+            var stdout = sandbox.Output;
+            var buffer = new byte[1 << 16];
+            long total = 0;
+            var tail = new StringBuilder();
+            while (!tail.ToString().EndsWith("done\n", StringComparison.Ordinal))
+            {
+                int n = await stdout.ReadAsync(buffer, ct).AsTask().WaitAsync(Wait, ct);
+                Assert.True(n > 0, $"stdout ended after {total} bytes; stderr: {sandbox.RecentErrors[^Math.Min(200, sandbox.RecentErrors.Length)..]}");
+                total += n;
+                tail.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                if (tail.Length > 64) tail.Remove(0, tail.Length - 64);
+            }
+            Assert.Equal(((long)FloodMiB << 20) + "\ndone\n".Length, total);
+            Assert.InRange(sandbox.RecentErrors.Length, 1, 64 * 1024);
+
+            if (TestBackend.Name == "docker")
+            {
+                var container = Assert.Single(DockerDaemon.Containers($"session-{name}-"));
+                var log = (string?)DockerDaemon.Inspect((string)container["Id"]!)["LogPath"] ?? "";
+                long logged = log.Length > 0 && File.Exists(log) ? new FileInfo(log).Length : 0;
+                Assert.True(logged < 1 << 20, $"the daemon kept {logged} bytes of the sandbox's output on the host, in {log}");
+            }
+        }
+        finally
+        {
+            await sandbox.DisposeAsync().AsTask().WaitAsync(Wait, ct);
+        }
+        Assert.Empty(Leaks.Sandboxes(host.Instance, name));
+        Assert.Empty(Leaks.Processes(name));
+    }
+
+    private static ResourceLimits Limits() => new()
+    {
+        WallTime = TimeSpan.FromMinutes(5),
+        CpuTime = TimeSpan.FromMinutes(5),
+        MemoryBytes = 256L << 20,
+        MaxProcesses = 64,
+        MaxOutputBytes = 1 << 20,
+        Cpus = 1,
+        MaxFileBytes = 16L << 20,
+        MaxOpenFiles = 256,
+        TmpBytes = 16L << 20,
+        WorkspaceBytes = 16L << 20,
+        Network = false,
+    };
+}
