@@ -69,6 +69,45 @@ public sealed class SessionLeftoverAttackTests
         Assert.Empty(Leaks.Processes(name));
     }
 
+    /// <summary>
+    /// A start abandoned at every point (the caller's token fires after 0 ms, 5 ms, … while the backend creates,
+    /// attaches and starts): whether it threw or returned a sandbox (then disposed), nothing of it may be left, not even
+    /// a moment later — a container the daemon finished creating after the caller gave up is a kernel nobody owns.
+    /// </summary>
+    [Fact]
+    public async Task StartAbandonedAtAnyPoint_LeavesNoSandboxVolumeOrProcess()
+    {
+        await using var host = await SessionHost.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var name = Guid.NewGuid().ToString("N")[..16];
+        var backend = (ISessionBackend)host.Backend;
+        int[] delays = [0, 1, 2, 5, 10, 20, 40, 80, 160, 320];
+        int abandoned = 0;
+        for (int i = 0; i < delays.Length; i++)
+        {
+            var spec = new SessionSpec($"{name}-{i + 1}", new SandboxCommand(["/bin/sh", "-c", "sleep 300 & exec cat"],
+                new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(), new Dictionary<string, byte[]> { ["s.txt"] = "x"u8.ToArray() });
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cancel.CancelAfter(delays[i]);
+            try
+            {
+                var sandbox = await backend.StartSessionAsync(spec, cancel.Token).AsTask().WaitAsync(Wait, ct);
+                await sandbox.DisposeAsync().AsTask().WaitAsync(Wait, ct);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                abandoned++;
+            }
+        }
+        Assert.True(abandoned > 0, "no start was abandoned part-way: the attack did not happen");
+
+        // A daemon may finish a create the caller no longer waits for: look again a little later.
+        await Task.Delay(TimeSpan.FromSeconds(2), ct);
+        Assert.Empty(Leaks.Sandboxes(host.Instance, name));
+        Assert.Empty(Leaks.Mounts(name));
+        Assert.Empty(Leaks.Processes(name));
+    }
+
     private static ResourceLimits Limits() => new()
     {
         WallTime = TimeSpan.FromMinutes(5),

@@ -41,17 +41,26 @@ public sealed partial class DockerBackend
         string? volume = spec.Workspace is null ? name + "-ws" : null;
         string? id = null;
         NetworkStream? stdio = null;
+        // The daemon finishes a create or start its client abandoned: a call cancelled half-way leaves a container (a
+        // kernel nobody owns) or a volume behind. So each call runs to its end, bounded, and the caller's token is
+        // honoured between them, where everything made so far has a name to remove.
+        using var bounded = new CancellationTokenSource(DaemonCallTimeout);
+        var daemon = bounded.Token;
         try
         {
             if (volume is not null)
-                await Engine.CreateVolumeAsync(DockerSessionSpec.Volume(volume, Instance, spec.Name, spec.Limits.WorkspaceBytes, _docker.User), cancellationToken)
+                await Engine.CreateVolumeAsync(DockerSessionSpec.Volume(volume, Instance, spec.Name, spec.Limits.WorkspaceBytes, _docker.User), daemon)
                     .ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
-                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), cancellationToken).ConfigureAwait(false);
+                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             // Attach before start: the program's first line (a kernel's "ready") may come at once.
-            stdio = await Engine.AttachAsync(id, cancellationToken).ConfigureAwait(false);
-            await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
-            var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+            stdio = await Engine.AttachAsync(id, daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            await Engine.StartAsync(id, daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            var state = await Engine.InspectAsync(id, daemon).ConfigureAwait(false);
             int initPid = (int?)state?["State"]?["Pid"] ?? 0;
             var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id));
             lock (_sessions) _sessions.Add(sandbox);
@@ -59,9 +68,10 @@ public sealed partial class DockerBackend
         }
         catch
         {
-            // Never leave a half-built sandbox: no container, no volume, no connection.
+            // Never leave a half-built sandbox: no container, no volume, no connection. Without an id (the create failed or
+            // timed out) the container is removed by its name, in case the daemon made it all the same.
             stdio?.Dispose();
-            await RemoveSessionAsync(id, volume).ConfigureAwait(false);
+            await RemoveSessionAsync(id ?? name, volume).ConfigureAwait(false);
             throw;
         }
     }
