@@ -66,9 +66,13 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     public ValueTask InterruptAsync(CancellationToken cancellationToken)
     {
         if (Exited.IsCompleted || _initPid <= 0) return ValueTask.CompletedTask;
-        var targets = _cgroup is not null ? _cgroup.ProcsFiles.SelectMany(CgroupFiles.ReadPids).Distinct() : Descendants(_initPid);
-        foreach (var pid in targets)
-            if (pid != _initPid) Libc.kill(pid, Libc.SIGINT);
+        if (_cgroup is not null)
+        {
+            // Pinned by pidfd and checked against the cgroup again: a pid freed and reused by a host process in between is not signalled.
+            CgroupSignals.SignalMembers(CgroupSignals.Reader(_cgroup.ProcsFiles), Libc.SIGINT, pid => pid == _initPid);
+            return ValueTask.CompletedTask;
+        }
+        foreach (var pid in Descendants(_initPid)) Libc.kill(pid, Libc.SIGINT);
         return ValueTask.CompletedTask;
     }
 
