@@ -99,7 +99,9 @@ public sealed class SessionLeftoverAttackTests
                 abandoned++;
             }
         }
-        Assert.True(abandoned > 0, "no start was abandoned part-way: the attack did not happen");
+        // The daemon's calls take long enough for some token to fire between them; bwrap's start does not look at the
+        // token once it has begun (every start completes and is disposed above), so there only the leak checks apply.
+        if (TestBackend.Name == "docker") Assert.True(abandoned > 0, "no start was abandoned part-way: the attack did not happen");
 
         // A daemon may finish a create the caller no longer waits for: look again a little later.
         await Task.Delay(TimeSpan.FromSeconds(2), ct);
