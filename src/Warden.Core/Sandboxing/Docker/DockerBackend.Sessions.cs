@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Warden.Core.Execution;
 using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
 using Warden.Core.State;
@@ -65,6 +66,14 @@ public sealed partial class DockerBackend
             var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id));
             lock (_sessions) _sessions.Add(sandbox);
             return sandbox;
+        }
+        catch (DockerException e) when (e.Refused && id is null)
+        {
+            // The daemon refuses some limits outright (memory below its 6 MB minimum): this session's sandbox cannot
+            // exist, which is a failed start for the session's own limits, not a server error.
+            stdio?.Dispose();
+            await RemoveSessionAsync(name, volume).ConfigureAwait(false);
+            throw new KernelStartException($"The docker daemon refused the session's sandbox: {e.Message}");
         }
         catch
         {
