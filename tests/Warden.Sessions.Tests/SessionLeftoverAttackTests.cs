@@ -110,6 +110,82 @@ public sealed class SessionLeftoverAttackTests
         Assert.Empty(Leaks.Processes(name));
     }
 
+    /// <summary>
+    /// Sessions created and deleted in tight loops on three workers: each deleted twice at once while a cell floods its
+    /// output, or deleted while its kernel is still starting. Nothing of any may be left, and no slot quarantined.
+    /// </summary>
+    [Fact]
+    public async Task CreateDeleteLoops_WithConcurrentDeletes_AndDeletesMidStart_LeaveNothing()
+    {
+        await using var host = await SessionHost.StartAsync(new() { ["Warden:MaxConcurrent"] = "3" });
+        var ct = TestContext.Current.CancellationToken;
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        int deletedMidStart = 0;
+
+        async Task Worker(int worker)
+        {
+            for (int round = 0; round < 4; round++)
+            {
+                var owner = Owners.User($"user{worker}");
+                if (round % 2 == 1)
+                {
+                    // Deleted as soon as it exists, while its kernel starts.
+                    var known = host.Sessions.AllIds().ToHashSet();
+                    var creating = host.Sessions.CreateAsync(new Warden.Core.Sessions.SessionRequest("python", owner), ct);
+                    string? id = null;
+                    while (id is null && !creating.IsCompleted)
+                    {
+                        id = host.Sessions.AllIds().FirstOrDefault(i => !known.Contains(i) && host.Sessions.List(Owners.Admin).Any(s => s.Id == i && s.Owner == owner));
+                        if (id is null) await Task.Delay(1, ct);
+                    }
+                    if (id is not null)
+                    {
+                        ids.Add(id);
+                        if (!creating.IsCompleted) Interlocked.Increment(ref deletedMidStart);
+                        try { await host.Sessions.DeleteAsync(id, Owners.Admin, ct).WaitAsync(Wait, ct); }
+                        catch (Warden.Core.Execution.SessionNotFoundException) { }
+                    }
+                    try
+                    {
+                        var made = await creating.WaitAsync(Wait, ct);
+                        ids.Add(made.Id);
+                        await made.DisposeAsync().AsTask().WaitAsync(Wait, ct);
+                    }
+                    catch (Exception e) when (e is not TimeoutException && !ct.IsCancellationRequested)
+                    {
+                        // Deleted while starting: the start may fail any way it likes, but must end and leave nothing.
+                    }
+                    continue;
+                }
+                var session = await host.Sessions.CreateAsync(new Warden.Core.Sessions.SessionRequest("python", owner), ct).WaitAsync(Wait, ct);
+                ids.Add(session.Id);
+                var flooding = session.ExecuteAsync(new Warden.Core.Sessions.CellRequest("import sys\nwhile True: sys.stdout.write('x' * 65536); sys.stderr.write('y' * 65536)"), null, ct);
+                await Task.Delay(100, ct);
+                var deletes = Enumerable.Range(0, 2).Select(async _ =>
+                {
+                    try { await host.Sessions.DeleteAsync(session.Id, Owners.Admin, ct); }
+                    catch (Warden.Core.Execution.SessionNotFoundException) { }
+                });
+                await Task.WhenAll(deletes).WaitAsync(Wait, ct);
+                try { await flooding.WaitAsync(Wait, ct); }
+                catch (Exception e) when (e is not TimeoutException && !ct.IsCancellationRequested) { }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(Worker)).WaitAsync(TimeSpan.FromMinutes(5), ct);
+
+        Assert.True(deletedMidStart > 0, "no session was deleted while it started: that attack did not happen");
+        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        Assert.Empty(host.Sessions.AllIds());
+        foreach (var id in ids.Distinct())
+        {
+            Assert.Empty(Leaks.Sandboxes(host.Instance, id));
+            Assert.Empty(Leaks.Mounts(id));
+            Assert.Empty(Leaks.Processes(id));
+        }
+        Assert.Equal(0, host.Backend.Status().Slots?.Quarantined ?? 0);
+    }
+
     private static ResourceLimits Limits() => new()
     {
         WallTime = TimeSpan.FromMinutes(5),
