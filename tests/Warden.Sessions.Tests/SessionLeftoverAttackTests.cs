@@ -186,6 +186,36 @@ public sealed class SessionLeftoverAttackTests
         Assert.Equal(0, host.Backend.Status().Slots?.Quarantined ?? 0);
     }
 
+    /// <summary>
+    /// A cell that closes the kernel's stdout and stderr and leaves a child running, one that closes the kernel's stdin,
+    /// or one that ignores SIGINT and never ends: each must end within its timeout plus the session's grace, the session
+    /// must stay usable or get a fresh kernel, and deleting it must leave nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("import os, subprocess\nsubprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nos.close(1)\nos.close(2)\nimport time\ntime.sleep(300)")]
+    [InlineData("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: time.sleep(1)")]
+    [InlineData("import os, time\nos.close(0)\ntime.sleep(300)")]
+    public async Task CellThatCutsItsChannelOrIgnoresInterrupts_EndsBounded_AndDeleteLeavesNothing(string code)
+    {
+        await using var host = await SessionHost.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var session = await host.Sessions.CreateAsync(new Warden.Core.Sessions.SessionRequest("python", Owners.User("mallory")), ct).WaitAsync(Wait, ct);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var result = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest(code, TimeoutSeconds: 2), null, ct).WaitAsync(Wait, ct);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(30), $"the cell took {started.Elapsed} to end");
+        Assert.NotEqual(Warden.Core.Execution.ExecutionStatus.Success, result.Status);
+
+        // Usable afterwards: the kernel survived (its own fds 1 and 2 may be closed, so nothing printed), or the next
+        // cell gets a fresh one.
+        var after = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest("x = 6 * 7"), null, ct).WaitAsync(Wait, ct);
+        Assert.True(after.Status == Warden.Core.Execution.ExecutionStatus.Success, $"after {result.Status} (lost {result.KernelLost}): {after.Status} {after.Detail}");
+
+        await host.Sessions.DeleteAsync(session.Id, Owners.Admin, ct).WaitAsync(Wait, ct);
+        Assert.Empty(Leaks.Sandboxes(host.Instance, session.Id));
+        Assert.Empty(Leaks.Mounts(session.Id));
+        Assert.Empty(Leaks.Processes(session.Id));
+    }
+
     private static ResourceLimits Limits() => new()
     {
         WallTime = TimeSpan.FromMinutes(5),
