@@ -46,6 +46,21 @@ internal static class DockerRenderer
     }
 
     /// <summary>
+    /// The workspace volume's own options on the container's mount too: the daemon creates a volume a mount names when
+    /// it does not exist, and without these it would be a plain directory on the host's disk, unsized and unlabelled
+    /// (so never reaped). Warden creates the volume first; this keeps any volume the container gets the one it meant.
+    /// </summary>
+    private static JsonObject VolumeOptions(string name, long bytes, SandboxUser user, string instance)
+    {
+        var volume = Volume(name, bytes, user, instance);
+        return new JsonObject
+        {
+            ["Labels"] = volume["Labels"]!.DeepClone(),
+            ["DriverConfig"] = new JsonObject { ["Name"] = "local", ["Options"] = volume["DriverOpts"]!.DeepClone() },
+        };
+    }
+
+    /// <summary>
     /// The keeper: a container that only holds the sandbox (namespaces, cgroup, workspace volume) open, running the
     /// spec's program (an idle one); every stage runs in it with <see cref="Exec"/>. Read-only root, no capabilities,
     /// no-new-privileges, Warden's seccomp profile.
@@ -68,8 +83,8 @@ internal static class DockerRenderer
                     tmpfs[t.Target] = $"rw,nosuid,nodev,size={Str(t.SizeBytes)},nr_inodes={Str(t.Inodes)},mode={OciRenderer.Octal(t.Mode)}";
                     break;
                 // A sized workspace is the volume Warden creates (Volume); an unsized one a host directory (a persistent home).
-                case WorkspaceMount { SizeBytes: not null } w:
-                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target });
+                case WorkspaceMount { SizeBytes: { } size } w:
+                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target, ["VolumeOptions"] = VolumeOptions(w.Source, size, spec.User, instance) });
                     break;
                 case WorkspaceMount w:
                     mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = w.Source, ["Target"] = w.Target, ["ReadOnly"] = false });
