@@ -216,6 +216,33 @@ public sealed class SessionLeftoverAttackTests
         Assert.Empty(Leaks.Processes(session.Id));
     }
 
+    /// <summary>
+    /// An earlier cell's OOM kill (a child, the kernel survived) must not be charged to a later cell: a kernel that then
+    /// kills itself is "killed", not "memory_limit", and a later real OOM of the kernel itself is still "memory_limit".
+    /// </summary>
+    [Fact]
+    public async Task AnEarlierCellsOomKill_IsNeverChargedToALaterCell()
+    {
+        await using var host = await SessionHost.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        await using var session = await host.Sessions.CreateAsync(
+            new Warden.Core.Sessions.SessionRequest("python", Owners.User("mallory"), new LimitRequest { MemoryMb = 128 }), ct).WaitAsync(Wait, ct);
+
+        var child = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest(
+            "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'b = bytearray(400 << 20); b[::4096] = b\"x\" * len(b[::4096])'])"), null, ct).WaitAsync(Wait, ct);
+        Assert.Equal(Warden.Core.Execution.ExecutionStatus.MemoryLimit, child.Status);
+        Assert.False(child.KernelLost, child.Detail);
+
+        var suicide = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"), null, ct)
+            .WaitAsync(Wait, ct);
+        Assert.True(suicide.KernelLost, suicide.Detail);
+        Assert.True(suicide.Status == Warden.Core.Execution.ExecutionStatus.Killed, $"{suicide.Status}: {suicide.Detail}");
+
+        var hog = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest("b = bytearray(400 << 20)\nb[::4096] = b'x' * len(b[::4096])"), null, ct)
+            .WaitAsync(Wait, ct);
+        Assert.True(hog.Status == Warden.Core.Execution.ExecutionStatus.MemoryLimit, $"{hog.Status}: {hog.Detail}");
+    }
+
     private static ResourceLimits Limits() => new()
     {
         WallTime = TimeSpan.FromMinutes(5),
