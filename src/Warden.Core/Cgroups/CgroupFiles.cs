@@ -102,11 +102,12 @@ internal static class CgroupFiles
     /// </summary>
     public static async Task KillLoopAsync(IReadOnlyList<string> procsFiles, IReadOnlyCollection<int> survivors, CancellationToken cancellationToken)
     {
+        var read = CgroupSignals.Reader(procsFiles);
         for (int round = 0; ; round++)
         {
-            var alive = procsFiles.SelectMany(ReadPids).Where(p => !survivors.Contains(p)).Distinct().ToList();
-            if (alive.Count == 0) return;
-            foreach (var pid in alive) Interop.Libc.kill(pid, Interop.Libc.SIGKILL);
+            if (read().All(survivors.Contains)) return;
+            // By pidfd, checked against the cgroup again: a pid freed and reused by a host process is never SIGKILLed.
+            CgroupSignals.SignalMembers(read, Interop.Libc.SIGKILL, survivors.Contains);
             await Task.Delay(round < 10 ? 1 : 10, cancellationToken).ConfigureAwait(false);
         }
     }

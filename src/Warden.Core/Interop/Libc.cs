@@ -38,12 +38,14 @@ internal static partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
     [LibraryImport(Lib, SetLastError = true)] public static unsafe partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeout);
     [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)] public static partial long syscall2(long number, long a, long b);
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)] public static partial long syscall4(long number, long a, long b, long c, long d);
 
     public const int WNOHANG = 1;
     public const int EPOLL_CTL_ADD = 1;
     public const int EPOLL_CTL_DEL = 2;
     public const uint EPOLLIN = 1;
     public const long SYS_pidfd_open = 434; // the same number on every architecture (unified syscall table)
+    public const long SYS_pidfd_send_signal = 424; // likewise
     [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
     [LibraryImport(Lib, SetLastError = true)] public static partial int ioctl(int fd, nuint request, out int value);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int mkfifo(string path, int mode);

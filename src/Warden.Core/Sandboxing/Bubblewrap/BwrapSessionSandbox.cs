@@ -46,10 +46,13 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         int init = _initPid.Task.Result;
         // Never the helper or bwrap: SIGINT would end the whole session, not the cell.
         var spared = new HashSet<int>(Children(_helper.Process.Pid)) { init, _helper.Process.Pid };
-        var targets = _slot.Cgroup is { } cgroup
-            ? CgroupFiles.ReadPids(cgroup.ProcsFiles[0]).Where(p => !spared.Contains(p))
-            : Descendants(init);
-        foreach (var pid in targets) Libc.kill(pid, Libc.SIGINT);
+        if (_slot.Cgroup is { } cgroup)
+        {
+            // Pinned by pidfd and checked against the cgroup again: a pid freed and reused by a host process in between is not signalled.
+            CgroupSignals.SignalMembers(CgroupSignals.Reader([cgroup.ProcsFiles[0]]), Libc.SIGINT, spared.Contains);
+            return ValueTask.CompletedTask;
+        }
+        foreach (var pid in Descendants(init)) Libc.kill(pid, Libc.SIGINT);
         return ValueTask.CompletedTask;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Warden.Core.Execution;
 using Warden.Core.Interop;
 using Warden.Core.Sandboxing.Slots;
 using Warden.Core.State;
@@ -30,36 +31,56 @@ public sealed partial class DockerBackend
         var support = spec.SupportFiles.Count > 0 ? SupportDirectory(spec.SupportFiles) : null;
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-session-{ContainerNamePart(spec.Name)}-{n}";
-        // A persistent workspace (a user's home) is owned by its own uid, which belongs to that workspace alone; the
-        // container runs as it so the home's permissions are the user's, as on bwrap. Otherwise the keeper user on a
-        // fresh size-capped volume.
-        var user = spec.Workspace is { } home
-            ? $"{home.Uid.ToString(CultureInfo.InvariantCulture)}:{home.Uid.ToString(CultureInfo.InvariantCulture)}"
-            : _docker.User;
+        // Every session runs under a host uid of its own, as a bwrap slot does: a persistent workspace (a user's home)
+        // under the home's uid, which belongs to that workspace alone, so the home's permissions are the user's; any
+        // other under a uid leased from the sandbox range. Without a user namespace the kernel counts some budgets per
+        // host uid whatever the namespaces (inotify instances, pipe buffer pages, message queues): sessions sharing
+        // the keeper user would share them, and one tenant could exhaust another's.
+        var lease = spec.Workspace is { } home ? UidLease.AcquireExact(UidLocks(), home.Uid)
+            : UidLease.Acquire(UidLocks(), _options.SandboxUidBase, _options.SandboxUidCount);
+        var user = $"{lease.Uid.ToString(CultureInfo.InvariantCulture)}:{lease.Uid.ToString(CultureInfo.InvariantCulture)}";
         string? volume = spec.Workspace is null ? name + "-ws" : null;
         string? id = null;
         NetworkStream? stdio = null;
+        // The daemon finishes a create or start its client abandoned: a call cancelled half-way leaves a container (a
+        // kernel nobody owns) or a volume behind. So each call runs to its end, bounded, and the caller's token is
+        // honoured between them, where everything made so far has a name to remove.
+        using var bounded = new CancellationTokenSource(DaemonCallTimeout);
+        var daemon = bounded.Token;
         try
         {
             if (volume is not null)
-                await Engine.CreateVolumeAsync(DockerSessionSpec.Volume(volume, Instance, spec.Name, spec.Limits.WorkspaceBytes, _docker.User), cancellationToken)
+                await Engine.CreateVolumeAsync(DockerSessionSpec.Volume(volume, Instance, spec.Name, spec.Limits.WorkspaceBytes, user), daemon)
                     .ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
-                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), cancellationToken).ConfigureAwait(false);
+                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             // Attach before start: the program's first line (a kernel's "ready") may come at once.
-            stdio = await Engine.AttachAsync(id, cancellationToken).ConfigureAwait(false);
-            await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
-            var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+            stdio = await Engine.AttachAsync(id, daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            await Engine.StartAsync(id, daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            var state = await Engine.InspectAsync(id, daemon).ConfigureAwait(false);
             int initPid = (int?)state?["State"]?["Pid"] ?? 0;
-            var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id));
+            var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id), lease);
             lock (_sessions) _sessions.Add(sandbox);
             return sandbox;
         }
+        catch (DockerException e) when (e.Refused && id is null)
+        {
+            // The daemon refuses some limits outright (memory below its 6 MB minimum): this session's sandbox cannot
+            // exist, which is a failed start for the session's own limits, not a server error.
+            stdio?.Dispose();
+            if (await RemoveSessionAsync(name, volume).ConfigureAwait(false)) lease.Dispose();
+            throw new KernelStartException($"The docker daemon refused the session's sandbox: {e.Message}");
+        }
         catch
         {
-            // Never leave a half-built sandbox: no container, no volume, no connection.
+            // Never leave a half-built sandbox: no container, no volume, no connection. Without an id (the create failed or
+            // timed out) the container is removed by its name, in case the daemon made it all the same.
             stdio?.Dispose();
-            await RemoveSessionAsync(id, volume).ConfigureAwait(false);
+            if (await RemoveSessionAsync(id ?? name, volume).ConfigureAwait(false)) lease.Dispose();
             throw;
         }
     }
@@ -73,18 +94,31 @@ public sealed partial class DockerBackend
         lock (_sessions) _sessions.Remove(sandbox);
     }
 
-    /// <summary>Removes a session's container (killing it) and then its volume; failures are logged, never thrown.</summary>
-    internal async Task RemoveSessionAsync(string? id, string? volume)
+    /// <summary>
+    /// Removes a session's container (killing it) and then its volume; failures are logged, never thrown. False when
+    /// something may be left: the session's uid is then kept (never leased again by this instance), as a quarantined slot's is.
+    /// </summary>
+    internal async Task<bool> RemoveSessionAsync(string? id, string? volume)
     {
         try
         {
             if (id is not null) await Engine.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             if (volume is not null) await Engine.RemoveVolumeAsync(volume, CancellationToken.None).ConfigureAwait(false);
+            return true;
         }
         catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException)
         {
             Log.RemoveFailed(_logger, id ?? volume ?? "", e);
+            return false;
         }
+    }
+
+    /// <summary>{state}/uids: the flock files of the sandbox uids, shared with the slot backends.</summary>
+    private string UidLocks()
+    {
+        var locks = Path.Combine(StateDirectory.Prepare(_options.StateDirectory), "uids");
+        StateDirectory.EnsureDirectory(locks, StateDirectory.PrivateMode);
+        return locks;
     }
 
     /// <summary>Session containers still alive at shutdown: removed before the engine connection closes.</summary>

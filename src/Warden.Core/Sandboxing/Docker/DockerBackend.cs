@@ -95,14 +95,21 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         var name = $"warden-{Instance}-{n}";
         var volume = name + "-ws";
         var spec = Spec(limits, KeeperCommand, volume);
-        await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), cancellationToken).ConfigureAwait(false);
         string? id = null;
+        // As for a session (StartSessionAsync): the daemon's calls run to their end, bounded; the caller's token is
+        // honoured between them, so an abandoned cold start leaves no container or volume behind.
+        using var bounded = new CancellationTokenSource(DaemonCallTimeout);
+        var daemon = bounded.Token;
         try
         {
+            await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
-                DockerRenderer.Keeper(spec, Instance, _docker.Runtime), cancellationToken).ConfigureAwait(false);
-            await Engine.StartAsync(id, cancellationToken).ConfigureAwait(false);
-            var state = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+                DockerRenderer.Keeper(spec, Instance, _docker.Runtime), daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            await Engine.StartAsync(id, daemon).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            var state = await Engine.InspectAsync(id, daemon).ConfigureAwait(false);
             int initPid = (int?)state?["State"]?["Pid"] ?? 0;
             // tini starts the idle process at once; give it a moment to appear before listing init's children.
             var own = DockerKeeper.ProcessesOf(initPid);
@@ -115,10 +122,16 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         }
         catch
         {
-            await RemoveAsync(id, volume).ConfigureAwait(false);
+            await RemoveAsync(id ?? name, volume).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>
+    /// How long one Engine API call that makes something (a volume, a container, a start) may take. Such calls are not
+    /// cancelled by the caller: the daemon would finish them regardless, and what it made would have no owner.
+    /// </summary>
+    private static readonly TimeSpan DaemonCallTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>What a keeper runs: nothing but holding the sandbox open.</summary>
     private static readonly SandboxCommand KeeperCommand =

@@ -198,11 +198,16 @@ internal sealed class DockerEngine : IDisposable
         var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
         string message = text;
         try { message = (string?)JsonNode.Parse(text)?["message"] ?? text; } catch (JsonException) { }
-        throw new DockerException($"{(int)response.StatusCode} {message.Trim()}");
+        throw new DockerException($"{(int)response.StatusCode} {message.Trim()}", (int)response.StatusCode);
     }
 
     public void Dispose() => _http.Dispose();
 }
 
 /// <summary>The daemon refused or failed a call; the message is the daemon's.</summary>
-internal sealed class DockerException(string message) : IOException("Docker: " + message);
+/// <param name="status">The HTTP status of the daemon's answer; 0 when the call got none.</param>
+internal sealed class DockerException(string message, int status = 0) : IOException("Docker: " + message)
+{
+    /// <summary>400: the daemon refused the body itself (a limit below its minimum), not a failure of the daemon.</summary>
+    public bool Refused => status == 400;
+}

@@ -46,6 +46,21 @@ internal static class DockerRenderer
     }
 
     /// <summary>
+    /// The workspace volume's own options on the container's mount too: the daemon creates a volume a mount names when
+    /// it does not exist, and without these it would be a plain directory on the host's disk, unsized and unlabelled
+    /// (so never reaped). Warden creates the volume first; this keeps any volume the container gets the one it meant.
+    /// </summary>
+    private static JsonObject VolumeOptions(string name, long bytes, SandboxUser user, string instance)
+    {
+        var volume = Volume(name, bytes, user, instance);
+        return new JsonObject
+        {
+            ["Labels"] = volume["Labels"]!.DeepClone(),
+            ["DriverConfig"] = new JsonObject { ["Name"] = "local", ["Options"] = volume["DriverOpts"]!.DeepClone() },
+        };
+    }
+
+    /// <summary>
     /// The keeper: a container that only holds the sandbox (namespaces, cgroup, workspace volume) open, running the
     /// spec's program (an idle one); every stage runs in it with <see cref="Exec"/>. Read-only root, no capabilities,
     /// no-new-privileges, Warden's seccomp profile.
@@ -68,8 +83,8 @@ internal static class DockerRenderer
                     tmpfs[t.Target] = $"rw,nosuid,nodev,size={Str(t.SizeBytes)},nr_inodes={Str(t.Inodes)},mode={OciRenderer.Octal(t.Mode)}";
                     break;
                 // A sized workspace is the volume Warden creates (Volume); an unsized one a host directory (a persistent home).
-                case WorkspaceMount { SizeBytes: not null } w:
-                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target });
+                case WorkspaceMount { SizeBytes: { } size } w:
+                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target, ["VolumeOptions"] = VolumeOptions(w.Source, size, spec.User, instance) });
                     break;
                 case WorkspaceMount w:
                     mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = w.Source, ["Target"] = w.Target, ["ReadOnly"] = false });
@@ -97,6 +112,10 @@ internal static class DockerRenderer
             // Docker always gives a container its own pid, uts and mount namespaces; ipc is shareable unless made private.
             // No user namespace unless the daemon remaps: the uid is then a host uid, hence the dedicated default (199999).
             ["IpcMode"] = "private",
+            // The daemon's default log driver writes everything the container's own process prints to a file on the host,
+            // unbounded, for the container's life: a session's kernel is that process, so a flood would fill the host's
+            // disk. Warden reads the output over the attached stream; the daemon keeps none of it.
+            ["LogConfig"] = new JsonObject { ["Type"] = "none", ["Config"] = new JsonObject() },
             // No RLIMIT_CPU (it would count the idle keeper's time; each exec sets its own) and no RLIMIT_NPROC (it counts
             // every process of the uid on the host, across containers): the container's pids cgroup counts its processes.
             ["Ulimits"] = new JsonArray(

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
+using Warden.Core.Sandboxing.Slots;
 
 namespace Warden.Core.Sandboxing.Docker;
 
@@ -19,6 +20,7 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     private readonly string? _volume;
     private readonly int _initPid;
     private readonly ICgroup? _cgroup;
+    private readonly UidLease _uid;
     private readonly NetworkStream _stdio;
     private readonly Pipe _stdout = new(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
     private readonly StringBuilder _errors = new();
@@ -28,9 +30,10 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     private bool _oomKilled, _earlierOom;
     private int _disposed;
 
-    public DockerSessionSandbox(DockerBackend backend, string id, string? volume, NetworkStream stdio, int initPid, ICgroup? cgroup)
+    public DockerSessionSandbox(DockerBackend backend, string id, string? volume, NetworkStream stdio, int initPid, ICgroup? cgroup, UidLease uid)
     {
         _backend = backend;
+        _uid = uid;
         _id = id;
         _volume = volume;
         _stdio = stdio;
@@ -66,9 +69,13 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
     public ValueTask InterruptAsync(CancellationToken cancellationToken)
     {
         if (Exited.IsCompleted || _initPid <= 0) return ValueTask.CompletedTask;
-        var targets = _cgroup is not null ? _cgroup.ProcsFiles.SelectMany(CgroupFiles.ReadPids).Distinct() : Descendants(_initPid);
-        foreach (var pid in targets)
-            if (pid != _initPid) Libc.kill(pid, Libc.SIGINT);
+        if (_cgroup is not null)
+        {
+            // Pinned by pidfd and checked against the cgroup again: a pid freed and reused by a host process in between is not signalled.
+            CgroupSignals.SignalMembers(CgroupSignals.Reader(_cgroup.ProcsFiles), Libc.SIGINT, pid => pid == _initPid);
+            return ValueTask.CompletedTask;
+        }
+        foreach (var pid in Descendants(_initPid)) Libc.kill(pid, Libc.SIGINT);
         return ValueTask.CompletedTask;
     }
 
@@ -227,7 +234,8 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _backend.ForgetSession(this);
         // Removing with force kills the container first; its volume can go once no container holds it.
-        await _backend.RemoveSessionAsync(_id, _volume).ConfigureAwait(false);
+        // The uid is the session's alone until nothing of it is left; a container that could not be removed keeps it.
+        if (await _backend.RemoveSessionAsync(_id, _volume).ConfigureAwait(false)) _uid.Dispose();
         await _closing.CancelAsync().ConfigureAwait(false);
         _stdio.Dispose();
         // A demultiplexer waiting for a reader that has gone (its kernel is being disposed too) must not wait forever.

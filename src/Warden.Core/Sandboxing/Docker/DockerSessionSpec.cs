@@ -53,6 +53,8 @@ internal static class DockerSessionSpec
         body["AttachStderr"] = true;
         body["Tty"] = false;
         ((JsonObject)body["Labels"]!)[SessionLabel] = "session-" + spec.Name;
+        foreach (var mount in ((JsonArray)host["Mounts"]!).OfType<JsonObject>())
+            if (mount["VolumeOptions"]?["Labels"] is JsonObject labels) labels[SessionLabel] = "session-" + spec.Name;
         return body;
     }
 

@@ -56,6 +56,23 @@ public sealed class DockerRendererTests
         Assert.Equal("/sandbox", (string)mount["Target"]!);
     }
 
+    /// <summary>
+    /// The daemon creates a volume a mount names when it is missing (a create racing a removal): it must then be the
+    /// same size-capped tmpfs, owned and labelled as Warden's own, never a plain, unsized, unreaped directory on disk.
+    /// </summary>
+    [Fact]
+    public void Keeper_WorkspaceMount_CarriesTheVolumesOwnOptions()
+    {
+        var spec = Spec(TestLimits.Create(), Idle);
+        var mount = DockerRenderer.Keeper(spec, "1-2-3", "")["HostConfig"]!["Mounts"]!.AsArray().Single()!;
+        var volume = DockerRenderer.Volume(spec, "1-2-3");
+
+        Assert.Equal("local", (string)mount["VolumeOptions"]!["DriverConfig"]!["Name"]!);
+        Assert.True(JsonNode.DeepEquals(volume["DriverOpts"], mount["VolumeOptions"]!["DriverConfig"]!["Options"]));
+        Assert.True(JsonNode.DeepEquals(volume["Labels"], mount["VolumeOptions"]!["Labels"]));
+        Assert.Contains("size=", (string)volume["DriverOpts"]!["o"]!, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Keeper_Labels_NameTheInstanceForReaping()
     {
