@@ -24,13 +24,18 @@ public sealed class SessionLeftoverAttackTests
         // that logs the container's output keeps every byte in a file on the host, for the life of the container.
         var program = $$"""
             import os
+            def write_all(fd, data):
+                # A pipe may take less than asked (gVisor's often does): the rest is written, not dropped.
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
             chunk = b'e' * (1 << 20)
             for _ in range({{FloodMiB}}):
-                os.write(2, chunk)
+                write_all(2, chunk)
             chunk = b'o' * (1 << 20)
             for _ in range({{FloodMiB}}):
-                os.write(1, chunk)
-            os.write(1, b'\ndone\n')
+                write_all(1, chunk)
+            write_all(1, b'\ndone\n')
             os.read(0, 1)
             """;
         var spec = new SessionSpec(name + "-1", new SandboxCommand(["/usr/bin/python3", "-I", "-c", program],
@@ -231,7 +236,9 @@ public sealed class SessionLeftoverAttackTests
         var child = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest(
             "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'b = bytearray(400 << 20); b[::4096] = b\"x\" * len(b[::4096])'])"), null, ct).WaitAsync(Wait, ct);
         Assert.Equal(Warden.Core.Execution.ExecutionStatus.MemoryLimit, child.Status);
-        Assert.False(child.KernelLost, child.Detail);
+        // On gVisor the OOM killer takes the Sentry, which shares the cgroup (docs/sandbox-spec.md): the kernel is lost
+        // there and the next cell starts a fresh one, whose counters must not carry this OOM either.
+        if (TestBackend.Name != "gvisor") Assert.False(child.KernelLost, child.Detail);
 
         var suicide = await session.ExecuteAsync(new Warden.Core.Sessions.CellRequest("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"), null, ct)
             .WaitAsync(Wait, ct);
