@@ -45,7 +45,9 @@ public sealed class SandboxEquivalenceTests(SandboxEngines engines)
     public void KnownDifferences_Documented_OneRowEach()
     {
         var doc = File.ReadAllLines(Path.Combine(RepositoryRoot(), "docs", "sandbox-spec.md"));
-        var rows = doc.SkipWhile(l => !l.StartsWith("## Known differences", StringComparison.Ordinal))
+        // The section's table only: from its heading to the next one.
+        var rows = doc.SkipWhile(l => !l.StartsWith("## Known differences", StringComparison.Ordinal)).Skip(1)
+            .TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal))
             .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && l.Contains("| `", StringComparison.Ordinal))
             .Select(l => l.Split('|', StringSplitOptions.TrimEntries))
             .Select(c => (Backend: c[1], Fact: c[2].Trim('`'), Seen: c[3].Trim('`')))
