@@ -16,8 +16,8 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "dev.warden.packages"}}'
 fi
 
 # What the Warden service needs but a sandbox does not (sandbox tooling, an HTTP client) goes; then the same synthetic
-# identity files the other backends show (the program runs as 199999, Warden:Docker:User), no shadow files or home
-# directories, an empty workspace mount point.
+# identity files the other backends show (the image's own user is 199999; Warden runs every container under a host uid
+# leased from Warden:SandboxUidBase's range instead), no shadow files or home directories, an empty workspace mount point.
 work="$(mktemp -d /var/tmp/warden-runtime.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 cat > "$work/Dockerfile" <<DOCKERFILE

@@ -41,9 +41,9 @@ internal static class KnownDifferences
         new("gvisor", "status NoNewPrivs", "(absent)", "The Sentry's /proc/self/status has no NoNewPrivs line (it is set: noNewPrivileges in config.json)."),
         new("gvisor", "writable /dev/shm", "no", "runsc's /dev/shm is not writable by the program (POSIX shared memory and named semaphores fail)."),
 
-        new("docker", "uid", null, "Docker runs the configured user (Warden:Docker:User, 199999 by default), a host uid without user-namespace remapping."),
-        new("docker", "gid", null, "As uid: the configured group."),
-        new("docker", "groups", null, "Docker adds the configured gid as a supplementary group."),
+        new("docker", "uid", null, "No user namespace: the program runs as the container's own host uid, leased from the sandbox uid range (Warden:SandboxUidBase)."),
+        new("docker", "gid", null, "As uid: the container's gid, the same number as its uid."),
+        new("docker", "groups", null, "Docker adds the container's gid as a supplementary group."),
         new("docker", "mount /usr", null, "The system comes from the image's read-only root, not from host binds."),
         new("docker", "mount /etc", null, "The image's /etc, in its read-only root."),
         new("docker", "mount /etc/hostname", "ro", "Docker binds its generated /etc/hostname."),

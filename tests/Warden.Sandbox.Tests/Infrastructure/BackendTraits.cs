@@ -18,7 +18,7 @@ public sealed record BackendTraits(
     int MemoryOverheadMb,
     /// <summary>gVisor's /proc/self/status has no CapAmb and NoNewPrivs lines.</summary>
     bool FullProcStatus,
-    /// <summary>The lowest host uid a sandboxed process may have: bwrap's slot range, Docker's configured user (199999).</summary>
+    /// <summary>The lowest host uid a sandboxed process may have: the sandbox uid range (Warden:SandboxUidBase), which Docker's containers lease from too.</summary>
     int HostUidFloor,
     /// <summary>A program's FIFOs reach what the host collects; gVisor keeps them inside the Sentry.</summary>
     bool FifosCollected = true,
@@ -30,7 +30,7 @@ public sealed record BackendTraits(
         "gvisor" => new(ReadOnlyWriteErrno: 13, ProgramsAreHostProcesses: false, SyslogDenied: false, ForeignAbiKilled: false,
             MemoryOverheadMb: 64, FullProcStatus: false, HostUidFloor: 200000, FifosCollected: false, SocketsCollected: false),
         "docker" => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
-            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 199999, SocketsCollected: false),
+            MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 200000, SocketsCollected: false),
         _ => new(ReadOnlyWriteErrno: 30, ProgramsAreHostProcesses: true, SyslogDenied: true, ForeignAbiKilled: true,
             MemoryOverheadMb: 0, FullProcStatus: true, HostUidFloor: 200000),
     };

@@ -17,6 +17,7 @@ public sealed partial class DockerBackend
 {
     private readonly HashSet<DockerSessionSandbox> _sessions = [];
     private string? _runDirectory;
+    private string? _uidLocks;
 
     public async ValueTask<ISessionSandbox> StartSessionAsync(SessionSpec spec, CancellationToken cancellationToken)
     {
@@ -72,7 +73,7 @@ public sealed partial class DockerBackend
             // The daemon refuses some limits outright (memory below its 6 MB minimum): this session's sandbox cannot
             // exist, which is a failed start for the session's own limits, not a server error.
             stdio?.Dispose();
-            if (await RemoveSessionAsync(name, volume).ConfigureAwait(false)) lease.Dispose();
+            Release(lease, await RemoveSessionAsync(name, volume).ConfigureAwait(false));
             throw new KernelStartException($"The docker daemon refused the session's sandbox: {e.Message}");
         }
         catch
@@ -80,7 +81,7 @@ public sealed partial class DockerBackend
             // Never leave a half-built sandbox: no container, no volume, no connection. Without an id (the create failed or
             // timed out) the container is removed by its name, in case the daemon made it all the same.
             stdio?.Dispose();
-            if (await RemoveSessionAsync(id ?? name, volume).ConfigureAwait(false)) lease.Dispose();
+            Release(lease, await RemoveSessionAsync(id ?? name, volume).ConfigureAwait(false));
             throw;
         }
     }
@@ -113,12 +114,20 @@ public sealed partial class DockerBackend
         }
     }
 
-    /// <summary>{state}/uids: the flock files of the sandbox uids, shared with the slot backends.</summary>
+    /// <summary>A session's uid once its container is gone: released, or kept until shutdown when something may be left.</summary>
+    internal void Release(UidLease uid, bool removed)
+    {
+        if (removed) uid.Dispose();
+        else Keep(uid);
+    }
+
+    /// <summary>{state}/uids: the flock files of the sandbox uids, shared with the slot backends (prepared once).</summary>
     private string UidLocks()
     {
+        if (_uidLocks is { } prepared) return prepared;
         var locks = Path.Combine(StateDirectory.Prepare(_options.StateDirectory), "uids");
         StateDirectory.EnsureDirectory(locks, StateDirectory.PrivateMode);
-        return locks;
+        return _uidLocks = locks;
     }
 
     /// <summary>Session containers still alive at shutdown: removed before the engine connection closes.</summary>

@@ -14,7 +14,8 @@ namespace Warden.Core.Sandboxing.Docker;
 /// no-new-privileges, Warden's seccomp profile, no network, memory without swap, pids and CPU limits, and an optional
 /// runtime (runsc for Docker + gVisor). Containers are started ahead of time (a keeper pool, one use each), so a
 /// request pays for an archive upload and an exec, not for a container start. All are labelled with the instance and
-/// reaped at start-up when their instance died.
+/// reaped at start-up when their instance died. Every container, keeper or session, runs under a host uid of its own,
+/// leased from Warden:SandboxUidBase's range as the slot backends lease theirs.
 /// </summary>
 public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IAsyncDisposable
 {
@@ -26,6 +27,7 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     private readonly HashSet<Task> _background = [];
     private readonly SlotRecycler _recycler;
     private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly List<UidLease> _kept = [];
     private DockerEngine? _engine;
     private string _serverVersion = "";
     private long _containers;
@@ -50,13 +52,14 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
 
     public BackendProbe Probe() => DockerProbe.Run(_docker);
 
-    // The container runs as Warden:Docker:User, the same for every container.
     /// <remarks>Long-lived sandboxes with the daemon's default runtime only: under another runtime (runsc) the container's
     /// cgroup holds that runtime's own processes, so interrupts and counters would not reach the program; the gvisor backend
     /// serves gVisor sessions.</remarks>
     public BackendCapabilities Capabilities => new()
     {
         LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0, NetworkModes = ["none", "host"],
+        // The daemon runs as root and starts a container as any uid: each keeper and session leases one of its own.
+        PerSlotUids = true,
     };
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -94,7 +97,10 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-{n}";
         var volume = name + "-ws";
-        var spec = Spec(limits, KeeperCommand, volume);
+        // A host uid of the keeper's own, as a bwrap or gVisor slot has: without a user namespace the kernel counts some
+        // budgets per host uid whatever the namespaces (inotify instances, pipe buffer pages, message queue bytes), so
+        // executions sharing one uid would share them, and one tenant's program could exhaust another's.
+        var lease = UidLease.Acquire(UidLocks(), _options.SandboxUidBase, _options.SandboxUidCount);
         string? id = null;
         // As for a session (StartSessionAsync): the daemon's calls run to their end, bounded; the caller's token is
         // honoured between them, so an abandoned cold start leaves no container or volume behind.
@@ -102,6 +108,7 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         var daemon = bounded.Token;
         try
         {
+            var spec = Spec(limits, KeeperCommand, volume, new SandboxUser(lease.Uid, lease.Uid));
             await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), daemon).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
@@ -118,11 +125,11 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
                 await Task.Delay(2, cancellationToken).ConfigureAwait(false);
                 own = DockerKeeper.ProcessesOf(initPid);
             }
-            return new DockerKeeper(id, name, volume, limits.Network, DockerRenderer.Resources(spec.Cgroup), DockerKeeper.FindCgroup(id), own);
+            return new DockerKeeper(id, name, volume, limits.Network, DockerRenderer.Resources(spec.Cgroup), DockerKeeper.FindCgroup(id), own, lease);
         }
         catch
         {
-            await RemoveAsync(id ?? name, volume).ConfigureAwait(false);
+            await RemoveAsync(id ?? name, volume, lease).ConfigureAwait(false);
             throw;
         }
     }
@@ -138,23 +145,22 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         new(["/bin/sleep", "infinity"], new Dictionary<string, string> { ["PATH"] = "/usr/local/bin:/usr/bin:/bin" }, []);
 
     /// <summary>
-    /// The spec of a container sandbox from the runtime image, as the configured user, with <paramref name="volume"/> as
-    /// its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
+    /// The spec of a container sandbox from the runtime image, as <paramref name="user"/> (the keeper's leased uid), with
+    /// <paramref name="volume"/> as its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
     /// </summary>
-    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume) =>
-        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, SandboxUser user) =>
+        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes), user);
 
     /// <summary>
     /// The spec of a container sandbox from the runtime image with any workspace: a sized one is a volume Warden creates
     /// (<see cref="DockerRenderer.Volume"/>), an unsized one a host directory bound in (a session's persistent home, with
     /// <paramref name="user"/> its owner). <paramref name="support"/>: read-only binds (a session's driver files).
     /// </summary>
-    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, IReadOnlyList<ReadOnlyBind>? support = null,
-        SandboxUser? user = null) =>
-        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user ?? ConfiguredUser(_docker.User), limits, command,
-            workspace, support);
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, SandboxUser user,
+        IReadOnlyList<ReadOnlyBind>? support = null) =>
+        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user, limits, command, workspace, support);
 
-    /// <summary><see cref="DockerOptions.User"/> ("uid:gid", validated at start-up) as the spec's user.</summary>
+    /// <summary>A container's user as Docker writes it ("uid:gid") as the spec's user.</summary>
     internal static SandboxUser ConfiguredUser(string user)
     {
         var ids = user.Split(':');
@@ -168,23 +174,41 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     private Task Refill() => _recycler.Recycle("keeper", async cancellationToken =>
     {
         var keeper = await CreateKeeperAsync(_limits.Resolve(null), cancellationToken).ConfigureAwait(false);
-        if (!_ready.Writer.TryWrite(keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
+        if (!_ready.Writer.TryWrite(keeper)) await RemoveAsync(keeper).ConfigureAwait(false);
     }, () => { });
 
-    /// <summary>Removes a used keeper and its volume in the background; shutdown waits for it.</summary>
-    internal void Discard(DockerKeeper keeper) => Track(RemoveAsync(keeper.Id, keeper.Volume));
+    /// <summary>Removes a used keeper and its volume in the background, then releases its uid; shutdown waits for it.</summary>
+    internal void Discard(DockerKeeper keeper) => Track(RemoveAsync(keeper));
 
-    private async Task RemoveAsync(string? id, string volume)
+    private Task RemoveAsync(DockerKeeper keeper) => RemoveAsync(keeper.Id, keeper.Volume, keeper.Uid);
+
+    /// <summary>
+    /// Removes a keeper's container and volume, then releases its uid. When either may be left, the uid is kept until
+    /// shutdown instead (as a quarantined slot keeps its own): a process still running under it must never share it with
+    /// the next keeper.
+    /// </summary>
+    private async Task RemoveAsync(string? id, string volume, UidLease uid)
     {
         try
         {
             if (id is not null) await Engine.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             await Engine.RemoveVolumeAsync(volume, CancellationToken.None).ConfigureAwait(false);
+            uid.Dispose();
         }
-        catch (Exception e) when (e is IOException or HttpRequestException)
+        catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException)
         {
             Log.RemoveFailed(_logger, id ?? volume, e);
+            Keep(uid);
         }
+    }
+
+    /// <summary>
+    /// Holds a uid whose container could not be removed until shutdown: an unreferenced lease would be released when the
+    /// collector finalizes its lock file, and the next keeper or session could then get it.
+    /// </summary>
+    internal void Keep(UidLease uid)
+    {
+        lock (_kept) _kept.Add(uid);
     }
 
     private void Track(Task task)
@@ -240,8 +264,13 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         if (_engine is not null)
         {
             _ready.Writer.TryComplete();
-            while (_ready.Reader.TryRead(out var keeper)) await RemoveAsync(keeper.Id, keeper.Volume).ConfigureAwait(false);
+            while (_ready.Reader.TryRead(out var keeper)) await RemoveAsync(keeper).ConfigureAwait(false);
             _engine.Dispose();
+        }
+        lock (_kept)
+        {
+            foreach (var uid in _kept) uid.Dispose();
+            _kept.Clear();
         }
     }
 

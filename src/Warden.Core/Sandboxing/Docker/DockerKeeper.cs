@@ -1,14 +1,17 @@
 using System.Text.Json.Nodes;
 using Warden.Core.Cgroups;
+using Warden.Core.Sandboxing.Slots;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Docker;
 
 /// <summary>
 /// A started container that only holds a sandbox open (namespaces, cgroup, workspace volume); stages run in it with
-/// exec. Single-use: after one execution it is removed with its volume.
+/// exec. Single-use: after one execution it is removed with its volume. It runs under a host uid of its own
+/// (<see cref="Uid"/>), leased for as long as the container or its volume may exist.
 /// </summary>
 internal sealed class DockerKeeper(string id, string name, string volume, bool network, JsonObject resources, ICgroup? cgroup,
-    IReadOnlyCollection<int> ownProcesses)
+    IReadOnlyCollection<int> ownProcesses, UidLease uid)
 {
     /// <summary>The container's init (tini) and the idle process it runs: everything else in its cgroup belongs to a stage.</summary>
     public IReadOnlyCollection<int> OwnProcesses { get; } = ownProcesses;
@@ -17,6 +20,12 @@ internal sealed class DockerKeeper(string id, string name, string volume, bool n
     public string Name { get; } = name;
     public string Volume { get; } = volume;
     public bool Network { get; } = network;
+
+    /// <summary>The host uid the container, its volume and its files belong to: this keeper's alone.</summary>
+    public UidLease Uid { get; } = uid;
+
+    /// <summary>The container's user: the leased uid, with a group of the same number.</summary>
+    public SandboxUser User => new(Uid.Uid, Uid.Uid);
 
     /// <summary>The container's current cgroup limits, so a stage only calls /update when they change.</summary>
     public JsonObject Resources { get; set; } = resources;

@@ -16,11 +16,8 @@ public sealed class DockerOptions
     /// <summary>OCI runtime: empty for the daemon's default (runc), or e.g. <c>runsc</c> for Docker + gVisor.</summary>
     public string Runtime { get; set; } = "";
 
-    /// <summary>
-    /// The user the program runs as. Without user-namespace remapping in the daemon this is also the host uid, so the
-    /// default is one no human account has (just below bwrap's slot range), never 1000 (the first login on most hosts).
-    /// </summary>
-    [Required, RegularExpression(@"^[1-9][0-9]*:[1-9][0-9]*$")] public string User { get; set; } = "199999:199999";
+    // No User: every container runs under a host uid of its own from Warden:SandboxUidBase's range. Warden:Docker:User
+    // (one uid for every container) is a retired setting, ignored with a warning (Configuration/RetiredSettings).
 
     public string SocketPath() =>
         Socket ?? (Environment.GetEnvironmentVariable("DOCKER_HOST") is { } host && host.StartsWith("unix://", StringComparison.Ordinal)

@@ -110,7 +110,7 @@ internal static class DockerRenderer
             ["Mounts"] = mounts,
             ["Init"] = true, // tini as pid 1 reaps whatever the stages orphan
             // Docker always gives a container its own pid, uts and mount namespaces; ipc is shareable unless made private.
-            // No user namespace unless the daemon remaps: the uid is then a host uid, hence the dedicated default (199999).
+            // No user namespace unless the daemon remaps: the uid is then a host uid, hence one leased per container.
             ["IpcMode"] = "private",
             // The daemon's default log driver writes everything the container's own process prints to a file on the host,
             // unbounded, for the container's life: a session's kernel is that process, so a flood would fill the host's

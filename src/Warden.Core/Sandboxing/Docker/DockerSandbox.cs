@@ -36,16 +36,18 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         _largestFileBytes = Math.Max(_largestFileBytes, limits.MaxFileBytes);
         if (limits.Network != _keeper.Network && !_uploaded)
         {
-            // Pooled keepers have no network; a run granted network gets a container of its own.
-            backend.Discard(_keeper);
+            // Pooled keepers have no network; a run granted network gets a container of its own. The pooled one goes once
+            // the new one exists, so a failed start leaves this sandbox one keeper to dispose, never one removed twice.
+            var pooled = _keeper;
             _keeper = await backend.CreateKeeperAsync(limits, cancellationToken).ConfigureAwait(false);
+            backend.Discard(pooled);
         }
         if (!_uploaded)
         {
-            await engine.PutArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, Tar(_files, backend.Options.User), cancellationToken).ConfigureAwait(false);
+            await engine.PutArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, Tar(_files, _keeper.User), cancellationToken).ConfigureAwait(false);
             _uploaded = true;
         }
-        var spec = backend.Spec(limits, command, _keeper.Volume);
+        var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User);
         var resources = DockerRenderer.Resources(spec.Cgroup);
         if (!DockerKeeper.SameResources(resources, _keeper.Resources))
         {
@@ -128,11 +130,13 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         }
     }
 
-    /// <summary>The workspace files as a tar owned by the sandbox user (the daemon extracts it as root, keeping owners).</summary>
-    private static byte[] Tar(IEnumerable<SourceFile> files, string user)
+    /// <summary>
+    /// The workspace files as a tar owned by the keeper's own uid (the daemon extracts it as root, keeping owners), the
+    /// owner of its volume: no other execution's uid can read or change them.
+    /// </summary>
+    private static byte[] Tar(IEnumerable<SourceFile> files, SandboxUser user)
     {
-        int uid = int.Parse(user.Split(':')[0], System.Globalization.CultureInfo.InvariantCulture);
-        int gid = int.Parse(user.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        int uid = user.Uid, gid = user.Gid;
         using var buffer = new MemoryStream();
         using (var writer = new TarWriter(buffer, TarEntryFormat.Pax, leaveOpen: true))
         {

@@ -235,7 +235,7 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
         _backend.ForgetSession(this);
         // Removing with force kills the container first; its volume can go once no container holds it.
         // The uid is the session's alone until nothing of it is left; a container that could not be removed keeps it.
-        if (await _backend.RemoveSessionAsync(_id, _volume).ConfigureAwait(false)) _uid.Dispose();
+        _backend.Release(_uid, await _backend.RemoveSessionAsync(_id, _volume).ConfigureAwait(false));
         await _closing.CancelAsync().ConfigureAwait(false);
         _stdio.Dispose();
         // A demultiplexer waiting for a reader that has gone (its kernel is being disposed too) must not wait forever.
