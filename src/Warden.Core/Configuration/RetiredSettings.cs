@@ -16,6 +16,9 @@ public static class RetiredSettings
     [
         new("Warden:Pool:Zygote", "WARDEN_POOL_ZYGOTE",
             "the python zygote was removed (it ran Python as root on the host); python warm sandboxes start their own bwrap and interpreter, as they did by default. Remove the setting."),
+        new("Warden:Docker:User", "WARDEN_DOCKER__USER",
+            "every docker container (execution or session) runs under a host uid of its own, leased from Warden:SandboxUidBase/SandboxUidCount " +
+            "as on bwrap and gVisor, so no two share the kernel's per-uid budgets (inotify instances, pipe buffers). Remove the setting."),
     ];
 
     /// <summary>The retired setting whose flat environment variable is <paramref name="variable"/>, or null.</summary>

@@ -21,7 +21,7 @@ public static class SettingsCatalog
         new("Warden:StateDirectory", "WARDEN_STATE_DIR", "/var/lib/warden", "Slot mounts, seccomp programs, uid locks, the SQLite database and audit log; one Warden process at a time (locked), mode 0711 as root (0700 otherwise), set by Warden."),
         new("Warden:SandboxCheckSeconds", "WARDEN_SANDBOX_CHECK_SECONDS", "15", "How long /readyz and health reuse the result of their sandbox check (a tiny program started in a real sandbox)."),
         new("Warden:AllowDegraded", "WARDEN_ALLOW_DEGRADED", "false", "Run without cgroup limits when cgroups are unusable (reported by health)."),
-        new("Warden:SandboxUidBase", "WARDEN_SANDBOX_UID_BASE", "200000", "First host uid for sandboxes (one per concurrent sandbox)."),
+        new("Warden:SandboxUidBase", "WARDEN_SANDBOX_UID_BASE", "200000", "First host uid for sandboxes (one per concurrent sandbox: bwrap and gVisor slots, Docker containers; Warden:Docker:User is retired)."),
         new("Warden:SandboxUidCount", "WARDEN_SANDBOX_UID_COUNT", "65536", "Size of the sandbox uid range."),
         new("Warden:LanguagesFile", "WARDEN_LANGUAGES_FILE", "(none)", "Extra language catalog (JSON) merged over the built-in one."),
         new("Warden:EnabledLanguages", "WARDEN_ENABLED_LANGUAGES", "(all installed)", "Comma-separated languages to offer."),

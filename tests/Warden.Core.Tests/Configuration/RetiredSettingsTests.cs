@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Warden.Core.Configuration;
 using Warden.Core.Hosting;
 using Warden.Core.Pool;
+using Warden.Core.Sandboxing.Docker;
 
 namespace Warden.Core.Tests.Configuration;
 
@@ -50,6 +51,31 @@ public sealed class RetiredSettingsTests
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>
+    /// Warden:Docker:User gave every docker container one host uid; each now leases its own. A deployment that still sets
+    /// it starts (the options bind without it) and hears that it is ignored.
+    /// </summary>
+    [Theory]
+    [InlineData("WARDEN_DOCKER__USER")]
+    [InlineData("warden_docker__user")]
+    public async Task Start_DockerUserSet_WarnsOnceNamingItAndStarts(string variable)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddWardenSources(configFile: null, environment: new Dictionary<string, string?> { [variable] = "1000:1000", ["WARDEN_POOL"] = "true" }).Build();
+
+        var logs = await StartAsync(configuration);
+
+        var warning = Assert.Single(logs);
+        Assert.Contains("Warden:Docker:User", warning.Message);
+        Assert.Contains("'1000:1000'", warning.Message);
+        Assert.Contains("ignored", warning.Message);
+        Assert.Contains("Warden:SandboxUidBase", warning.Message);
+        // The leftover key is the section's only one: it still binds, to the defaults.
+        var docker = configuration.GetSection(DockerOptions.Section).Get<DockerOptions>();
+        Assert.NotNull(docker);
+        Assert.Equal("warden-runtime:latest", docker.Image);
     }
 
     [Fact]
