@@ -195,7 +195,8 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
             await Engine.RemoveVolumeAsync(volume, CancellationToken.None).ConfigureAwait(false);
             uid.Dispose();
         }
-        catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException)
+        // OperationCanceledException: the client's own timeout on a daemon that does not answer; the container may live on.
+        catch (Exception e) when (e is IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
         {
             Log.RemoveFailed(_logger, id ?? volume, e);
             Keep(uid);
