@@ -45,7 +45,10 @@ public sealed class SignalRaceTests
         using var spared = Process.Start(new ProcessStartInfo("/usr/bin/sleep", "300") { UseShellExecute = false })!;
         try
         {
-            int sent = CgroupSignals.SignalMembers(() => [member.Id, spared.Id], Libc.SIGINT, pid => pid == spared.Id);
+            // SIGTERM (15), not SIGINT: a suite started in the background of a non-interactive shell runs with SIGINT
+            // ignored, and children inherit that, so a SIGINT would be delivered and still change nothing.
+            const int SIGTERM = 15;
+            int sent = CgroupSignals.SignalMembers(() => [member.Id, spared.Id], SIGTERM, pid => pid == spared.Id);
 
             Assert.Equal(1, sent);
             await member.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
