@@ -69,9 +69,11 @@ public sealed class IsolationTests(SharedTerminalServer fixture) : IClassFixture
             // On gVisor every read crosses the gofer, and grepping the host's whole /usr outlasts the request: there /usr is
             // left out of the search and shown instead to be a read-only mount (bob cannot have put alice's token there).
             var usr = TestBackend.Name == "gvisor" ? " --exclude-dir=usr" : "";
+            // Docker's /usr is no mount of its own but part of the image's root, which is mounted read-only as a whole.
+            var readOnlyUsr = TestBackend.Name == "docker" ? "' / / ro'" : "' /usr ro'";
             var result = await bob.RunAsync(
                 $"grep -rs alice-secret-token / --exclude-dir=proc --exclude-dir=sys{usr} 2>/dev/null | head -1; ls /var/lib 2>&1 | grep -c warden; " +
-                $"cd {Terminal.StateDirectory} 2>&1; grep -c ' /usr ro' /proc/self/mountinfo; echo done", wait: 60);
+                $"cd {Terminal.StateDirectory} 2>&1; grep -c {readOnlyUsr} /proc/self/mountinfo; echo done", wait: 60);
             var output = TerminalClient.Output(result);
             Assert.Contains("\n1\n", output, StringComparison.Ordinal);
             Assert.DoesNotContain("alice-secret-token", output, StringComparison.Ordinal);
