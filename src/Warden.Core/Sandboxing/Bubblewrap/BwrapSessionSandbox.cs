@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Warden.Core.Cgroups;
 using Warden.Core.Interop;
+using Warden.Core.Processes;
 using Warden.Core.Sandboxing.Slots;
 
 namespace Warden.Core.Sandboxing.Bubblewrap;
@@ -45,14 +46,14 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         if (!_initPid.Task.IsCompletedSuccessfully || Exited.IsCompleted) return ValueTask.CompletedTask;
         int init = _initPid.Task.Result;
         // Never the helper or bwrap: SIGINT would end the whole session, not the cell.
-        var spared = new HashSet<int>(Children(_helper.Process.Pid)) { init, _helper.Process.Pid };
+        var spared = new HashSet<int>(ProcessTree.Children(_helper.Process.Pid)) { init, _helper.Process.Pid };
         if (_slot.Cgroup is { } cgroup)
         {
             // Pinned by pidfd and checked against the cgroup again: a pid freed and reused by a host process in between is not signalled.
             CgroupSignals.SignalMembers(CgroupSignals.Reader([cgroup.ProcsFiles[0]]), Libc.SIGINT, spared.Contains);
             return ValueTask.CompletedTask;
         }
-        foreach (var pid in Descendants(init)) Libc.kill(pid, Libc.SIGINT);
+        foreach (var pid in ProcessTree.Descendants(init)) Libc.kill(pid, Libc.SIGINT);
         return ValueTask.CompletedTask;
     }
 
@@ -70,39 +71,9 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         await cgroup.KillAllAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static List<int> Children(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries)
-                .Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToList();
-        }
-        catch (IOException) { return []; }
-    }
-
     public void ResetCounters() => _slot.Cgroup?.Baseline();
 
     public CgroupCounters ReadCounters() => _slot.Cgroup?.Read() ?? new CgroupCounters(0, TimeSpan.Zero, 0);
-
-    /// <summary>Every process below bwrap's init, for hosts without cgroups (degraded mode).</summary>
-    private static List<int> Descendants(int root)
-    {
-        var found = new List<int>();
-        var pending = new Stack<int>([root]);
-        while (pending.Count > 0)
-        {
-            int pid = pending.Pop();
-            string text;
-            try { text = File.ReadAllText($"/proc/{pid}/task/{pid}/children"); } catch (IOException) { continue; }
-            foreach (var child in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                int c = int.Parse(child, CultureInfo.InvariantCulture);
-                found.Add(c);
-                pending.Push(c);
-            }
-        }
-        return found;
-    }
 
     /// <summary>bwrap's --json-status-fd: <c>{"child-pid": N}</c> once the namespaces exist.</summary>
     private async Task ReadStatusAsync(Stream status)

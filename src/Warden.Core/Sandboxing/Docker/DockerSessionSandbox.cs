@@ -75,28 +75,8 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
             CgroupSignals.SignalMembers(CgroupSignals.Reader(_cgroup.ProcsFiles), Libc.SIGINT, pid => pid == _initPid);
             return ValueTask.CompletedTask;
         }
-        foreach (var pid in Descendants(_initPid)) Libc.kill(pid, Libc.SIGINT);
+        foreach (var pid in Processes.ProcessTree.Descendants(_initPid)) Libc.kill(pid, Libc.SIGINT);
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>Every process below tini, where the container's cgroup was not found (an unusual cgroup layout).</summary>
-    private static List<int> Descendants(int root)
-    {
-        var found = new List<int>();
-        var pending = new Stack<int>([root]);
-        while (pending.Count > 0)
-        {
-            int pid = pending.Pop();
-            string text;
-            try { text = File.ReadAllText($"/proc/{pid}/task/{pid}/children"); } catch (IOException) { continue; }
-            foreach (var child in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                int c = int.Parse(child, System.Globalization.CultureInfo.InvariantCulture);
-                found.Add(c);
-                pending.Push(c);
-            }
-        }
-        return found;
     }
 
     /// <summary>SIGKILL to the container's init: its pid namespace goes with it, so every process of the session does.</summary>
