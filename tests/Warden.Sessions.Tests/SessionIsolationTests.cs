@@ -214,7 +214,7 @@ public sealed class SessionIsolationTests
                 input()
                 """;
             var spec = new SessionSpec(name + "-1", new SandboxCommand(["/usr/bin/python3", "-I", "-c", program],
-                    new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(),
+                    new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), SandboxLimits.Generous(),
                 new Dictionary<string, byte[]> { ["probe.txt"] = "support"u8.ToArray() }, "/opt/warden", new PersistentWorkspace(home, uid, "/home/user"));
             var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
             JsonElement report;
@@ -257,7 +257,7 @@ public sealed class SessionIsolationTests
         var name = Guid.NewGuid().ToString("N")[..16];
         // Named as a session's first kernel is ("{id}-1"), which is what Leaks looks for.
         var spec = new SessionSpec(name + "-1", new SandboxCommand(["/bin/sh", "-c", "sleep 300 & echo up; exec cat"], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []),
-            Limits(), new Dictionary<string, byte[]>());
+            SandboxLimits.Generous(), new Dictionary<string, byte[]>());
         var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
         try
         {
@@ -277,21 +277,6 @@ public sealed class SessionIsolationTests
         Assert.Empty(Leaks.Mounts(name));
         Assert.Empty(Leaks.Processes(name));
     }
-
-    private static ResourceLimits Limits() => new()
-    {
-        WallTime = TimeSpan.FromMinutes(5),
-        CpuTime = TimeSpan.FromMinutes(5),
-        MemoryBytes = 256L << 20,
-        MaxProcesses = 64,
-        MaxOutputBytes = 1 << 20,
-        Cpus = 1,
-        MaxFileBytes = 16L << 20,
-        MaxOpenFiles = 256,
-        TmpBytes = 16L << 20,
-        WorkspaceBytes = 16L << 20,
-        Network = false,
-    };
 
     private static void Chown(string path, int uid, int mode)
     {

@@ -39,7 +39,7 @@ public sealed class SessionLeftoverAttackTests
             os.read(0, 1)
             """;
         var spec = new SessionSpec(name + "-1", new SandboxCommand(["/usr/bin/python3", "-I", "-c", program],
-            new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(), new Dictionary<string, byte[]>());
+            new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), SandboxLimits.Generous(), new Dictionary<string, byte[]>());
         var sandbox = await ((ISessionBackend)host.Backend).StartSessionAsync(spec, ct).AsTask().WaitAsync(Wait, ct);
         try
         {
@@ -91,7 +91,7 @@ public sealed class SessionLeftoverAttackTests
         for (int i = 0; i < delays.Length; i++)
         {
             var spec = new SessionSpec($"{name}-{i + 1}", new SandboxCommand(["/bin/sh", "-c", "sleep 300 & exec cat"],
-                new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), Limits(), new Dictionary<string, byte[]> { ["s.txt"] = "x"u8.ToArray() });
+                new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" }, []), SandboxLimits.Generous(), new Dictionary<string, byte[]> { ["s.txt"] = "x"u8.ToArray() });
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cancel.CancelAfter(delays[i]);
             try
@@ -249,19 +249,4 @@ public sealed class SessionLeftoverAttackTests
             .WaitAsync(Wait, ct);
         Assert.True(hog.Status == Warden.Core.Execution.ExecutionStatus.MemoryLimit, $"{hog.Status}: {hog.Detail}");
     }
-
-    private static ResourceLimits Limits() => new()
-    {
-        WallTime = TimeSpan.FromMinutes(5),
-        CpuTime = TimeSpan.FromMinutes(5),
-        MemoryBytes = 256L << 20,
-        MaxProcesses = 64,
-        MaxOutputBytes = 1 << 20,
-        Cpus = 1,
-        MaxFileBytes = 16L << 20,
-        MaxOpenFiles = 256,
-        TmpBytes = 16L << 20,
-        WorkspaceBytes = 16L << 20,
-        Network = false,
-    };
 }
