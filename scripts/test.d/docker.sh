@@ -18,6 +18,11 @@ if ! curl -fsS --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null
   mkdir -p "$(dirname "$marker")" && touch "$marker"
 fi
 image="${WARDEN_DOCKER__IMAGE:-warden-runtime:latest}"
-if ! curl -fsS --unix-socket /var/run/docker.sock "http://docker/images/$image/json" >/dev/null 2>&1; then
+# Rebuilt when missing or built from another package list (the image inherits its base's dev.warden.packages label):
+# a stale image would lack an interpreter the tests expect (rustc was added after many machines built theirs).
+want="$(cat "$repo/deploy/runtime-image/packages.txt" "$repo/deploy/service-packages.txt" | sha256sum | cut -c1-16)"
+have="$(curl -fsS --unix-socket /var/run/docker.sock "http://docker/images/$image/json" 2>/dev/null \
+  | python3 -c 'import json,sys; print((json.load(sys.stdin).get("Config") or {}).get("Labels", {}).get("dev.warden.packages", ""))' 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
   "$repo/deploy/runtime-image/build.sh" "$image"
 fi
