@@ -262,8 +262,12 @@ public sealed class InteractiveTerminalTests(SharedTerminalServer fixture) : ICl
         // 32 MB of output to a client that reads nothing: far more than the window and the sockets' buffers hold.
         await socket.SendKeysAsync("yes slowreader-line | head -c 32000000; echo finished-$((20+3))\r");
         await Task.Delay(TimeSpan.FromSeconds(6), TestContext.Current.CancellationToken);
-        // The writer is held by back-pressure: still running, neither finished nor its output dropped.
-        Assert.Equal(1, await CountProcessesAsync(alice, "head -c 32000000"));
+        // On the host kernel's PTY (bwrap, Docker) the writer is held by back-pressure: still running, neither finished
+        // nor its output dropped. gVisor's PTY never blocks a writer (its queue grows inside the Sentry, charged to the
+        // user's sandbox cgroup until its memory limit: docs/open-terminal.md), so there only the agent and the host stay
+        // bounded, and what this test can hold it to is that every line still arrives.
+        int writers = await CountProcessesAsync(alice, "head -c 32000000");
+        if (TestBackend.Name != "gvisor") Assert.Equal(1, writers);
         // Reading resumes the flow and everything arrives: the line count is whole (16 bytes a line). Whole output lines
         // only ("\r\n" from the PTY's ONLCR): the echoed command is echoed twice when the keys beat readline's start.
         var lines = await socket.CountUntilAsync("slowreader-line\r\n", "finished-23", seconds: 300);
