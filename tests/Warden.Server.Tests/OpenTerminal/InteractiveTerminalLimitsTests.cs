@@ -65,6 +65,25 @@ public sealed class InteractiveTerminalLimitsTests(SharedTerminalServer fixture)
     }
 
     [Fact]
+    public async Task SandboxGone_EndsItsTerminals()
+    {
+        using var alice = Terminal.For("alice-gone", chatId: "chat-1");
+        var id = await InteractiveTerminalTests.CreateAsync(alice);
+        await using var socket = await TerminalSocketClient.AttachAsync(Terminal, id, "alice-gone");
+        await socket.SendKeysAsync("echo ready-$((1+2))\r");
+        await socket.ReadUntilAsync("ready-3");
+        // The user kills everything they can in their sandbox, the agent included: the sandbox is lost.
+        await alice.PostAsync("execute?wait=5", new { command = "kill -9 -1" });
+        Assert.Equal((1000, "Session has ended"), await socket.ClosedAsync());
+        Assert.Equal(404, (await alice.GetAsync($"api/terminals/{id}")).Status);
+        // The next request starts a new sandbox, and a new terminal in it works.
+        var fresh = await InteractiveTerminalTests.CreateAsync(alice);
+        await using var again = await TerminalSocketClient.AttachAsync(Terminal, fresh, "alice-gone");
+        await again.SendKeysAsync("echo again-$((2+2))\r");
+        await again.ReadUntilAsync("again-4");
+    }
+
+    [Fact]
     public async Task Config_ReportsTheSwitch_AndOffRemovesTheRoutes()
     {
         using var anyone = Terminal.For("", chatId: null, bearer: null);
