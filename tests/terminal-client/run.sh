@@ -9,6 +9,7 @@ cd "$here"
 export WARDEN_BIN="${WARDEN_BIN:-$repo/src/Warden.Cli/bin/Release/net10.0/warden}"
 [ -x "$WARDEN_BIN" ] || { echo "run.sh: $WARDEN_BIN is missing: build first (dotnet build -c Release)" >&2; exit 1; }
 if [ ! -x /usr/bin/chromium ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "run.sh: /usr/bin/chromium is missing; run: sudo apt-get install -y chromium" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq --no-install-recommends chromium >/dev/null \
     || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
