@@ -17,6 +17,7 @@ internal sealed class TerminalAgent : IAsyncDisposable
     /// <summary>The largest legitimate response is a file read at the size cap, base64-encoded.</summary>
     private readonly long _maxLineBytes;
     private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonElement>> _pending = new();
+    private readonly ConcurrentDictionary<string, InteractiveTerminal> _ptys = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Task _reader;
@@ -97,6 +98,40 @@ internal sealed class TerminalAgent : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Registers an interactive terminal before it is opened (its first output may come before the answer). Its events
+    /// come to it; when the agent is gone, it ends.
+    /// </summary>
+    internal void Register(InteractiveTerminal terminal)
+    {
+        _ptys[terminal.Id] = terminal;
+        if (_reader.IsCompleted && _ptys.TryRemove(terminal.Id, out _)) terminal.OnExit(null);
+    }
+
+    internal void Unregister(string terminalId) => _ptys.TryRemove(terminalId, out _);
+
+    /// <summary>A notification (no id, never answered): the agent handles these in order on its reading thread.</summary>
+    public async ValueTask NotifyAsync(JsonObject message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var line = System.Text.Encoding.UTF8.GetBytes(message.ToJsonString() + "\n");
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_reader.IsCompleted) throw Lost();
+            await Sandbox.Input.WriteAsync(line, cancellationToken).ConfigureAwait(false);
+            await Sandbox.Input.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            throw Lost();
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     private TerminalException Lost() =>
         new(TerminalFailure.SandboxUnavailable, "The user's terminal sandbox has stopped; retry to start a new one. " + Tail(Sandbox.RecentErrors));
 
@@ -126,6 +161,8 @@ internal sealed class TerminalAgent : IAsyncDisposable
         {
             await reader.CompleteAsync().ConfigureAwait(false);
             foreach (var pending in _pending.Values) pending.TrySetException(Lost());
+            foreach (var id in _ptys.Keys)
+                if (_ptys.TryRemove(id, out var terminal)) terminal.OnExit(null);
         }
     }
 
@@ -141,6 +178,11 @@ internal sealed class TerminalAgent : IAsyncDisposable
         using (document)
         {
             var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("event", out var kind))
+            {
+                HandleEvent(kind.GetString(), root);
+                return;
+            }
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id)) return;
             if (id == 0)
             {
@@ -149,6 +191,18 @@ internal sealed class TerminalAgent : IAsyncDisposable
             }
             if (_pending.TryGetValue(id, out var reply)) reply.TrySetResult(root.Clone());
         }
+    }
+
+    /// <summary>An interactive terminal's output or end. The user's own processes could write here too: only well-formed events of a registered terminal count.</summary>
+    private void HandleEvent(string? kind, JsonElement root)
+    {
+        if (!root.TryGetProperty("terminal", out var idElement) || idElement.ValueKind != JsonValueKind.String) return;
+        var id = idElement.GetString()!;
+        if (kind == "pty_output" && _ptys.TryGetValue(id, out var terminal)
+            && root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.String && data.TryGetBytesFromBase64(out var bytes))
+            terminal.OnOutput(bytes);
+        else if (kind == "pty_exit" && _ptys.TryRemove(id, out terminal))
+            terminal.OnExit(root.TryGetProperty("code", out var code) && code.TryGetInt32(out var value) ? value : null);
     }
 
     /// <summary>

@@ -19,6 +19,8 @@ public enum TerminalFailure
     TooManyCommands,
     /// <summary>The user's sandbox died or could not be started.</summary>
     SandboxUnavailable,
+    /// <summary>The user already has the most interactive terminals open that they may.</summary>
+    TooManyTerminals,
 }
 
 /// <summary>A terminal operation the user's sandbox refused or could not do; nothing else is affected.</summary>
@@ -37,6 +39,7 @@ public sealed class TerminalException(TerminalFailure failure, string message) :
         TerminalFailure.QuotaExceeded => "quota-exceeded",
         TerminalFailure.ProcessNotFound => "process-not-found",
         TerminalFailure.TooManyCommands => "too-many-commands",
+        TerminalFailure.TooManyTerminals => "too-many-terminals",
         _ => "sandbox-unavailable",
     };
 
@@ -51,6 +54,7 @@ public sealed class TerminalException(TerminalFailure failure, string message) :
         "quota" => TerminalFailure.QuotaExceeded,
         "process_not_found" => TerminalFailure.ProcessNotFound,
         "too_many" => TerminalFailure.TooManyCommands,
+        "too_many_terminals" => TerminalFailure.TooManyTerminals,
         _ => TerminalFailure.BadRequest,
     }, message);
 }

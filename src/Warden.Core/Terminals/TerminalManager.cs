@@ -83,6 +83,13 @@ public sealed partial class TerminalManager : IAsyncDisposable
         }
     }
 
+    /// <summary>The principal's terminal if they have one now; never creates one (a WebSocket attach looks up, it does not admit).</summary>
+    public UserTerminal? Find(Principal owner)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        return _terminals.TryGetValue(owner, out var existing) ? Touched(existing) : null;
+    }
+
     private static UserTerminal Touched(UserTerminal terminal)
     {
         terminal.Touch();
@@ -99,7 +106,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
             int reaped = 0;
             foreach (var (owner, terminal) in _terminals)
             {
-                if (terminal.LastActivity > cutoff) continue;
+                if (terminal.LastActivity > cutoff || terminal.HasAttachedInteractive) continue;
                 try
                 {
                     if (await terminal.HasRunningCommandsAsync(cancellationToken).ConfigureAwait(false)) continue;

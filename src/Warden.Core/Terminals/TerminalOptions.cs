@@ -89,4 +89,16 @@ public sealed class TerminalOptions
 
     /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
     public bool Network { get; set; }
+
+    /// <summary>Interactive terminals (open-terminal's ENABLE_TERMINAL): <c>/api/terminals</c> and its WebSocket, a PTY in the user's sandbox.</summary>
+    public bool Interactive { get; set; } = true;
+
+    /// <summary>Interactive terminals one user may have open at once (open-terminal: 16 per server); more get 429.</summary>
+    [Range(1, 64)] public int MaxInteractivePerUser { get; set; } = 4;
+
+    /// <summary>TERM of an interactive terminal's shell (open-terminal's OPEN_TERMINAL_TERM).</summary>
+    [Required, RegularExpression("^[A-Za-z0-9._+-]{1,64}$")] public string Term { get; set; } = "xterm-256color";
+
+    /// <summary>Output of one interactive terminal not yet delivered to its WebSocket before the shell is made to wait (back-pressure).</summary>
+    [Range(4096, 16 << 20)] public int PtyWindowBytes { get; set; } = 256 << 10;
 }

@@ -184,6 +184,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 Log.SandboxLost(_logger, Workspace.Key);
                 _agent = null;
                 _commandSessions.Clear();
+                _interactive.Clear();
                 await dead.DisposeAsync().ConfigureAwait(false);
             }
             // The sandbox's memory limit counts against the budget while a sandbox runs (not while the user is merely known).
@@ -247,6 +248,9 @@ public sealed partial class UserTerminal : IAsyncDisposable
             ["WARDEN_TERMINAL_MAX_FILES_PER_USER"] = Str(_options.MaxFilesPerUser),
             ["WARDEN_TERMINAL_MAX_BYTES_PER_USER"] = Str((long)_options.MaxMegabytesPerUser << 20),
             ["WARDEN_TERMINAL_QUOTA_MODE"] = _options.QuotaMode.ToString().ToLowerInvariant(),
+            ["WARDEN_TERMINAL_PTY_TERM"] = _options.Term,
+            ["WARDEN_TERMINAL_MAX_PTYS"] = Str(_options.MaxInteractivePerUser),
+            ["WARDEN_TERMINAL_PTY_WINDOW"] = Str(_options.PtyWindowBytes),
             // Evict mode frees this much before each command: room for one file of the largest size a command may write
             // and for its share of new files (the kernel stops a command at the quota itself; nothing is evicted meanwhile).
             ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)_options.MaxMegabytesPerUser << 20) / 4)),
@@ -265,6 +269,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
         {
             if (Interlocked.Exchange(ref _agent, null) is { } agent) await agent.DisposeAsync().ConfigureAwait(false);
             _commandSessions.Clear();
+            // The agent took its terminals' shells down with it (and the sandbox's end kills whatever was left).
+            _interactive.Clear();
             // After the sandbox: nothing of it uses the home any more, so it unmounts (an image's loop device unbinds).
             if (Interlocked.Exchange(ref _home, null) is { } home) await home.DisposeAsync().ConfigureAwait(false);
             Interlocked.Exchange(ref _memory, null)?.Dispose();

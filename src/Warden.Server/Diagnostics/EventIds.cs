@@ -27,4 +27,6 @@ internal static class EventIds
     public const int ClusterLeaveFailed = 2410;
     public const int ClusterRelayFailed = 2411;
     public const int ClusterDatabaseWait = 2412;
+    public const int InteractiveTerminalAttached = 2851;
+    public const int InteractiveTerminalDetached = 2852;
 }

@@ -65,7 +65,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         TerminalFailure.UnsupportedMedia => 415,
         TerminalFailure.TooLarge => 413,
         TerminalFailure.QuotaExceeded => 507,
-        TerminalFailure.TooManyCommands => 429,
+        TerminalFailure.TooManyCommands or TerminalFailure.TooManyTerminals => 429,
         TerminalFailure.SandboxUnavailable => 503,
         _ => 400,
     };
@@ -77,6 +77,7 @@ internal sealed partial class WardenExceptionHandler(IProblemDetailsService prob
         TerminalFailure.Forbidden => "Path outside the home directory",
         TerminalFailure.QuotaExceeded => "Quota exceeded",
         TerminalFailure.TooManyCommands => "Too many commands",
+        TerminalFailure.TooManyTerminals => "Too many terminals",
         TerminalFailure.SandboxUnavailable => "Sandbox unavailable",
         _ => "Invalid request",
     };

@@ -33,6 +33,7 @@ public static class OpenTerminalApi
         services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<OpenWebUiTokenValidator>();
         services.AddSingleton<TerminalIdentity>();
+        services.AddSingleton<TerminalSocketIdentity>();
         services.AddHostedService<TerminalHomesRecovery>();
         var basePath = section.Get<OpenTerminalOptions>()?.BasePath ?? new OpenTerminalOptions().BasePath;
         services.AddOpenApi(DocumentName, o =>
@@ -63,6 +64,7 @@ public static class OpenTerminalApi
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         OpenTerminalUiApi.Map(root);
+        if (app.Services.GetRequiredService<IOptions<Warden.Core.Terminals.TerminalOptions>>().Value.Interactive) InteractiveTerminalsApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
         api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command").Accepts<ExecRequest>(Json)

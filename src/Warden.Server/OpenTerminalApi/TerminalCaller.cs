@@ -17,7 +17,10 @@ internal sealed record TerminalCaller(Principal Owner, string? SessionId, UserTe
 
     private static readonly object UserItem = new();
 
-    public static async ValueTask<TerminalCaller?> BindAsync(HttpContext context, ParameterInfo parameter)
+    public static async ValueTask<TerminalCaller?> BindAsync(HttpContext context, ParameterInfo parameter) => await ForRequestAsync(context).ConfigureAwait(false);
+
+    /// <summary>The caller of a request whose handler binds by hand (a route that is also a WebSocket).</summary>
+    public static async ValueTask<TerminalCaller> ForRequestAsync(HttpContext context)
     {
         var owner = await OwnerOfAsync(context).ConfigureAwait(false);
         var session = context.Request.Headers["X-Session-Id"].ToString();

@@ -10,9 +10,12 @@ Protocol (stdin/stdout, one JSON object per line; see Terminals/README.md):
   response {"id": N, "ok": true, "result": ...} or {"id": N, "ok": false, "code": "...", "message": "..."}
 The agent first prints {"id": 0, "ready": true}. Requests are handled concurrently (a thread each), so a long
 status wait never blocks a file read. Configuration comes from WARDEN_TERMINAL_* variables, which commands never see.
+Interactive terminals (PTYs) add unsolicited events {"event": "pty_output"|"pty_exit", "terminal": ID, ...} and
+notifications without an id (pty_input, pty_resize, pty_ack), handled in order on the reading thread, never answered.
 """
 import base64
 import codecs
+import fcntl
 import fnmatch
 import json
 import mimetypes
@@ -20,10 +23,13 @@ import os
 import re
 import signal
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
+import queue
 
 CONFIG = {k: v for k, v in os.environ.items() if k.startswith("WARDEN_TERMINAL_")}
 HOME = os.environ.get("HOME", "/home/user")
@@ -780,11 +786,247 @@ def op_usage(req):
     return {"files": len(entries), "bytes": sum(e[2] for e in entries)}
 
 
+# --- interactive terminals (PTYs) ---------------------------------------------------------------------------------
+# A terminal is a login shell on a pseudo-terminal of this sandbox, as the user, in the chat's directory. Its output goes
+# to the host as pty_output events. Flow control is back-pressure, not loss: the host acknowledges what it delivered
+# (pty_ack) and this side stops reading the PTY while PTY_WINDOW bytes are unacknowledged, so a slow WebSocket stalls
+# the writer in the kernel's PTY buffer (as a slow real terminal does) and no buffer anywhere grows without bound.
+
+PTY_TERM = CONFIG.get("WARDEN_TERMINAL_PTY_TERM", "xterm-256color")
+PTY_MAX = int(CONFIG.get("WARDEN_TERMINAL_MAX_PTYS", "4"))
+PTY_WINDOW = int(CONFIG.get("WARDEN_TERMINAL_PTY_WINDOW", str(256 << 10)))
+PTY_INPUT_MAX = 1 << 20  # keystrokes waiting for a shell that does not read; beyond it, input is dropped
+PTY_SHELL = COMMAND_ENV.get("SHELL") or "/bin/bash"
+_ptys = {}
+_ptys_lock = threading.Lock()
+
+
+class Pty:
+    def __init__(self, terminal, popen, master):
+        self.id = terminal
+        self.popen = popen
+        self.master = master
+        self.cond = threading.Condition()
+        self.unacked = 0
+        self.closed = False
+        self.inputs = queue.Queue()
+        self.pending_input = 0
+
+
+def winsize(rows, cols):
+    rows = min(max(int(rows), 1), 1000)
+    cols = min(max(int(cols), 1), 1000)
+    return struct.pack("HHHH", rows, cols, 0, 0)
+
+
+def pty_child_setup():
+    # Runs in the child after setsid (start_new_session): the PTY on fd 0 becomes the new session's controlling
+    # terminal, so job control, ^C and SIGWINCH reach the shell's foreground job.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def op_pty_open(req):
+    terminal = str(req["terminal"])
+    with _ptys_lock:
+        if terminal in _ptys:
+            raise Fail("conflict", "A terminal with this id exists.")
+        if len(_ptys) >= PTY_MAX:
+            raise Fail("too_many_terminals", f"Maximum number of terminal sessions ({PTY_MAX}) reached")
+        _ptys[terminal] = None  # reserved: a concurrent open counts against the cap
+    try:
+        cwd = resolve(req, req["dir"]) if req.get("dir") else base_dir(req)
+        if not os.path.isdir(cwd):
+            raise Fail("not_found", f"The working directory {cwd} does not exist.")
+        master, slave = os.openpty()
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, winsize(req.get("rows") or 24, req.get("cols") or 80))
+            env = dict(COMMAND_ENV)
+            env["TERM"] = PTY_TERM
+            env["PWD"] = cwd
+            popen = subprocess.Popen([PTY_SHELL, "-l"], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                                     start_new_session=True, preexec_fn=pty_child_setup, close_fds=True)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+    except BaseException:
+        with _ptys_lock:
+            _ptys.pop(terminal, None)
+        raise
+    pty = Pty(terminal, popen, master)
+    with _ptys_lock:
+        _ptys[terminal] = pty
+    threading.Thread(target=pty_pump, args=(pty,), daemon=True).start()
+    threading.Thread(target=pty_write, args=(pty,), daemon=True).start()
+    threading.Thread(target=pty_wait, args=(pty,), daemon=True).start()
+    return {"terminal": terminal, "pid": popen.pid, "cwd": cwd}
+
+
+def pty_pump(pty):
+    while True:
+        with pty.cond:
+            while pty.unacked >= PTY_WINDOW and not pty.closed:
+                pty.cond.wait()
+            if pty.closed:
+                return
+        try:
+            chunk = os.read(pty.master, 65536)
+        except OSError:  # EIO: every process holding the terminal's other end is gone; EBADF: closed meanwhile
+            return
+        if not chunk:
+            return
+        with pty.cond:
+            pty.unacked += len(chunk)
+        send({"event": "pty_output", "terminal": pty.id, "data": base64.b64encode(chunk).decode()})
+
+
+def pty_write(pty):
+    while True:
+        data = pty.inputs.get()
+        if data is None:
+            return
+        with pty.cond:
+            pty.pending_input -= len(data)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(pty.master, view):]
+        except OSError:
+            return
+
+
+def pty_wait(pty):
+    """The shell's exit ends the terminal, as open-terminal's does: what it left running in its session goes too."""
+    code = pty.popen.wait()
+    close_pty(pty.id)
+    send({"event": "pty_exit", "terminal": pty.id, "code": code})
+
+
+def session_members(sid):
+    """Live processes of the terminal's session and every descendant of them (a child that called setsid is found by
+    its parent while the parent lives). Zombies are already dead."""
+    parents, sessions = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
+            continue
+        pid = int(name)
+        parents[pid] = int(fields[1])
+        sessions[pid] = int(fields[3])
+    found = {pid for pid, s in sessions.items() if s == sid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if pid not in found and parent in found:
+                found.add(pid)
+                changed = True
+    found.discard(os.getpid())
+    return found
+
+
+def kill_session(sid):
+    """SIGHUP (what closing a terminal sends), then SIGKILL until nothing of the session is left (bounded)."""
+    for pid in session_members(sid):
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError:
+            pass
+    deadline = time.time() + 0.5
+    while session_members(sid) and time.time() < deadline:
+        time.sleep(0.02)
+    for _ in range(50):
+        members = session_members(sid)
+        if not members:
+            return
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
+def close_pty(terminal):
+    with _ptys_lock:
+        pty = _ptys.get(terminal)
+        if pty is None:
+            return False
+        del _ptys[terminal]
+    with pty.cond:
+        pty.closed = True
+        pty.cond.notify_all()
+    kill_session(pty.popen.pid)
+    pty.inputs.put(None)
+    try:
+        pty.popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.close(pty.master)
+    except OSError:
+        pass
+    return True
+
+
+def op_pty_close(req):
+    if not close_pty(str(req["terminal"])):
+        raise Fail("not_found", "Session not found")
+    return {"status": "deleted"}
+
+
+def live_pty(req):
+    with _ptys_lock:
+        return _ptys.get(str(req.get("terminal")))
+
+
+def pty_input(req):
+    pty = live_pty(req)
+    if pty is None:
+        return
+    data = base64.b64decode(req["data"])
+    with pty.cond:
+        if pty.pending_input + len(data) > PTY_INPUT_MAX:
+            return
+        pty.pending_input += len(data)
+    pty.inputs.put(data)
+
+
+def pty_resize(req):
+    pty = live_pty(req)
+    if pty is not None:
+        try:
+            fcntl.ioctl(pty.master, termios.TIOCSWINSZ, winsize(req.get("rows") or 24, req.get("cols") or 80))
+        except OSError:
+            pass
+
+
+def pty_ack(req):
+    pty = live_pty(req)
+    if pty is not None:
+        with pty.cond:
+            pty.unacked = max(0, pty.unacked - int(req.get("bytes") or 0))
+            pty.cond.notify_all()
+
+
+# Keystrokes must not wait for a thread to start, and must reach the shell in the order they were typed.
+NOTIFICATIONS = {"pty_input": pty_input, "pty_resize": pty_resize, "pty_ack": pty_ack}
+
+
 OPS = {
     "start": op_start, "status": op_status, "input": op_input, "kill": op_kill, "list": op_list,
     "list_files": op_list_files, "read": op_read, "view": op_view, "display": op_display, "write": op_write,
     "replace": op_replace, "grep": op_grep, "glob": op_glob, "mkdir": op_mkdir, "delete": op_delete, "move": op_move,
-    "stat_dir": op_stat_dir, "usage": op_usage,
+    "stat_dir": op_stat_dir, "usage": op_usage, "pty_open": op_pty_open, "pty_close": op_pty_close,
 }
 
 
@@ -829,12 +1071,23 @@ def main():
             req = json.loads(line)
         except ValueError:
             continue
+        notification = NOTIFICATIONS.get(req.get("op")) if isinstance(req, dict) and "id" not in req else None
+        if notification is not None:
+            try:
+                notification(req)
+            except (KeyError, TypeError, ValueError, OSError):
+                pass  # a notification has nobody to answer
+            continue
         threading.Thread(target=handle, args=(req,), daemon=True).start()
-    # The host closed our stdin: the sandbox is being stopped. Take the user's commands down with us.
+    # The host closed our stdin: the sandbox is being stopped. Take the user's commands and terminals down with us.
     with _procs_lock:
         for proc in _procs.values():
             if proc.status == "running":
                 proc.signal(True)
+    with _ptys_lock:
+        terminals = [t for t, p in _ptys.items() if p is not None]
+    for terminal in terminals:
+        close_pty(terminal)
 
 
 if __name__ == "__main__":
