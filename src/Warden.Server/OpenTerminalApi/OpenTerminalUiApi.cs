@@ -71,8 +71,8 @@ internal static class OpenTerminalUiApi
     private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, CancellationToken cancellationToken)
     {
         var result = await caller.Terminal.CallAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
-        var name = Path.GetFileName(result.GetProperty("path").GetString());
-        return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString(), name);
+        // Inline, as open-terminal answers (no Content-Disposition): the browser decides whether it shows or saves it.
+        return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString());
     }
 
     private static async Task<IResult> UploadFileAsync(TerminalCaller caller, HttpContext context, string directory, IOptions<TerminalOptions> terminal,
