@@ -89,4 +89,10 @@ public sealed class TerminalOptions
 
     /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
     public bool Network { get; set; }
+
+    /// <summary>
+    /// Whether users may run servers in their sandbox and preview them (<c>/ports</c>, <c>/proxy</c>): inet sockets are
+    /// then allowed by seccomp inside the sandbox's own loopback-only network namespace. Off: denied, as for executions.
+    /// </summary>
+    public bool Previews { get; set; } = true;
 }

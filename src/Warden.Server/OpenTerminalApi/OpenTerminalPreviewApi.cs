@@ -41,15 +41,20 @@ internal static class OpenTerminalPreviewApi
     }
 
     /// <summary>The listeners of the caller's sandbox; none while it is not running (a poll never starts one).</summary>
-    private static async Task<IResult> PortsAsync(TerminalCaller caller, CancellationToken cancellationToken)
+    private static async Task<IResult> PortsAsync(TerminalCaller caller, IOptions<TerminalOptions> terminal, CancellationToken cancellationToken)
     {
-        if (!caller.Terminal.IsRunning) return TypedResults.Text("{\"ports\":[]}", "application/json");
+        if (!caller.Terminal.IsRunning || !terminal.Value.Previews) return TypedResults.Text("{\"ports\":[]}", "application/json");
         return TypedResults.Ok(await caller.Terminal.PortsAsync(cancellationToken));
     }
 
     private static async Task ProxyAsync(TerminalCaller caller, HttpContext context, string port, string? path, IOptions<OpenTerminalUiOptions> ui,
-        CancellationToken cancellationToken)
+        IOptions<TerminalOptions> terminalOptions, CancellationToken cancellationToken)
     {
+        if (!terminalOptions.Value.Previews)
+        {
+            await Problem(context, 403, "Terminal web previews are disabled on this server (Warden:Terminal:Previews).");
+            return;
+        }
         if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && !port.All(char.IsAsciiDigit))
             throw new InvalidRequestException("port must be an integer.", "port");
         if (number is < 1 or > 65535)
@@ -205,6 +210,7 @@ internal static class OpenTerminalPreviewApi
         {
             422 => "invalid-request",
             504 => "preview-timeout",
+            403 => "previews-disabled",
             _ => "preview-unreachable",
         })).ExecuteAsync(context);
 }
