@@ -47,7 +47,7 @@ internal static class FastApiValidation
             message = exception.Message;
             parameter = ((InvalidRequestException)exception).Parameter;
         }
-        var location = context.Request.RouteValues.ContainsKey(parameter ?? "\0") ? "path" : context.Request.Query.ContainsKey(parameter ?? "\0") ? "query" : "body";
+        var location = Location(context.Request, parameter, bound: exception is BadHttpRequestException);
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
         context.Response.ContentType = "application/problem+json";
@@ -63,7 +63,13 @@ internal static class FastApiValidation
         json.WriteStringValue(location);
         if (parameter is not null)
         {
-            foreach (var part in parameter.Split('.')) json.WriteStringValue(part);
+            // "replacements[0].replacement" is FastAPI's ["body", "replacements", 0, "replacement"].
+            foreach (var part in parameter.Split('.', '['))
+            {
+                if (part.EndsWith(']') && int.TryParse(part.AsSpan(0, part.Length - 1), System.Globalization.NumberStyles.None,
+                        System.Globalization.CultureInfo.InvariantCulture, out var index)) json.WriteNumberValue(index);
+                else json.WriteStringValue(part);
+            }
         }
         json.WriteEndArray();
         json.WriteString("msg", message);
@@ -74,5 +80,18 @@ internal static class FastApiValidation
         if (parameter is not null) json.WriteString("parameter", parameter);
         json.WriteEndObject();
         await json.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Where FastAPI would say the value was: a route value, the query, or the body. A value the endpoint's
+    /// binding failed on is never the body (bodies are read by the handlers), so an absent one was a query parameter;
+    /// so is an absent one the handler asked for in a request without a body.</summary>
+    private static string Location(HttpRequest request, string? parameter, bool bound)
+    {
+        if (parameter is null) return "body";
+        var root = parameter.Split('.', '[')[0];
+        if (request.RouteValues.ContainsKey(root)) return "path";
+        if (request.Query.ContainsKey(root) || bound) return "query";
+        bool hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+        return hasBody ? "body" : "query";
     }
 }
