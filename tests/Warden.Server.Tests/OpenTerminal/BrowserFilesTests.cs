@@ -115,7 +115,7 @@ public sealed class BrowserFilesTests(CappedArchiveServer fixture) : IClassFixtu
         // Random bytes do not compress: the output passes the cap. Zeros compress ~1000:1 (a zip bomb in reverse:
         // 20 MB read for 20 KB sent): the bytes read pass the cap, so a sandbox never spends minutes on one. Real zeros
         // rather than a sparse file, so the setup is the same on every backend's filesystem.
-        var made = await user.RunAsync("mkdir -p ~/big ~/zeros && head -c 3000000 /dev/urandom > ~/big/r.bin && head -c 20000000 /dev/zero > ~/zeros/zero.bin && stat -c %s ~/zeros/zero.bin");
+        var made = await user.RunAsync("mkdir -p ~/big ~/zeros && head -c 3000000 /dev/urandom > ~/big/r.bin && head -c 20000000 /dev/zero > ~/zeros/zero.bin && wc -c < ~/zeros/zero.bin");
         Assert.Equal("20000000\n", TerminalClient.Output(made));
         foreach (var path in new[] { "big", "zeros" })
         {
