@@ -77,7 +77,15 @@ internal sealed partial class TerminalAgent
         if (!_streams.TryGetValue(id, out var stream)) return false;
         if (root.TryGetProperty("chunk", out var chunk))
         {
-            stream.Chunks.Writer.TryWrite(chunk.GetBytesFromBase64());
+            // The agent runs as the user, who can kill it or write into its output: a chunk larger than it may send,
+            // or more chunks than it was granted, ends the stream instead of growing the host's memory.
+            var bytes = chunk.ValueKind == JsonValueKind.String && chunk.TryGetBytesFromBase64(out var decoded) ? decoded : null;
+            if (bytes is null || bytes.Length > AgentStream.MaxChunkBytes || !stream.Chunks.Writer.TryWrite(bytes))
+            {
+                _streams.TryRemove(id, out _);
+                stream.Chunks.Writer.TryComplete(new TerminalException(TerminalFailure.SandboxUnavailable,
+                    "The terminal sandbox sent more than the stream allows."));
+            }
             return true;
         }
         if (root.TryGetProperty("eof", out _))
@@ -99,8 +107,20 @@ internal sealed class AgentStream(TerminalAgent agent, long id)
 {
     public long Id { get; } = id;
 
-    /// <summary>Unbounded, but the agent never has more than its window of chunks unacknowledged.</summary>
-    public Channel<byte[]> Chunks { get; } = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    /// <summary>The agent's chunk size (CHUNK in warden_terminal_ui.py): a larger chunk is refused.</summary>
+    public const int MaxChunkBytes = 64 * 1024;
+
+    /// <summary>Chunks the agent may send ahead of the host's credits (WINDOW in warden_terminal_ui.py).</summary>
+    public const int Window = 8;
+
+    /// <summary>
+    /// Bounded by the window: a well-behaved agent never has more unacknowledged, since a credit is granted only after
+    /// a chunk has left this channel. Twice the window leaves room for credits still in flight.
+    /// </summary>
+    public Channel<byte[]> Chunks { get; } = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(2 * Window)
+    {
+        SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
+    });
 
     internal TaskCompletionSource<JsonElement> ReplySource { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
