@@ -16,6 +16,12 @@ public sealed record ResourceLimits
     public required long WorkspaceBytes { get; init; }
     public required bool Network { get; init; }
 
+    /// <summary>
+    /// Inet sockets are allowed although <see cref="Network"/> is off: the sandbox keeps its own network namespace with
+    /// only loopback, so a server the user runs there can be previewed (through the user's agent) and reaches nothing else.
+    /// </summary>
+    public bool LoopbackSockets { get; init; }
+
     /// <summary>Files (inodes, nr_inodes=) a size-capped tmpfs of <paramref name="bytes"/> may hold: one per page of its
     /// size. Every non-empty file takes a page anyway, so this only stops what size= cannot: empty files and directories,
     /// whose inodes cost kernel memory without using any of the size.</summary>

@@ -12,7 +12,7 @@ namespace Warden.Core.Terminals;
 /// line-delimited JSON channel to it. Calls are multiplexed by id, so a long status wait and a file read can be in
 /// flight together.
 /// </summary>
-internal sealed class TerminalAgent : IAsyncDisposable
+internal sealed partial class TerminalAgent : IAsyncDisposable
 {
     /// <summary>The largest legitimate response is a file read at the size cap, base64-encoded.</summary>
     private readonly long _maxLineBytes;
@@ -163,6 +163,7 @@ internal sealed class TerminalAgent : IAsyncDisposable
             foreach (var pending in _pending.Values) pending.TrySetException(Lost());
             foreach (var id in _ptys.Keys)
                 if (_ptys.TryRemove(id, out var terminal)) terminal.OnExit(null);
+            EndStreams();
         }
     }
 
@@ -189,6 +190,7 @@ internal sealed class TerminalAgent : IAsyncDisposable
                 _ready.TrySetResult();
                 return;
             }
+            if (RouteToStream(id, root)) return;
             if (_pending.TryGetValue(id, out var reply)) reply.TrySetResult(root.Clone());
         }
     }

@@ -5,10 +5,12 @@ internal static class TerminalAgentFiles
 {
     public const string SupportDirectory = "/opt/warden";
     public const string AgentFile = "warden_terminal.py";
+    public const string UiFile = "warden_terminal_ui.py";
 
     public static readonly IReadOnlyDictionary<string, byte[]> SupportFiles = new Dictionary<string, byte[]>
     {
         [AgentFile] = Load(AgentFile),
+        [UiFile] = Load(UiFile),
     };
 
     private static byte[] Load(string name)

@@ -101,4 +101,10 @@ public sealed class TerminalOptions
 
     /// <summary>Output of one interactive terminal not yet delivered to its WebSocket before the shell is made to wait (back-pressure).</summary>
     [Range(4096, 16 << 20)] public int PtyWindowBytes { get; set; } = 256 << 10;
+
+    /// <summary>
+    /// Whether users may run servers in their sandbox and preview them (<c>/ports</c>, <c>/proxy</c>): inet sockets are
+    /// then allowed by seccomp inside the sandbox's own loopback-only network namespace. Off: denied, as for executions.
+    /// </summary>
+    public bool Previews { get; set; } = true;
 }

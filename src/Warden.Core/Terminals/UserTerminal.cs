@@ -191,7 +191,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
             _memory ??= _budget.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
             _home ??= await AcquireHomeAsync(cancellationToken).ConfigureAwait(false);
-            var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), _limits, TerminalAgentFiles.SupportFiles,
+            var limits = _options.Previews && !_limits.Network ? _limits with { LoopbackSockets = true } : _limits;
+            var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), limits, TerminalAgentFiles.SupportFiles,
                 TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
             TerminalAgent agent;
             try

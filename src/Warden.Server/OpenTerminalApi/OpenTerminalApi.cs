@@ -29,6 +29,7 @@ public static class OpenTerminalApi
     {
         var section = configuration.GetSection(OpenTerminalOptions.Section);
         services.AddOptions<OpenTerminalOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<OpenTerminalUiOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<OpenTerminalOptions>, OpenTerminalOptionsValidator>();
         services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<OpenWebUiTokenValidator>();
@@ -59,7 +60,11 @@ public static class OpenTerminalApi
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<OpenTerminalOptions>>().Value;
         if (!options.Enabled) return;
-        app.UseWhen(c => c.Request.Path.StartsWithSegments(options.BasePath), b => b.Use(DropNullQueryValues));
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(options.BasePath), b =>
+        {
+            b.Use(DropNullQueryValues);
+            b.Use(FastApiValidation.InvokeAsync);
+        });
         // Identity is checked by TerminalCaller's binding, in the forms Open WebUI sends; the API-key middleware stands aside.
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
@@ -80,6 +85,8 @@ public static class OpenTerminalApi
         api.MapDelete("/execute/{process_id}", KillProcessAsync).WithName("kill_process").WithSummary("Kill a running command")
             .WithDescription("Terminate the process. Sends SIGTERM by default for graceful shutdown. Use force=true to send SIGKILL.");
         OpenTerminalFilesApi.Map(api);
+        OpenTerminalBrowserApi.Map(root, api, app.Services.GetRequiredService<IOptions<OpenTerminalUiOptions>>().Value);
+        OpenTerminalPreviewApi.Map(root);
     }
 
     /// <summary>

@@ -68,11 +68,14 @@ internal static class OpenTerminalUiApi
     }
 
     /// <summary>Raw bytes of one of the caller's own files (the file browser's preview and download).</summary>
-    private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, CancellationToken cancellationToken)
+    private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, HttpContext context, IOptions<OpenTerminalUiOptions> ui,
+        CancellationToken cancellationToken)
     {
         var result = await caller.Terminal.CallAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
-        var name = Path.GetFileName(result.GetProperty("path").GetString());
-        return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString(), name);
+        // Inline, as open-terminal answers (no Content-Disposition): the browser decides whether it shows or saves it.
+        // An HTML file shown inline runs as a preview does, so it gets the same headers (an opaque origin).
+        PreviewHeaders.Apply(context.Response.Headers, ui.Value);
+        return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString());
     }
 
     private static async Task<IResult> UploadFileAsync(TerminalCaller caller, HttpContext context, string directory, IOptions<TerminalOptions> terminal,
@@ -80,7 +83,16 @@ internal static class OpenTerminalUiApi
     {
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = terminal.Value.MaxFileBytes + (1 << 20);
         if (!context.Request.HasFormContentType) throw new InvalidRequestException("Upload a file as multipart/form-data (field 'file').", "file");
-        var form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
+        IFormCollection form;
+        try
+        {
+            form = await RequestBody.ReadFormAsync(context.Request, cancellationToken);
+        }
+        catch (InvalidRequestException e)
+        {
+            // A body that does not parse is FastAPI's 400 ("There was an error parsing the body"), not a validation 422.
+            throw new TerminalException(TerminalFailure.BadRequest, e.Message);
+        }
         var file = form.Files.GetFile("file") ?? throw new InvalidRequestException("The multipart field 'file' is missing.", "file");
         if (file.Length > terminal.Value.MaxFileBytes) throw new PayloadTooLargeException($"The file is larger than {terminal.Value.MaxFileBytes} bytes.");
         var name = Path.GetFileName(file.FileName);

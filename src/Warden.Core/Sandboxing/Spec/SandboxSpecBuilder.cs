@@ -51,7 +51,7 @@ internal static class SandboxSpecBuilder
             Namespaces = namespaces,
             User = user,
             Rlimits = Rlimits(limits),
-            Seccomp = new SeccompFilter(AllowInetSockets: limits.Network),
+            Seccomp = new SeccompFilter(AllowInetSockets: limits.Network || limits.LoopbackSockets),
             Hostname = Hostname,
             Environment = [.. command.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal)],
             WorkingDirectory = workspace.Target,

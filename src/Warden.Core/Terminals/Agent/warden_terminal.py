@@ -1090,5 +1090,12 @@ def main():
         close_pty(terminal)
 
 
+# The operations of Open WebUI's interface (archives, ports, preview relays) live in a module of their own. -I keeps the
+# script's directory off sys.path, so it is named explicitly (the support directory is read-only).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import warden_terminal_ui  # noqa: E402
+
+OPS.update(warden_terminal_ui.OPS)
+
 if __name__ == "__main__":
     main()
