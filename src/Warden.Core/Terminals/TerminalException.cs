@@ -51,6 +51,7 @@ public sealed class TerminalException(TerminalFailure failure, string message) :
         "quota" => TerminalFailure.QuotaExceeded,
         "process_not_found" => TerminalFailure.ProcessNotFound,
         "too_many" => TerminalFailure.TooManyCommands,
+        "unavailable" => TerminalFailure.SandboxUnavailable,
         _ => TerminalFailure.BadRequest,
     }, message);
 }

@@ -89,4 +89,16 @@ public sealed class TerminalOptions
 
     /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
     public bool Network { get; set; }
+
+    /// <summary>Whether <c>/notebooks</c> is served (and <c>/api/config</c> says so): Warden's Python kernel in the user's sandbox.</summary>
+    public bool Notebooks { get; set; } = true;
+
+    /// <summary>Notebook sessions (kernels) one user may have open at once, all chats together; more get 429.</summary>
+    [Range(1, 64)] public int MaxNotebooks { get; set; } = 4;
+
+    /// <summary>A notebook cell running longer is interrupted (KeyboardInterrupt), and its kernel killed if it does not stop (nbclient's 120 s).</summary>
+    [Range(1, 86400)] public double NotebookCellTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>A notebook session with no cell run for this long is stopped (open-terminal: 30 minutes).</summary>
+    [Range(1, 7 * 86400)] public double NotebookIdleTimeoutSeconds { get; set; } = 1800;
 }

@@ -149,6 +149,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     internal async Task<bool> HasRunningCommandsAsync(CancellationToken cancellationToken)
     {
         if (!IsRunning) return false;
+        if (HasRunningCells) return true;
         var all = await CallAsync(null, "list", [], cancellationToken, touch: false).ConfigureAwait(false);
         return all.EnumerateArray().Any(p => p.GetProperty("status").GetString() == "running");
     }
@@ -250,6 +251,9 @@ public sealed partial class UserTerminal : IAsyncDisposable
             // Evict mode frees this much before each command: room for one file of the largest size a command may write
             // and for its share of new files (the kernel stops a command at the quota itself; nothing is evicted meanwhile).
             ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)_options.MaxMegabytesPerUser << 20) / 4)),
+            ["WARDEN_TERMINAL_MAX_NOTEBOOKS"] = Str(_options.MaxNotebooks),
+            ["WARDEN_TERMINAL_NOTEBOOK_CELL_SECONDS"] = Str(_options.NotebookCellTimeoutSeconds),
+            ["WARDEN_TERMINAL_NOTEBOOK_IDLE_SECONDS"] = Str(_options.NotebookIdleTimeoutSeconds),
             ["WARDEN_TERMINAL_EVICT_FREE_FILES"] = Str(_options.MaxFilesPerUser == 0 ? 0 : Math.Min(Math.Max(1, _options.MaxFilesPerExecution), Math.Max(1, _options.MaxFilesPerUser / 4))),
         };
         return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);

@@ -787,6 +787,11 @@ OPS = {
     "stat_dir": op_stat_dir, "usage": op_usage,
 }
 
+# Notebooks (open-terminal's /notebooks): Warden's Python kernel as a child of this agent; see warden_notebooks.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import warden_notebooks  # noqa: E402
+OPS.update(warden_notebooks.register(sys.modules[__name__]))
+
 
 def handle(req):
     try:
@@ -830,7 +835,8 @@ def main():
         except ValueError:
             continue
         threading.Thread(target=handle, args=(req,), daemon=True).start()
-    # The host closed our stdin: the sandbox is being stopped. Take the user's commands down with us.
+    # The host closed our stdin: the sandbox is being stopped. Take the user's commands and kernels down with us.
+    warden_notebooks.stop_all()
     with _procs_lock:
         for proc in _procs.values():
             if proc.status == "running":
