@@ -20,7 +20,8 @@ internal static class OpenTerminalUiApi
     public static void Map(RouteGroupBuilder root)
     {
         root.MapGet("/health", Health).ExcludeFromDescription();
-        root.MapGet("/api/config", () => TypedResults.Ok(new { features = new { terminal = false, notebooks = false, system = true } })).ExcludeFromDescription();
+        root.MapGet("/api/config", (IOptions<TerminalOptions> t) => TypedResults.Ok(new { features = new { terminal = false, notebooks = t.Value.Notebooks, system = true } }))
+            .ExcludeFromDescription();
         root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
         var files = root.MapGroup("").WithMetadata(TerminalCaller.Owned);
         files.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
