@@ -48,8 +48,7 @@ public sealed class NotebookLimitTests
         var fresh = await NotebookTests.ExecuteAsync(alice, id, 2);
         Assert.Equal("NameError", fresh.GetProperty("outputs")[0].GetProperty("ename").GetString());
         Assert.Equal(1, fresh.GetProperty("execution_count").GetInt32());
-        var ps = await alice.RunAsync("ps -eo args | grep -c '[w]arden_kernel' || true");
-        Assert.Equal("1", TerminalClient.Stdout(ps).Trim());
+        Assert.Equal(1, await NotebookTests.KernelsAsync(alice));
 
         // Two sessions per user (all chats together): a third is refused with 429 until one is deleted.
         using var other = terminal.For("nb-runaway", chatId: "chat-2");

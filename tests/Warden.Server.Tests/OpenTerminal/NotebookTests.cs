@@ -38,6 +38,13 @@ public sealed class NotebookTests(SharedTerminalServer fixture) : IClassFixture<
         return result;
     }
 
+    /// <summary>Warden kernels running in the client's sandbox, counted from /proc (the Docker runtime image has no ps).</summary>
+    internal static async Task<int> KernelsAsync(TerminalClient client)
+    {
+        var counted = TerminalClient.Stdout(await client.RunAsync("grep -l '[w]arden_kernel' /proc/[0-9]*/cmdline 2>/dev/null | wc -l")).Trim();
+        return int.Parse(counted, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static async Task<JsonElement> ReadNotebookAsync(TerminalClient client, string path)
     {
         var (status, read) = await client.GetAsync($"files/read?path={Uri.EscapeDataString(path)}");
@@ -100,6 +107,7 @@ public sealed class NotebookTests(SharedTerminalServer fixture) : IClassFixture<
         Assert.Equal("python3", session.GetProperty("kernel").GetString());
         Assert.Equal("ready", session.GetProperty("status").GetString());
 
+        Assert.Equal(1, await KernelsAsync(alice));
         var (deleted, stopped) = await alice.SendAsync(HttpMethod.Delete, $"notebooks/{id}");
         Assert.Equal(200, deleted);
         Assert.Equal("stopped", stopped.GetProperty("status").GetString());
@@ -109,8 +117,7 @@ public sealed class NotebookTests(SharedTerminalServer fixture) : IClassFixture<
         Assert.Equal(404, (await alice.PostAsync($"notebooks/{id}/execute", new { cell_index = 0 })).Status);
         Assert.Equal(404, (await alice.SendAsync(HttpMethod.Delete, $"notebooks/{id}")).Status);
         // The kernel went with the session: no Warden kernel is left in the sandbox.
-        var ps = await alice.RunAsync("ps -eo args | grep -c '[w]arden_kernel' || true");
-        Assert.Equal("0", TerminalClient.Stdout(ps).Trim());
+        Assert.Equal(0, await KernelsAsync(alice));
     }
 
     [Fact]
