@@ -90,6 +90,12 @@ public sealed class TerminalOptions
     /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
     public bool Network { get; set; }
 
+    /// <summary>
+    /// A working directory a chat set (<c>POST /files/cwd</c>) is forgotten after this long without use, the chat then back in
+    /// its own <c>~/chats/{chat}</c> (open-terminal's OPEN_TERMINAL_SESSION_CWD_TTL: 7 days, sliding).
+    /// </summary>
+    [Range(1, 365 * 86400)] public double SessionCwdTtlSeconds { get; set; } = 7 * 86400;
+
     /// <summary>Whether <c>/notebooks</c> is served (and <c>/api/config</c> says so): Warden's Python kernel in the user's sandbox.</summary>
     public bool Notebooks { get; set; } = true;
 

@@ -26,7 +26,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private readonly ConcurrentDictionary<string, string> _commandSessions = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _sessionDirectories = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ChatDirectory> _sessionDirectories = new(StringComparer.Ordinal);
     private TerminalAgent? _agent;
     private HomeLease? _home;
     private int _incarnation;
@@ -73,9 +73,29 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 "Your terminal sandbox was stopped after being idle while this request waited; retry it (your home is kept).");
     }
 
-    /// <summary>A chat's working directory: the one it set, else <c>~/chats/{chat}</c> (created on first use); home without a chat.</summary>
-    public string WorkingDirectory(string? sessionId) =>
-        sessionId is null ? HomePath : _sessionDirectories.GetValueOrDefault(SessionKey(sessionId)) ?? DefaultDirectory(sessionId);
+    /// <summary>A directory a chat set, and when the chat last used it (the expiry slides, as open-terminal's does).</summary>
+    private sealed record ChatDirectory(string Path, long LastUsedTicks);
+
+    /// <summary>
+    /// A chat's working directory: the one it set within <see cref="TerminalOptions.SessionCwdTtlSeconds"/> of its last use,
+    /// else <c>~/chats/{chat}</c> (created on first use); home without a chat.
+    /// </summary>
+    public string WorkingDirectory(string? sessionId)
+    {
+        if (sessionId is null) return HomePath;
+        var key = SessionKey(sessionId);
+        if (!_sessionDirectories.TryGetValue(key, out var set)) return DefaultDirectory(sessionId);
+        var now = _time.GetUtcNow().UtcTicks;
+        if (Expired(set, now))
+        {
+            _sessionDirectories.TryRemove(KeyValuePair.Create(key, set));
+            return DefaultDirectory(sessionId);
+        }
+        _sessionDirectories.TryUpdate(key, set with { LastUsedTicks = now }, set);
+        return set.Path;
+    }
+
+    private bool Expired(ChatDirectory set, long now) => now - set.LastUsedTicks > TimeSpan.FromSeconds(_options.SessionCwdTtlSeconds).Ticks;
 
     private string DefaultDirectory(string sessionId) => $"{HomePath}/chats/{SessionKey(sessionId)}";
 
@@ -91,7 +111,12 @@ public sealed partial class UserTerminal : IAsyncDisposable
         var result = await CallAsync(sessionId, "stat_dir", new JsonObject { ["path"] = path }, cancellationToken).ConfigureAwait(false);
         var resolved = result.GetProperty("path").GetString()!;
         if (!result.GetProperty("is_dir").GetBoolean()) throw new TerminalException(TerminalFailure.NotFound, "Directory not found");
-        if (sessionId is not null) _sessionDirectories[SessionKey(sessionId)] = resolved;
+        if (sessionId is null) return resolved;
+        // Chat ids are caller text: directories of chats not used within the TTL are forgotten, so the map stays bounded by use.
+        var now = _time.GetUtcNow().UtcTicks;
+        foreach (var entry in _sessionDirectories)
+            if (Expired(entry.Value, now)) _sessionDirectories.TryRemove(entry);
+        _sessionDirectories[SessionKey(sessionId)] = new ChatDirectory(resolved, now);
         return resolved;
     }
 
@@ -158,15 +183,25 @@ public sealed partial class UserTerminal : IAsyncDisposable
     /// One file or process operation inside the user's sandbox (see <c>Agent/warden_terminal.py</c> for the operations).
     /// Paths are resolved against the chat's working directory by the agent, which refuses anything outside the home.
     /// </summary>
-    public async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true)
+    public Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true) =>
+        CallAsync(sessionId, op, arguments, fromHome: false, touch, cancellationToken);
+
+    /// <summary>
+    /// An operation of the UI's file browser (open-terminal's /files/view, upload, mkdir, delete, move): relative paths are
+    /// resolved against the home, never the chat's working directory, as open-terminal resolves them.
+    /// </summary>
+    public Task<JsonElement> CallFromHomeAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, op, arguments, fromHome: true, touch: true, cancellationToken);
+
+    private async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, bool fromHome, bool touch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ThrowIfClosed();
         if (touch) Touch();
         var agent = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        var directory = WorkingDirectory(sessionId);
+        var directory = fromHome ? HomePath : WorkingDirectory(sessionId);
         arguments["cwd"] = directory;
-        arguments["make_cwd"] = sessionId is not null && directory == DefaultDirectory(sessionId);
+        arguments["make_cwd"] = !fromHome && sessionId is not null && directory == DefaultDirectory(sessionId);
         arguments["max_bytes"] = _options.MaxFileBytes;
         try { return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false); }
         finally { if (touch) Touch(); }

@@ -71,7 +71,7 @@ internal static class OpenTerminalUiApi
     /// <summary>Raw bytes of one of the caller's own files (the file browser's preview and download).</summary>
     private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, CancellationToken cancellationToken)
     {
-        var result = await caller.Terminal.CallAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
+        var result = await caller.Terminal.CallFromHomeAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
         var name = Path.GetFileName(result.GetProperty("path").GetString());
         return TypedResults.File(result.GetProperty("base64").GetBytesFromBase64(), result.GetProperty("mime").GetString(), name);
     }
@@ -89,23 +89,23 @@ internal static class OpenTerminalUiApi
         using var buffer = new MemoryStream();
         await file.CopyToAsync(buffer, cancellationToken);
         var target = directory.TrimEnd('/') + "/" + name;
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "write",
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "write",
             new JsonObject { ["path"] = target, ["base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length) }, cancellationToken));
     }
 
     private static async Task<IResult> MakeDirectoryAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
         var request = await OpenTerminalApi.ReadAsync<PathRequest>(http, cancellationToken);
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
     }
 
     private static async Task<IResult> DeleteAsync(TerminalCaller caller, string path, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
+        TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
 
     private static async Task<IResult> MoveAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
         var request = await OpenTerminalApi.ReadAsync<MoveRequest>(http, cancellationToken);
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "move",
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "move",
             new JsonObject { ["source"] = request.Source, ["destination"] = request.Destination }, cancellationToken));
     }
 }
