@@ -34,11 +34,15 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private int _closed;
 
     private readonly MemoryBudget _budget;
+
+    /// <summary>The same user's previous terminal while the reaper stops it: its sandbox holds the uid and home ours needs.</summary>
+    private readonly Task? _predecessor;
     private MemoryLease? _memory;
 
     internal UserTerminal(UserWorkspace workspace, BackendStartup backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
-        TimeProvider time, ILogger logger, MemoryBudget budget)
+        TimeProvider time, ILogger logger, MemoryBudget budget, Task? predecessor = null)
     {
+        _predecessor = predecessor;
         _budget = budget;
         Workspace = workspace;
         _backend = backend;
@@ -222,6 +226,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 _commandSessions.Clear();
                 await dead.DisposeAsync().ConfigureAwait(false);
             }
+            if (_predecessor is { IsCompleted: false } predecessor) await predecessor.WaitAsync(cancellationToken).ConfigureAwait(false);
             // The sandbox's memory limit counts against the budget while a sandbox runs (not while the user is merely known).
             _memory ??= _budget.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
