@@ -14,7 +14,6 @@ namespace Warden.Core.Terminals;
 public sealed partial class UserTerminal
 {
     private readonly ConcurrentDictionary<string, NotebookOwner> _notebooks = new(StringComparer.Ordinal);
-    private int _runningCells;
 
     private sealed record NotebookOwner(string Chat, int Incarnation);
 
@@ -32,19 +31,9 @@ public sealed partial class UserTerminal
     }
 
     /// <summary>Runs cell <paramref name="cellIndex"/> of the notebook file as it is now (with <paramref name="source"/> instead of its own, when given).</summary>
-    public async Task<JsonElement> ExecuteNotebookCellAsync(string? sessionId, string notebookId, int cellIndex, string? source, CancellationToken cancellationToken)
-    {
-        var arguments = OwnedNotebook(sessionId, notebookId, new JsonObject { ["cell_index"] = cellIndex, ["source"] = source });
-        Interlocked.Increment(ref _runningCells);
-        try
-        {
-            return await CallAsync(sessionId, "nb_execute", arguments, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _runningCells);
-        }
-    }
+    /// <remarks>A running cell is a request in flight, so the sandbox is not reaped as idle under it, however long it runs.</remarks>
+    public Task<JsonElement> ExecuteNotebookCellAsync(string? sessionId, string notebookId, int cellIndex, string? source, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, "nb_execute", OwnedNotebook(sessionId, notebookId, new JsonObject { ["cell_index"] = cellIndex, ["source"] = source }), cancellationToken);
 
     public Task<JsonElement> GetNotebookAsync(string? sessionId, string notebookId, CancellationToken cancellationToken) =>
         CallAsync(sessionId, "nb_get", OwnedNotebook(sessionId, notebookId, []), cancellationToken);
@@ -56,9 +45,6 @@ public sealed partial class UserTerminal
         _notebooks.TryRemove(notebookId, out _);
         return result;
     }
-
-    /// <summary>Whether a notebook cell is running now (its sandbox is then not idle, however long the cell takes).</summary>
-    internal bool HasRunningCells => Volatile.Read(ref _runningCells) > 0;
 
     private JsonObject OwnedNotebook(string? sessionId, string notebookId, JsonObject arguments)
     {

@@ -33,6 +33,9 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private long _lastActivityTicks;
     private int _closed;
 
+    /// <summary>Requests being served now (each keeps the terminal from being reaped as idle).</summary>
+    private int _callsInFlight;
+
     private readonly MemoryBudget _budget;
 
     /// <summary>The same user's previous terminal while the reaper stops it: its sandbox holds the uid and home ours needs.</summary>
@@ -178,7 +181,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     internal async Task<bool> HasRunningCommandsAsync(CancellationToken cancellationToken)
     {
         if (!IsRunning) return false;
-        if (HasRunningCells) return true;
+        if (Volatile.Read(ref _callsInFlight) > 0) return true;
         var all = await CallAsync(null, "list", [], cancellationToken, touch: false).ConfigureAwait(false);
         return all.EnumerateArray().Any(p => p.GetProperty("status").GetString() == "running");
     }
@@ -201,14 +204,27 @@ public sealed partial class UserTerminal : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ThrowIfClosed();
-        if (touch) Touch();
+        if (!touch) return await CallAgentAsync(sessionId, op, arguments, fromHome, cancellationToken).ConfigureAwait(false);
+        // A request in flight is activity however long it takes (a sandbox starting slowly, a long notebook cell, a status
+        // wait): the reaper leaves the terminal alone until it is answered.
+        Interlocked.Increment(ref _callsInFlight);
+        Touch();
+        try { return await CallAgentAsync(sessionId, op, arguments, fromHome, cancellationToken).ConfigureAwait(false); }
+        finally
+        {
+            Touch();
+            Interlocked.Decrement(ref _callsInFlight);
+        }
+    }
+
+    private async Task<JsonElement> CallAgentAsync(string? sessionId, string op, JsonObject arguments, bool fromHome, CancellationToken cancellationToken)
+    {
         var agent = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var directory = fromHome ? HomePath : WorkingDirectory(sessionId);
         arguments["cwd"] = directory;
         arguments["make_cwd"] = !fromHome && sessionId is not null && directory == DefaultDirectory(sessionId);
         arguments["max_bytes"] = _options.MaxFileBytes;
-        try { return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false); }
-        finally { if (touch) Touch(); }
+        return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<TerminalAgent> EnsureStartedAsync(CancellationToken cancellationToken)
