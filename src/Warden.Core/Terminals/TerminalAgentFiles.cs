@@ -11,11 +11,15 @@ internal static class TerminalAgentFiles
     {
         [AgentFile] = Load(AgentFile),
         [UiFile] = Load(UiFile),
+        // Notebooks: the agent starts Warden's own Python kernel driver (and its matplotlib backend) as its child.
+        ["warden_notebooks.py"] = Load("warden_notebooks.py"),
+        ["warden_kernel.py"] = Load("warden_kernel.py", "Warden.Core.Kernels."),
+        ["warden_mpl.py"] = Load("warden_mpl.py", "Warden.Core.Kernels."),
     };
 
-    private static byte[] Load(string name)
+    private static byte[] Load(string name, string prefix = "Warden.Core.Terminals.")
     {
-        using var stream = typeof(TerminalAgentFiles).Assembly.GetManifestResourceStream("Warden.Core.Terminals." + name)
+        using var stream = typeof(TerminalAgentFiles).Assembly.GetManifestResourceStream(prefix + name)
             ?? throw new InvalidOperationException($"Embedded resource {name} is missing.");
         using var copy = new MemoryStream();
         stream.CopyTo(copy);

@@ -55,6 +55,7 @@ public sealed class TerminalException(TerminalFailure failure, string message) :
         "process_not_found" => TerminalFailure.ProcessNotFound,
         "too_many" => TerminalFailure.TooManyCommands,
         "too_many_terminals" => TerminalFailure.TooManyTerminals,
+        "unavailable" => TerminalFailure.SandboxUnavailable,
         _ => TerminalFailure.BadRequest,
     }, message);
 }

@@ -28,6 +28,9 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly MemoryBudget _memory;
     private readonly ConcurrentDictionary<Principal, UserTerminal> _terminals = new();
+
+    /// <summary>Terminals the reaper is stopping, by owner: a new terminal of the same owner starts its sandbox after it.</summary>
+    private readonly ConcurrentDictionary<Principal, Task> _stopping = new();
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private int _reaping;
@@ -77,7 +80,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
             var terminal = new UserTerminal(_workspaces.Open(owner), _backends, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
-                _memory);
+                _memory, _stopping.GetValueOrDefault(owner));
             _terminals[owner] = terminal;
             return terminal;
         }
@@ -116,8 +119,20 @@ public sealed partial class TerminalManager : IAsyncDisposable
                     // The sandbox died: nothing runs there any more, so it is as good as idle.
                 }
                 if (terminal.LastActivity > cutoff) continue;
-                lock (_admission) _terminals.TryRemove(owner, out _);
-                await terminal.DisposeAsync().ConfigureAwait(false);
+                // A request arriving meanwhile gets a new terminal, whose sandbox waits for this one to be gone: it needs the
+                // same host uid and home, which this sandbox holds until its container or processes are removed.
+                var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (_admission)
+                {
+                    _stopping[owner] = stopped.Task;
+                    _terminals.TryRemove(owner, out _);
+                }
+                try { await terminal.DisposeAsync().ConfigureAwait(false); }
+                finally
+                {
+                    stopped.TrySetResult();
+                    _stopping.TryRemove(KeyValuePair.Create(owner, stopped.Task));
+                }
                 Log.Reaped(_logger, terminal.Workspace.Key);
                 reaped++;
             }

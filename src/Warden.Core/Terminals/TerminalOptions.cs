@@ -107,4 +107,22 @@ public sealed class TerminalOptions
     /// then allowed by seccomp inside the sandbox's own loopback-only network namespace. Off: denied, as for executions.
     /// </summary>
     public bool Previews { get; set; } = true;
+
+    /// <summary>
+    /// A working directory a chat set (<c>POST /files/cwd</c>) is forgotten after this long without use, the chat then back in
+    /// its own <c>~/chats/{chat}</c> (open-terminal's OPEN_TERMINAL_SESSION_CWD_TTL: 7 days, sliding).
+    /// </summary>
+    [Range(1, 365 * 86400)] public double SessionCwdTtlSeconds { get; set; } = 7 * 86400;
+
+    /// <summary>Whether <c>/notebooks</c> is served (and <c>/api/config</c> says so): Warden's Python kernel in the user's sandbox.</summary>
+    public bool Notebooks { get; set; } = true;
+
+    /// <summary>Notebook sessions (kernels) one user may have open at once, all chats together; more get 429.</summary>
+    [Range(1, 64)] public int MaxNotebooks { get; set; } = 4;
+
+    /// <summary>A notebook cell running longer is interrupted (KeyboardInterrupt), and its kernel killed if it does not stop (nbclient's 120 s).</summary>
+    [Range(1, 86400)] public double NotebookCellTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>A notebook session with no cell run for this long is stopped (open-terminal: 30 minutes).</summary>
+    [Range(1, 7 * 86400)] public double NotebookIdleTimeoutSeconds { get; set; } = 1800;
 }

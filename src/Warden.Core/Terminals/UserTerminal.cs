@@ -26,19 +26,26 @@ public sealed partial class UserTerminal : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private readonly ConcurrentDictionary<string, string> _commandSessions = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _sessionDirectories = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ChatDirectory> _sessionDirectories = new(StringComparer.Ordinal);
     private TerminalAgent? _agent;
     private HomeLease? _home;
     private int _incarnation;
     private long _lastActivityTicks;
     private int _closed;
 
+    /// <summary>Requests being served now (each keeps the terminal from being reaped as idle).</summary>
+    private int _callsInFlight;
+
     private readonly MemoryBudget _budget;
+
+    /// <summary>The same user's previous terminal while the reaper stops it: its sandbox holds the uid and home ours needs.</summary>
+    private readonly Task? _predecessor;
     private MemoryLease? _memory;
 
     internal UserTerminal(UserWorkspace workspace, BackendStartup backend, UserHomes homes, TerminalOptions options, ResourceLimits limits,
-        TimeProvider time, ILogger logger, MemoryBudget budget)
+        TimeProvider time, ILogger logger, MemoryBudget budget, Task? predecessor = null)
     {
+        _predecessor = predecessor;
         _budget = budget;
         Workspace = workspace;
         _backend = backend;
@@ -73,9 +80,29 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 "Your terminal sandbox was stopped after being idle while this request waited; retry it (your home is kept).");
     }
 
-    /// <summary>A chat's working directory: the one it set, else <c>~/chats/{chat}</c> (created on first use); home without a chat.</summary>
-    public string WorkingDirectory(string? sessionId) =>
-        sessionId is null ? HomePath : _sessionDirectories.GetValueOrDefault(SessionKey(sessionId)) ?? DefaultDirectory(sessionId);
+    /// <summary>A directory a chat set, and when the chat last used it (the expiry slides, as open-terminal's does).</summary>
+    private sealed record ChatDirectory(string Path, long LastUsedTicks);
+
+    /// <summary>
+    /// A chat's working directory: the one it set within <see cref="TerminalOptions.SessionCwdTtlSeconds"/> of its last use,
+    /// else <c>~/chats/{chat}</c> (created on first use); home without a chat.
+    /// </summary>
+    public string WorkingDirectory(string? sessionId)
+    {
+        if (sessionId is null) return HomePath;
+        var key = SessionKey(sessionId);
+        if (!_sessionDirectories.TryGetValue(key, out var set)) return DefaultDirectory(sessionId);
+        var now = _time.GetUtcNow().UtcTicks;
+        if (Expired(set, now))
+        {
+            _sessionDirectories.TryRemove(KeyValuePair.Create(key, set));
+            return DefaultDirectory(sessionId);
+        }
+        _sessionDirectories.TryUpdate(key, set with { LastUsedTicks = now }, set);
+        return set.Path;
+    }
+
+    private bool Expired(ChatDirectory set, long now) => now - set.LastUsedTicks > TimeSpan.FromSeconds(_options.SessionCwdTtlSeconds).Ticks;
 
     private string DefaultDirectory(string sessionId) => $"{HomePath}/chats/{SessionKey(sessionId)}";
 
@@ -91,7 +118,12 @@ public sealed partial class UserTerminal : IAsyncDisposable
         var result = await CallAsync(sessionId, "stat_dir", new JsonObject { ["path"] = path }, cancellationToken).ConfigureAwait(false);
         var resolved = result.GetProperty("path").GetString()!;
         if (!result.GetProperty("is_dir").GetBoolean()) throw new TerminalException(TerminalFailure.NotFound, "Directory not found");
-        if (sessionId is not null) _sessionDirectories[SessionKey(sessionId)] = resolved;
+        if (sessionId is null) return resolved;
+        // Chat ids are caller text: directories of chats not used within the TTL are forgotten, so the map stays bounded by use.
+        var now = _time.GetUtcNow().UtcTicks;
+        foreach (var entry in _sessionDirectories)
+            if (Expired(entry.Value, now)) _sessionDirectories.TryRemove(entry);
+        _sessionDirectories[SessionKey(sessionId)] = new ChatDirectory(resolved, now);
         return resolved;
     }
 
@@ -149,6 +181,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
     internal async Task<bool> HasRunningCommandsAsync(CancellationToken cancellationToken)
     {
         if (!IsRunning) return false;
+        if (Volatile.Read(ref _callsInFlight) > 0) return true;
         var all = await CallAsync(null, "list", [], cancellationToken, touch: false).ConfigureAwait(false);
         return all.EnumerateArray().Any(p => p.GetProperty("status").GetString() == "running");
     }
@@ -157,18 +190,41 @@ public sealed partial class UserTerminal : IAsyncDisposable
     /// One file or process operation inside the user's sandbox (see <c>Agent/warden_terminal.py</c> for the operations).
     /// Paths are resolved against the chat's working directory by the agent, which refuses anything outside the home.
     /// </summary>
-    public async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true)
+    public Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken, bool touch = true) =>
+        CallAsync(sessionId, op, arguments, fromHome: false, touch, cancellationToken);
+
+    /// <summary>
+    /// An operation of the UI's file browser (open-terminal's /files/view, upload, mkdir, delete, move): relative paths are
+    /// resolved against the home, never the chat's working directory, as open-terminal resolves them.
+    /// </summary>
+    public Task<JsonElement> CallFromHomeAsync(string? sessionId, string op, JsonObject arguments, CancellationToken cancellationToken) =>
+        CallAsync(sessionId, op, arguments, fromHome: true, touch: true, cancellationToken);
+
+    private async Task<JsonElement> CallAsync(string? sessionId, string op, JsonObject arguments, bool fromHome, bool touch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ThrowIfClosed();
-        if (touch) Touch();
+        if (!touch) return await CallAgentAsync(sessionId, op, arguments, fromHome, cancellationToken).ConfigureAwait(false);
+        // A request in flight is activity however long it takes (a sandbox starting slowly, a long notebook cell, a status
+        // wait): the reaper leaves the terminal alone until it is answered.
+        Interlocked.Increment(ref _callsInFlight);
+        Touch();
+        try { return await CallAgentAsync(sessionId, op, arguments, fromHome, cancellationToken).ConfigureAwait(false); }
+        finally
+        {
+            Touch();
+            Interlocked.Decrement(ref _callsInFlight);
+        }
+    }
+
+    private async Task<JsonElement> CallAgentAsync(string? sessionId, string op, JsonObject arguments, bool fromHome, CancellationToken cancellationToken)
+    {
         var agent = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        var directory = WorkingDirectory(sessionId);
+        var directory = fromHome ? HomePath : WorkingDirectory(sessionId);
         arguments["cwd"] = directory;
-        arguments["make_cwd"] = sessionId is not null && directory == DefaultDirectory(sessionId);
+        arguments["make_cwd"] = !fromHome && sessionId is not null && directory == DefaultDirectory(sessionId);
         arguments["max_bytes"] = _options.MaxFileBytes;
-        try { return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false); }
-        finally { if (touch) Touch(); }
+        return await agent.CallAsync(op, arguments, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<TerminalAgent> EnsureStartedAsync(CancellationToken cancellationToken)
@@ -187,6 +243,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
                 _interactive.Clear();
                 await dead.DisposeAsync().ConfigureAwait(false);
             }
+            if (_predecessor is { IsCompleted: false } predecessor) await predecessor.WaitAsync(cancellationToken).ConfigureAwait(false);
             // The sandbox's memory limit counts against the budget while a sandbox runs (not while the user is merely known).
             _memory ??= _budget.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
@@ -255,6 +312,9 @@ public sealed partial class UserTerminal : IAsyncDisposable
             // Evict mode frees this much before each command: room for one file of the largest size a command may write
             // and for its share of new files (the kernel stops a command at the quota itself; nothing is evicted meanwhile).
             ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)_options.MaxMegabytesPerUser << 20) / 4)),
+            ["WARDEN_TERMINAL_MAX_NOTEBOOKS"] = Str(_options.MaxNotebooks),
+            ["WARDEN_TERMINAL_NOTEBOOK_CELL_SECONDS"] = Str(_options.NotebookCellTimeoutSeconds),
+            ["WARDEN_TERMINAL_NOTEBOOK_IDLE_SECONDS"] = Str(_options.NotebookIdleTimeoutSeconds),
             ["WARDEN_TERMINAL_EVICT_FREE_FILES"] = Str(_options.MaxFilesPerUser == 0 ? 0 : Math.Min(Math.Max(1, _options.MaxFilesPerExecution), Math.Max(1, _options.MaxFilesPerUser / 4))),
         };
         return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);

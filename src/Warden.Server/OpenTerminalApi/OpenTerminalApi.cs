@@ -70,6 +70,7 @@ public static class OpenTerminalApi
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         OpenTerminalUiApi.Map(root);
         if (app.Services.GetRequiredService<IOptions<Warden.Core.Terminals.TerminalOptions>>().Value.Interactive) InteractiveTerminalsApi.Map(root);
+        if (app.Services.GetRequiredService<IOptions<Warden.Core.Terminals.TerminalOptions>>().Value.Notebooks) OpenTerminalNotebooksApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
         api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command").Accepts<ExecRequest>(Json)

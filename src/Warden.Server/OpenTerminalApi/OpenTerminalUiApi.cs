@@ -20,7 +20,7 @@ internal static class OpenTerminalUiApi
     public static void Map(RouteGroupBuilder root)
     {
         root.MapGet("/health", Health).ExcludeFromDescription();
-        root.MapGet("/api/config", (IOptions<TerminalOptions> t) => TypedResults.Ok(new { features = new { terminal = t.Value.Interactive, notebooks = false, system = true } })).ExcludeFromDescription();
+        root.MapGet("/api/config", (IOptions<TerminalOptions> t) => TypedResults.Ok(new { features = new { terminal = t.Value.Interactive, notebooks = t.Value.Notebooks, system = true } })).ExcludeFromDescription();
         root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
         var files = root.MapGroup("").WithMetadata(TerminalCaller.Owned);
         files.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
@@ -71,7 +71,7 @@ internal static class OpenTerminalUiApi
     private static async Task<IResult> ViewFileAsync(TerminalCaller caller, string path, HttpContext context, IOptions<OpenTerminalUiOptions> ui,
         CancellationToken cancellationToken)
     {
-        var result = await caller.Terminal.CallAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
+        var result = await caller.Terminal.CallFromHomeAsync(caller.SessionId, "view", new JsonObject { ["path"] = path }, cancellationToken);
         // Inline, as open-terminal answers (no Content-Disposition): the browser decides whether it shows or saves it.
         // An HTML file shown inline runs as a preview does, so it gets the same headers (an opaque origin).
         PreviewHeaders.Apply(context.Response.Headers, ui.Value);
@@ -100,23 +100,23 @@ internal static class OpenTerminalUiApi
         using var buffer = new MemoryStream();
         await file.CopyToAsync(buffer, cancellationToken);
         var target = directory.TrimEnd('/') + "/" + name;
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "write",
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "write",
             new JsonObject { ["path"] = target, ["base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length) }, cancellationToken));
     }
 
     private static async Task<IResult> MakeDirectoryAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
         var request = await OpenTerminalApi.ReadAsync<PathRequest>(http, cancellationToken);
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "mkdir", new JsonObject { ["path"] = request.Path }, cancellationToken));
     }
 
     private static async Task<IResult> DeleteAsync(TerminalCaller caller, string path, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
+        TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "delete", new JsonObject { ["path"] = path }, cancellationToken));
 
     private static async Task<IResult> MoveAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
         var request = await OpenTerminalApi.ReadAsync<MoveRequest>(http, cancellationToken);
-        return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "move",
+        return TypedResults.Ok(await caller.Terminal.CallFromHomeAsync(caller.SessionId, "move",
             new JsonObject { ["source"] = request.Source, ["destination"] = request.Destination }, cancellationToken));
     }
 }

@@ -136,7 +136,8 @@ public sealed class RunCommandTests(SharedTerminalServer fixture) : IClassFixtur
     {
         using var alice = Terminal.For("alice-view", chatId: "view");
         await alice.RunAsync("printf 'PNGDATA' > out.bin");
-        using var response = await alice.Http.GetAsync("files/view?path=out.bin", TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        // The file browser's routes resolve relative paths against the home (as open-terminal's do), so the UI names it in full.
+        using var response = await alice.Http.GetAsync("files/view?path=/home/user/chats/view/out.bin", TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
         Assert.Equal(200, (int)response.StatusCode);
         Assert.Equal("PNGDATA", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
     }

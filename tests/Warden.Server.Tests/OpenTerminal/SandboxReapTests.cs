@@ -45,7 +45,7 @@ public sealed class SandboxReapTests
         while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(100, TestContext.Current.CancellationToken);
     }
 
-    private static List<int> ProcessesOf(string uid)
+    internal static List<int> ProcessesOf(string uid)
     {
         var found = new List<int>();
         foreach (var dir in Directory.GetDirectories("/proc"))
@@ -63,7 +63,7 @@ public sealed class SandboxReapTests
     }
 
     /// <summary>Processes in a terminal cgroup of this server's backend instance.</summary>
-    private static List<int> ProcessesInCgroups(string instance)
+    internal static List<int> ProcessesInCgroups(string instance)
     {
         var found = new List<int>();
         foreach (var dir in Directory.GetDirectories("/proc"))

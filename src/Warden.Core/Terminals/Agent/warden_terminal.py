@@ -1029,6 +1029,11 @@ OPS = {
     "stat_dir": op_stat_dir, "usage": op_usage, "pty_open": op_pty_open, "pty_close": op_pty_close,
 }
 
+# Notebooks (open-terminal's /notebooks): Warden's Python kernel as a child of this agent; see warden_notebooks.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import warden_notebooks  # noqa: E402
+OPS.update(warden_notebooks.register(sys.modules[__name__]))
+
 
 def handle(req):
     try:
@@ -1080,6 +1085,7 @@ def main():
             continue
         threading.Thread(target=handle, args=(req,), daemon=True).start()
     # The host closed our stdin: the sandbox is being stopped. Take the user's commands and terminals down with us.
+    warden_notebooks.stop_all()
     with _procs_lock:
         for proc in _procs.values():
             if proc.status == "running":
