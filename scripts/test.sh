@@ -96,7 +96,7 @@ long_lived_backends="${WARDEN_LONG_LIVED_BACKENDS:-gvisor docker}"
 for backend in $long_lived_backends; do
   run_suite "Warden.Sessions.Tests-$backend" tests/Warden.Sessions.Tests WARDEN_TEST_BACKEND="$backend"
   run_suite "Warden.Server.Tests-surfaces-$backend" tests/Warden.Server.Tests WARDEN_TEST_BACKEND="$backend" \
-    "FILTER=FullyQualifiedName~Warden.Server.Tests.Jupyter|FullyQualifiedName~Warden.Server.Tests.OpenTerminal|FullyQualifiedName~Warden.Server.Tests.Mcp"
+    "FILTER=FullyQualifiedName~Warden.Server.Tests.Jupyter|FullyQualifiedName~Warden.Server.Tests.OpenTerminal|FullyQualifiedName~Warden.Server.Tests.Mcp|FullyQualifiedName~Warden.Server.Tests.Cluster.HomeFailoverTests"
 done
 
 # --- plugin suites (Python) --------------------------------------------------------------------------------------
@@ -128,12 +128,14 @@ run_node_suite() {
   passed=$((passed + p)); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
   echo "test.sh: $label took $((SECONDS - started)) s"
 }
-# @jupyterlab/services, and the official MCP TypeScript SDK, on every backend.
+# @jupyterlab/services, the official MCP TypeScript SDK and xterm.js, on every backend.
 run_node_suite jupyter-client tests/jupyter-client
 run_node_suite mcp-client tests/mcp-client
+run_node_suite terminal-client tests/terminal-client
 for backend in $long_lived_backends; do
   WARDEN_TEST_BACKEND="$backend" run_node_suite "jupyter-client-$backend" tests/jupyter-client
   WARDEN_TEST_BACKEND="$backend" run_node_suite "mcp-client-$backend" tests/mcp-client
+  WARDEN_TEST_BACKEND="$backend" run_node_suite "terminal-client-$backend" tests/terminal-client
 done
 
 # --- deployment suite (Python): kustomize renders, compose validation, the image built and run without a registry ----
