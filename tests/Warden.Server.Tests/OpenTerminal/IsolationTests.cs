@@ -18,6 +18,43 @@ public sealed class IsolationTests(SharedTerminalServer fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Commands_CannotReachTheirAgentsProtocolOrMemory()
+    {
+        // The agent runs under the user's own uid; without PR_SET_DUMPABLE=0 a command could write forged replies into
+        // /proc/<agent>/fd/1 (Warden reads them) or read its memory. The command finds the agent itself, so the test
+        // first proves it found one.
+        using var alice = Terminal.For("alice-agentfd", chatId: "agentfd");
+        var result = await alice.RunAsync("""
+            for p in /proc/[0-9]*; do
+              args=$(tr '\0' '\n' < $p/cmdline 2>/dev/null) || continue
+              # The interpreter running the agent script (this very shell's own command line names it too).
+              case "${args%%$'\n'*}" in
+                *python*) if printf '%s\n' "$args" | grep -qx '.*/warden_terminal[.]py'; then agent=${p#/proc/}; fi ;;
+              esac
+            done
+            echo "agent:${agent:-none}"
+            if [ -n "$agent" ]; then
+              ls /proc/$agent/fd >/dev/null 2>&1 && echo "fd-list:open" || echo "fd-list:denied"
+              (printf '{"id":1,"forged":true}\n' > /proc/$agent/fd/1) 2>/dev/null && echo "fd-write:open" || echo "fd-write:denied"
+              head -c 16 /proc/$agent/environ >/dev/null 2>&1 && echo "environ:open" || echo "environ:denied"
+            fi
+            """);
+        var output = TerminalClient.Stdout(result);
+        Assert.DoesNotContain("agent:none", output, StringComparison.Ordinal);
+        Assert.Contains("fd-list:denied", output, StringComparison.Ordinal);
+        // gVisor's procfs hides a non-dumpable process's descriptor list but still lets its uid open the entries by
+        // number and read environ (docs/open-terminal.md, Known limits): there the host's handling of agent output
+        // (bounded lines and streams, replies only to pending ids) is what keeps forged lines to the user's own requests.
+        if (TestBackend.Name != "gvisor")
+        {
+            Assert.Contains("fd-write:denied", output, StringComparison.Ordinal);
+            Assert.Contains("environ:denied", output, StringComparison.Ordinal);
+        }
+        // The agent still serves this user afterwards.
+        Assert.Contains("still-here", TerminalClient.Stdout(await alice.RunAsync("echo still-here")));
+    }
+
+    [Fact]
     public async Task GlobSearch_FromHomeOrRoot_NeverReturnsAnotherUsersFiles()
     {
         // open-terminal issue #46: glob_search crossed users.

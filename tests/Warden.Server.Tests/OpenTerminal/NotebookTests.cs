@@ -228,16 +228,16 @@ public sealed class NotebookTests(SharedTerminalServer fixture) : IClassFixture<
         // A notebook over the file size cap is never read.
         await alice.RunAsync("truncate -s 40M /home/user/huge.ipynb");
         Assert.Equal(413, (await OpenFileAsync("/home/user/huge.ipynb", null)).Status);
-        // Bad bodies and indexes.
-        Assert.Equal(400, (await alice.PostAsync("notebooks", new { })).Status);
-        Assert.Equal(400, (await alice.PostAsync("notebooks", new { path = 5 })).Status);
+        // Bad bodies (422 with FastAPI's detail list, as upstream's pydantic models answer) and indexes (400).
+        Assert.Equal(422, (await alice.PostAsync("notebooks", new { })).Status);
+        Assert.Equal(422, (await alice.PostAsync("notebooks", new { path = 5 })).Status);
         var id = await OpenAsync(alice, "/home/user/good.ipynb", "1");
         var (range, rangeProblem) = await alice.PostAsync($"notebooks/{id}/execute", new { cell_index = 5 });
         Assert.Equal(400, range);
         Assert.Equal("cell_index 5 out of range (0..0)", rangeProblem.GetProperty("detail").GetString());
         Assert.Equal(400, (await alice.PostAsync($"notebooks/{id}/execute", new { cell_index = -1 })).Status);
-        Assert.Equal(400, (await alice.PostAsync($"notebooks/{id}/execute", new { cell_index = "zero" })).Status);
-        Assert.Equal(400, (await alice.PostAsync($"notebooks/{id}/execute", new { source = "1" })).Status);
+        Assert.Equal(422, (await alice.PostAsync($"notebooks/{id}/execute", new { cell_index = "zero" })).Status);
+        Assert.Equal(422, (await alice.PostAsync($"notebooks/{id}/execute", new { source = "1" })).Status);
         using (var text = new StringContent("{\"cell_index\":0}", System.Text.Encoding.UTF8, "text/plain"))
         using (var response = await alice.Http.PostAsync($"notebooks/{id}/execute", text, TestContext.Current.CancellationToken))
             Assert.Equal(415, (int)response.StatusCode);

@@ -17,6 +17,20 @@ public sealed class RunCommandTests(SharedTerminalServer fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task ManyFinishedCommands_DoNotExhaustTheAgentsDescriptors()
+    {
+        // Each command's log is kept for minutes; its pipes must not be. The agent runs under the sandbox's
+        // RLIMIT_NOFILE (256): with pipes held per finished command, a busy chat soon failed with EMFILE (260 > 256 even at one a command).
+        using var alice = Terminal.For("alice-many", chatId: "chat-many");
+        for (var i = 0; i < 260; i++)
+        {
+            var result = await alice.RunAsync($"echo run-{i}");
+            Assert.Equal("done", result.GetProperty("status").GetString());
+            Assert.Contains($"run-{i}", TerminalClient.Stdout(result));
+        }
+    }
+
+    [Fact]
     public async Task RunCommand_RunsAsUnprivilegedUserInPerChatDirectoryOfHome()
     {
         using var alice = Terminal.For("alice-env", chatId: "chat-env");

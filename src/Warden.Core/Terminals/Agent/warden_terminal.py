@@ -347,6 +347,9 @@ def pump(proc, stream, kind):
     tail = decoder.decode(b"", final=True)
     if tail:
         proc.add(kind, tail)
+    # A finished command's pipes are kept for RETENTION with its log: close ours now, or a busy chat runs the agent
+    # out of descriptors (EMFILE after ~170 commands in 5 minutes). Only this thread reads the stream.
+    stream.close()
 
 
 def supervise(proc, readers):
@@ -363,6 +366,10 @@ def supervise(proc, readers):
     for reader in readers:
         reader.join(timeout=0.5)
     notes = after_command(proc)
+    try:
+        proc.popen.stdin.close()  # the command is gone; nothing can read what op_input would write
+    except OSError:
+        pass
     with proc.cond:
         for note in notes:
             proc.entries.append({"type": "stderr", "data": note})
@@ -1048,8 +1055,11 @@ def handle(req):
     except PermissionError as e:
         send({"id": req["id"], "ok": False, "code": "forbidden", "message": f"Permission denied: {e.filename}"})
     except OSError as e:
-        code = "too_large" if e.errno == 27 else "quota" if e.errno in (28, 122) else "bad_request"
-        message = f"{e.strerror}: {e.filename or ''}".strip()
+        # Exhausted resources (EAGAIN from fork at the process limit, ENOMEM, EMFILE, ENFILE) are not the caller's bad
+        # input: 503, so a client retries rather than rewrites its request.
+        code = ("too_large" if e.errno == 27 else "quota" if e.errno in (28, 122)
+                else "unavailable" if e.errno in (11, 12, 23, 24) else "bad_request")
+        message = f"{e.strerror}: {e.filename or ''}".strip().rstrip(":")
         if code == "quota":
             message = f"Quota exceeded: the home is full ({message}). Delete files to make room."
         send({"id": req["id"], "ok": False, "code": code, "message": message})
@@ -1059,8 +1069,19 @@ def handle(req):
         send({"id": req.get("id"), "ok": False, "code": "failed", "message": f"The operation failed: {type(e).__name__}: {e}"})
 
 
+def not_dumpable():
+    """The user's commands run under this agent's uid: without this they could open /proc/<agent>/fd/1 and write
+    forged protocol lines to Warden, or read the agent's memory. A non-dumpable process's /proc entries belong to root
+    and ptrace is refused (prctl(PR_SET_DUMPABLE, 0); exec resets it for the commands themselves)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def main():
     global _out
+    not_dumpable()
     _out = os.fdopen(os.dup(1), "wb")
     requests = os.fdopen(os.dup(0), "rb")
     # Commands must never read the protocol or write into it: their stdio is their own pipes; ours go to /dev/null.
