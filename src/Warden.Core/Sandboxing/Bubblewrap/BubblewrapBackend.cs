@@ -97,7 +97,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         try
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
-            slot.Cgroup?.Apply(recipe.IdleLimits, idle: true);
+            slot.Cgroup?.Apply(recipe.IdleLimits, idle: recipe.LoadsAtIdleWeight);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             // The stub reports the program's exit through a FIFO only the slot's uid may write (see ExitReport): the run
             // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
