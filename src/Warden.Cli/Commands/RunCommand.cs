@@ -58,7 +58,8 @@ internal static class RunCommand
             return UsageExit;
         }
 
-        var overrides = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:MaxQueue"] = "0" };
+        // One run needs one slot and no warm pool: a warm sandbox started now would only be thrown away at exit.
+        var overrides = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:MaxQueue"] = "0", ["Warden:Pool:Enabled"] = "false" };
         if (backend is not null) overrides["Warden:Backend"] = backend;
         try
         {
