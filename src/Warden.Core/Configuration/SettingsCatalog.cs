@@ -57,6 +57,7 @@ public static class SettingsCatalog
         new("Warden:Sessions:MaxSessions", "WARDEN_MAX_SESSIONS", "64", "Sessions (Jupyter kernels) alive at once; more get 503."),
         new("Warden:Sessions:MaxSessionsPerUser", "WARDEN_MAX_SESSIONS_PER_USER", "16", "Sessions one user of one key may hold (Jupyter kernels: the X-User-Id user, else 'jupyter')."),
         new("Warden:Sessions:MaxSessionsPerKey", "WARDEN_MAX_SESSIONS_PER_KEY", "32", "Sessions and kernels one stored API key may hold across all the users it names."),
+        new("Warden:Sessions:WarmKernels", "WARDEN_WARM_KERNELS", "1", "Python kernels (default session limits) kept started for the next session or Jupyter kernel; 0 = off."),
         new("Warden:Sessions:IdleTimeoutSeconds", "WARDEN_SESSION_IDLE_TIMEOUT", "600", "A session unused this long is deleted."),
         new("Warden:Sessions:Default:CellTimeoutSeconds", "WARDEN_CELL_TIMEOUT", "60", "Wall-clock limit of one cell; it is interrupted, then the kernel killed."),
         new("Warden:Sessions:Ceiling:CellTimeoutSeconds", "WARDEN_MAX_CELL_TIMEOUT", "600", "Largest cell timeout a request may ask for."),
