@@ -131,13 +131,14 @@ public sealed class WarmKernelTests
         var host = await StartAsync();
         var instance = host.Instance;
         await WaitForWarmAsync(host, 1, ct);
-        Assert.NotEmpty(Leaks.Sandboxes(instance, "warm-"));
-        var processes = Leaks.Processes("warm-");
+        // Warm sandboxes are named session-warm-*: the leak checks find them by that prefix (on docker, the session label).
+        Assert.NotEmpty(Leaks.Sandboxes(instance, "warm"));
+        var processes = Leaks.Processes("warm");
         Assert.NotEmpty(processes);
 
         await host.DisposeAsync();
 
-        Assert.Empty(Leaks.Sandboxes(instance, "warm-"));
-        Assert.Empty(Leaks.Processes("warm-").Intersect(processes));
+        Assert.Empty(Leaks.Sandboxes(instance, "warm"));
+        Assert.Empty(Leaks.Processes("warm").Intersect(processes));
     }
 }
