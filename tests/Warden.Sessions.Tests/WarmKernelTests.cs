@@ -133,12 +133,12 @@ public sealed class WarmKernelTests
         await WaitForWarmAsync(host, 1, ct);
         // Warm sandboxes are named session-warm-*: the leak checks find them by that prefix (on docker, the session label).
         Assert.NotEmpty(Leaks.Sandboxes(instance, "warm"));
-        var processes = Leaks.Processes("warm");
+        var processes = Leaks.Processes("warm", instance);
         Assert.NotEmpty(processes);
 
         await host.DisposeAsync();
 
         Assert.Empty(Leaks.Sandboxes(instance, "warm"));
-        Assert.Empty(Leaks.Processes("warm").Intersect(processes));
+        Assert.Empty(Leaks.Processes("warm", instance).Intersect(processes));
     }
 }
