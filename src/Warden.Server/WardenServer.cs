@@ -99,6 +99,7 @@ public static class WardenServer
         builder.Services.AddSurfaceRequirements(builder.Configuration);
         builder.Services.AddWardenProduction(builder.Configuration, database, sharedQuotas: replica is not null);
         builder.Services.AddWardenCluster(builder.Configuration, replica);
+        builder.Services.AddHostedService<Warden.Server.LocalRun.LocalRunListener>();
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusProblems.Describe);
         builder.Services.AddSingleton<Microsoft.AspNetCore.Http.IProblemDetailsWriter, ProblemJsonWriter>();
         builder.Services.AddExceptionHandler<WardenExceptionHandler>();

@@ -27,4 +27,8 @@ internal static class EventIds
     public const int ClusterLeaveFailed = 2410;
     public const int ClusterRelayFailed = 2411;
     public const int ClusterDatabaseWait = 2412;
+    public const int LocalRunListening = 2501;
+    public const int LocalRunRefusedPeer = 2502;
+    public const int LocalRunFailed = 2503;
+    public const int LocalRunNotListening = 2504;
 }
