@@ -3,7 +3,8 @@
 #   bare      /usr/bin/python3 -c 'print(1)', clean env            raw bwrap  the same under `bwrap --ro-bind / / --unshare-all`
 #   http      `warden serve` defaults, POST /api/v1/execute print(1), one call every ~0.6 s
 #   jupyter   Open WebUI's per-call flow: POST /api/kernels, execute_request over the WebSocket, DELETE the kernel
-#   run       `warden run hello.py`
+#   run       `warden run hello.py` handed to the running `warden serve` (same state directory, its socket), and
+#             in-process (a state directory no server runs on: the CLI starts its own sandbox)
 #   healthy   start of `warden serve` to the first 200 from /api/v1/health;  idle RSS of the server after the runs
 # Latency rows run quiet, then again while two unrelated busy processes load both cores (nice 0, like any host job).
 # Usage: bench/defaults.sh [--runs N]   (default 20; needs root, bwrap, a Release build)
@@ -48,9 +49,9 @@ start_server
 sleep 5   # the warm pool and the warm kernel fill, as on a server that has been up a while
 
 measure() {  # $1 = label
-  python3 - "$1" "$runs" "$url" "$warden" "$tmp/hello.py" "$tmp/state-run" <<'PY'
+  python3 - "$1" "$runs" "$url" "$warden" "$tmp/hello.py" "$tmp/state-run" "$state" <<'PY'
 import base64, json, os, socket, statistics, subprocess, sys, time, urllib.request, uuid
-label, runs, base, warden, hello, run_state = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+label, runs, base, warden, hello, run_state, serve_state = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 clean = {"PATH": "/usr/bin:/bin"}
 def bare():
     t = time.perf_counter(); subprocess.run(["/usr/bin/python3", "-c", "print(1)"], env=clean, check=True, capture_output=True); return time.perf_counter() - t
@@ -115,27 +116,31 @@ def jupyter():
     d = time.perf_counter() - t
     assert out == "1\n", out
     return d
-def run_cli():
+def run_cli(state=run_state):
     t = time.perf_counter()
-    p = subprocess.run([warden, "run", hello], env={"PATH": "/usr/bin:/bin", "WARDEN_STATE_DIR": run_state,
+    p = subprocess.run([warden, "run", hello], env={"PATH": "/usr/bin:/bin", "WARDEN_STATE_DIR": state,
                         "DOTNET_ROOT": os.environ.get("DOTNET_ROOT", "/usr/share/dotnet")}, capture_output=True, text=True)
     d = time.perf_counter() - t
     assert p.stdout == "1\n", (p.stdout, p.stderr)
     return d
+def run_handed():
+    return run_cli(serve_state)
 rows = {"bare python3": bare, "raw bwrap python3": raw_bwrap, "warden serve, HTTP execute": http,
-        "Jupyter create + cell over WS + delete": jupyter, "warden run hello.py": run_cli}
+        "Jupyter create + cell over WS + delete": jupyter, "warden run hello.py (in-process)": run_cli,
+        "warden run hello.py (handed to serve)": run_handed}
 samples = {k: [] for k in rows}
 for name, f in rows.items(): f()  # warm-up
 for i in range(runs):
     for name, f in rows.items():
-        if name == "warden run hello.py" and i % 4: continue   # the slowest row: a quarter of the rounds
+        if name == "warden run hello.py (in-process)" and i % 4: continue   # the slowest row: a quarter of the rounds
         samples[name].append(f() * 1000)
         time.sleep(0.6 if name.startswith("warden serve") or name.startswith("Jupyter") else 0)
-print(f"\n### {label}\n\n| row | p50 ms | p90 ms | n | ratio to bare |\n|---|---|---|---|---|")
+print(f"\n### {label}\n\n| row | p50 ms | p90 ms | n | ratio to bare | ratio to raw bwrap |\n|---|---|---|---|---|---|")
 b = statistics.median(samples["bare python3"])
+rb = statistics.median(samples["raw bwrap python3"])
 for name, s in samples.items():
     s.sort(); p50 = statistics.median(s); p90 = s[min(len(s) - 1, int(len(s) * 0.9))]
-    print(f"| {name} | {p50:.1f} | {p90:.1f} | {len(s)} | {p50 / b:.2f} |")
+    print(f"| {name} | {p50:.1f} | {p90:.1f} | {len(s)} | {p50 / b:.2f} | {p50 / rb:.2f} |")
 PY
 }
 
