@@ -58,7 +58,17 @@ public sealed class WardenTestServer : IAsyncDisposable
         settings["Warden:Audit:Path"] = Path.Combine(data, "audit.log");
         // Engineers running suites side by side give each its own state directory (one process per directory).
         if (Environment.GetEnvironmentVariable("WARDEN_TEST_STATE_DIR") is { Length: > 0 } state) settings["Warden:StateDirectory"] = state;
-        foreach (var (k, v) in overrides ?? []) settings[k] = v;
+        // The warm pool is on in the product; the suites run without it unless WARDEN_TEST_POOL=on (a pass of its own), so
+        // both paths are tested. A null override removes a setting: the server then runs the product's default.
+        settings["Warden:Pool:Enabled"] = Environment.GetEnvironmentVariable("WARDEN_TEST_POOL") is "on" or "true" or "1" ? "true" : "false";
+        // Warm kernels (on in the product) run under sandbox names of their own, not the session's: the suites that look for
+        // a session's sandboxes by its id run without them; WarmKernelTests and the Jupyter warm test turn them on.
+        settings["Warden:Sessions:WarmKernels"] = "0";
+        foreach (var (k, v) in overrides ?? [])
+        {
+            if (v is null) settings.Remove(k);
+            else settings[k] = v;
+        }
         // Only the test's own settings: the machine's WARDEN_* variables must not change what is tested.
         var app = WardenServer.Build(new ServerStartOptions { Overrides = settings, Environment = new Dictionary<string, string?>() });
         RequireSandbox(app.Services);

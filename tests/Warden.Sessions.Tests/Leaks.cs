@@ -46,10 +46,13 @@ public static class Leaks
     /// Processes whose cgroup membership names the session, or on docker one of its containers (every container this
     /// class has seen for the session, including removed ones: a process outliving its container is the leak).
     /// </summary>
-    public static List<int> Processes(string sessionId)
+    /// <param name="instance">On bwrap and gVisor, only this backend instance's cgroups (another server on the host may
+    /// run sandboxes of the same name, as warm kernels are).</param>
+    public static List<int> Processes(string sessionId, string? instance = null)
     {
         if (Docker) Sandboxes("", sessionId);
-        var needles = Docker ? [.. SeenContainers.GetValueOrDefault(sessionId) ?? []] : new List<string> { $"session-{sessionId}" };
+        var needles = Docker ? [.. SeenContainers.GetValueOrDefault(sessionId) ?? []]
+            : new List<string> { instance is null ? $"session-{sessionId}" : $"/{instance}/session-{sessionId}" };
         if (needles.Count == 0) return [];
         var found = new List<int>();
         foreach (var dir in Directory.GetDirectories("/proc"))

@@ -25,7 +25,12 @@ public sealed class SessionHost : IAsyncDisposable
 
     public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
-        var values = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:Backend"] = TestBackend.Name };
+        // Warm kernels (on in the product) run under sandbox names of their own, not the session's: the suites that look for
+        // a session's sandboxes by its id run without them; WarmKernelTests turns them on.
+        var values = new Dictionary<string, string?>
+        {
+            ["Warden:MaxConcurrent"] = "1", ["Warden:Backend"] = TestBackend.Name, ["Warden:Sessions:WarmKernels"] = "0",
+        };
         // Engineers running suites side by side give each its own state directory (one process per directory).
         if (Environment.GetEnvironmentVariable("WARDEN_TEST_STATE_DIR") is { Length: > 0 } state) values["Warden:StateDirectory"] = state;
         foreach (var (k, v) in settings ?? []) values[k] = v;

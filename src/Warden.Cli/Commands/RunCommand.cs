@@ -1,10 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using Warden.Core;
+using Warden.Core.Configuration;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
-using Warden.Core.Limits;
+using Warden.Server.LocalRun;
 using Warden.Server.NativeApi;
 
 namespace Warden.Cli.Commands;
@@ -12,6 +15,8 @@ namespace Warden.Cli.Commands;
 /// <summary>
 /// <c>warden run [--backend B] [--language L] [--timeout S] [--memory MB] [--network] [--json] FILE|-</c>:
 /// runs one program in a sandbox. Its stdout/stderr become ours and its exit code ours; with --json the HTTP API's result object is printed instead.
+/// When a <c>warden serve</c> of the same state directory runs, the program is handed to it (<see cref="LocalRunClient"/>)
+/// and runs in one of its warm sandboxes; otherwise this process starts the one sandbox the run needs.
 /// </summary>
 internal static class RunCommand
 {
@@ -58,38 +63,59 @@ internal static class RunCommand
             return UsageExit;
         }
 
-        var overrides = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:MaxQueue"] = "0" };
+        var request = new LocalRunRequest(file, languageName, code, stdin, timeout, memory, network);
+        // A local `warden serve` already has warm sandboxes: hand the run over unless this run asks for settings of its own.
+        if (backend is null && configFile is null)
+        {
+            using var server = LocalRunClient.TryConnect(StateDirectory(), out var refused);
+            if (refused is not null) await Console.Error.WriteLineAsync($"warden run: not handing over to the local server: {refused}; running in-process.");
+            if (server is not null) return await HandOverAsync(server, request, json, cancellationToken);
+        }
+        return await RunInProcessAsync(request, backend, configFile, json, cancellationToken);
+    }
+
+    private static string StateDirectory() =>
+        new ConfigurationBuilder().AddWardenSources(null, new Dictionary<string, string?>()).Build()["Warden:StateDirectory"]
+        ?? WardenOptions.DefaultStateDirectory();
+
+    private static async Task<int> HandOverAsync(LocalRunClient server, LocalRunRequest request, bool json, CancellationToken cancellationToken)
+    {
+        LocalRunReply reply;
+        try
+        {
+            reply = await server.RunAsync(request, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or JsonException)
+        {
+            // The program may have run already: never run it a second time in-process.
+            await Console.Error.WriteLineAsync($"warden run: the local server did not answer: {e.Message}");
+            return SandboxErrorExit;
+        }
+        if (reply.UsageError is { } usage)
+        {
+            await Console.Error.WriteLineAsync($"warden run: {usage}");
+            return UsageExit;
+        }
+        if (reply.Result is not { } result)
+        {
+            await Console.Error.WriteLineAsync($"warden run: {reply.Failure ?? "the local server gave no result"}");
+            return SandboxErrorExit;
+        }
+        return await ReportAsync(result, json);
+    }
+
+    private static async Task<int> RunInProcessAsync(LocalRunRequest request, string? backend, string? configFile, bool json,
+        CancellationToken cancellationToken)
+    {
+        // One run needs one slot and no warm pool: a warm sandbox started now would only be thrown away at exit.
+        var overrides = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:MaxQueue"] = "0", ["Warden:Pool:Enabled"] = "false" };
         if (backend is not null) overrides["Warden:Backend"] = backend;
         try
         {
             await using var host = EngineHost.Create(configFile, overrides);
-            var catalog = host.Get<LanguageCatalog>();
-            if (languageName is null)
-            {
-                var byExtension = file == "-" ? null : catalog.FindByExtension(Path.GetExtension(file));
-                if (byExtension is null)
-                {
-                    await Console.Error.WriteLineAsync($"warden run: cannot tell the language of '{file}'; pass --language (available: {string.Join(", ", catalog.Installed.Select(l => l.Name))}).");
-                    return UsageExit;
-                }
-                languageName = byExtension.Name;
-            }
-            var request = new ExecutionRequest
-            {
-                Language = languageName,
-                Code = code,
-                Stdin = stdin,
-                Network = network,
-                Limits = new LimitRequest { TimeoutSeconds = timeout, MemoryMb = memory },
-            };
-            var result = await host.Get<ExecutionEngine>().ExecuteAsync(request, cancellationToken);
-            if (json)
-            {
-                Console.Out.Write(JsonSerializer.Serialize(ExecuteResponse.From(result), NativeJson.Options));
-                Console.Out.WriteLine();
-                return result.Status == ExecutionStatus.Success ? 0 : 1;
-            }
-            return await ReportAsync(result);
+            var language = LocalRunLanguage.Resolve(host.Get<LanguageCatalog>(), request.File, request.Language);
+            var result = await host.Get<ExecutionEngine>().ExecuteAsync(LocalRunLanguage.ToExecution(request, language), cancellationToken);
+            return await ReportAsync(ExecuteResponse.From(result), json);
         }
         catch (WardenException e)
         {
@@ -108,26 +134,33 @@ internal static class RunCommand
         }
     }
 
-    private static async Task<int> ReportAsync(ExecutionResult result)
+    /// <summary>The same output and exit code whichever way the program ran.</summary>
+    private static async Task<int> ReportAsync(ExecuteResponse result, bool json)
     {
+        var status = Enum.GetValues<ExecutionStatus>().First(s => s.ToWireName() == result.Status);
+        if (json)
+        {
+            Console.Out.Write(JsonSerializer.Serialize(result, NativeJson.Options));
+            Console.Out.WriteLine();
+            return status == ExecutionStatus.Success ? 0 : 1;
+        }
         if (result.Compile is { } compile)
         {
             await Console.Error.WriteAsync(compile.Stdout);
             await Console.Error.WriteAsync(compile.Stderr);
         }
-        var run = result.Run;
-        await Console.Out.WriteAsync(run.Stdout);
+        await Console.Out.WriteAsync(result.Stdout);
         await Console.Out.FlushAsync();
-        await Console.Error.WriteAsync(run.Stderr);
-        if (run.Status is not (ExecutionStatus.Success or ExecutionStatus.Error) && run.Error is not null)
-            await Console.Error.WriteLineAsync($"warden: {result.Status.ToWireName()}: {run.Error}");
-        return run.Status switch
+        await Console.Error.WriteAsync(result.Stderr);
+        if (status is not (ExecutionStatus.Success or ExecutionStatus.Error) && result.Error is not null)
+            await Console.Error.WriteLineAsync($"warden: {result.Status}: {result.Error}");
+        return status switch
         {
             ExecutionStatus.Success => 0,
-            ExecutionStatus.Error or ExecutionStatus.CompileError when run.ExitCode is int code => code,
+            ExecutionStatus.Error or ExecutionStatus.CompileError when result.ExitCode is int code => code,
             ExecutionStatus.Timeout => TimeoutExit,
             ExecutionStatus.SandboxError => SandboxErrorExit,
-            _ when run.Signal is int signal => 128 + signal,
+            _ when result.Signal is int signal => 128 + signal,
             _ => 1,
         };
     }

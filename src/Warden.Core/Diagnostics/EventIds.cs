@@ -26,6 +26,7 @@ internal static class EventIds
     public const int SessionCreated = 1201;
     public const int SessionDeleted = 1202;
     public const int SessionReaped = 1203;
+    public const int WarmKernelFailed = 1210;
     public const int CellFinished = 1204;
     public const int KernelKilled = 1205;
     public const int TerminalStarted = 1301;

@@ -38,6 +38,19 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
         return running.WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// The last result, at once, whatever its age (null before the first check finished); a stale or missing one starts
+    /// a check in the background for the next caller. For health, which must answer without starting a sandbox.
+    /// </summary>
+    public SandboxCheckResult? Peek()
+    {
+        lock (_gate)
+        {
+            if (_last is null || time.GetUtcNow() - _lastAt >= _maxAge) _running ??= RunAsync();
+            return _last;
+        }
+    }
+
     private async Task<SandboxCheckResult?> RunAsync()
     {
         // Leave the caller's lock before anything else runs.

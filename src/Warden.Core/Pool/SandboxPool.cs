@@ -94,7 +94,8 @@ public sealed partial class SandboxPool : IAsyncDisposable
         IWarmSandbox started;
         try
         {
-            started = await source.StartWarmAsync(_recipes[language.Name], Capacity, cancellationToken).ConfigureAwait(false);
+            // The request waits for this load: it runs at normal CPU weight, as a cold run would.
+            started = await source.StartWarmAsync(_recipes[language.Name] with { LoadsAtIdleWeight = false }, Capacity, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -148,6 +149,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
         if (warm is null)
         {
             Metrics.Miss(language.Name, dead.Count > 0 ? "dead" : "empty");
+            _policy.RecordEmpty();
             empty = true;
             return null;
         }
@@ -166,7 +168,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
         long hits = Metrics.Hits, misses = Metrics.Misses;
         Dictionary<string, int> starting;
         lock (_gate) starting = new(_starting);
-        return new PoolSnapshot(Running, _options.Size, hits, misses, hits + misses == 0 ? 0 : Math.Round((double)hits / (hits + misses), 4),
+        return new PoolSnapshot(Running, Running ? _policy.Size : _options.Size, hits, misses, hits + misses == 0 ? 0 : Math.Round((double)hits / (hits + misses), 4),
             new Dictionary<string, long>(Metrics.MissesByReason), ReadyCounts().ToDictionary(r => r.Language, r => r.Ready),
             Running ? new Dictionary<string, int>(_policy.Targets()) : new Dictionary<string, int>(), starting.Values.Sum(),
             Metrics.RefillPercentile(0.5), Metrics.RefillPercentile(0.95), Metrics.Refills, Metrics.RefillFailures, Metrics.OnDemand);
@@ -211,11 +213,14 @@ public sealed partial class SandboxPool : IAsyncDisposable
 
     /// <summary>
     /// Starts sandboxes for languages under target (bounded: each costs an interpreter start-up of CPU) and, when the
-    /// pool is full and another language is short, retires ready ones beyond their language's target.
+    /// pool is full and another language is short, or the adaptive size shrank, retires ready ones beyond their
+    /// language's target. Refills load at idle CPU weight: that weight is relative to the instance's other slots only,
+    /// so it yields to Warden's own runs, while unrelated host processes compete with Warden's cgroup as a whole.
     /// </summary>
     private void Rebalance()
     {
         var targets = _policy.Targets();
+        int size = targets.Values.Sum();
         var retire = new List<IWarmSandbox>();
         lock (_gate)
         {
@@ -223,7 +228,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
             int Have(string l) => (_ready.TryGetValue(l, out var q) ? q.Count : 0) + _starting.GetValueOrDefault(l);
             int total = _ready.Keys.Union(_starting.Keys).Sum(Have);
             bool shortage = targets.Any(t => Have(t.Key) < t.Value);
-            if (shortage && total >= _options.Size)
+            if ((shortage && total >= size) || total > size)
             {
                 foreach (var (language, queue) in _ready)
                 {
@@ -240,7 +245,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
                 int startingNow = _starting.Values.Sum();
                 foreach (var (language, target) in targets.OrderByDescending(t => t.Value - Have(t.Key)).ThenBy(t => t.Key, StringComparer.Ordinal))
                 {
-                    while (Have(language) < target && total < _options.Size && startingNow < _options.MaxParallelStarts)
+                    while (Have(language) < target && total < size && startingNow < _options.MaxParallelStarts)
                     {
                         if (_memory.TryReserve(_idleLimits.MemoryBytes) is not { } lease) break;
                         _starting[language] = _starting.GetValueOrDefault(language) + 1;

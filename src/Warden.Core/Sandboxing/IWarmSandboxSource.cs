@@ -8,7 +8,15 @@ namespace Warden.Core.Sandboxing;
 /// </summary>
 /// <param name="MainIndex">Where the main file sits in the language's run command; everything before it is the
 /// interpreter and its flags, which the stub was started with too.</param>
-public sealed record WarmRecipe(string Language, SandboxCommand Stub, ResourceLimits IdleLimits, int MainIndex);
+public sealed record WarmRecipe(string Language, SandboxCommand Stub, ResourceLimits IdleLimits, int MainIndex)
+{
+    /// <summary>
+    /// Whether the stub loads at the lowest CPU weight of its cgroup, yielding to the instance's running requests (a
+    /// refill ahead of demand). False for a sandbox a request is waiting for: under saturation that load is the
+    /// request's own start, and at idle weight it would wait for every other run to finish first.
+    /// </summary>
+    public bool LoadsAtIdleWeight { get; init; } = true;
+}
 
 /// <summary>A backend that can start single-use sandboxes ahead of their request (the warm pool).</summary>
 public interface IWarmSandboxSource

@@ -25,11 +25,13 @@ public sealed partial class Session : IAsyncDisposable
     private int _closed;
 
     private readonly IDisposable _memory;
+    private KernelProcess? _warm;
 
     internal Session(string id, Principal owner, KernelDefinition kernel, SessionLimits limits, BackendStartup backend, LimitPolicy policy,
-        SessionOptions options, TimeProvider time, ILogger logger, IDisposable memory)
+        SessionOptions options, TimeProvider time, ILogger logger, IDisposable memory, KernelProcess? warm = null)
     {
         _memory = memory;
+        _warm = warm;
         Id = id;
         Owner = owner;
         Kernel = kernel;
@@ -199,6 +201,16 @@ public sealed partial class Session : IAsyncDisposable
         KernelProcess kernel;
         try
         {
+            // A warm kernel (KernelPool) serves the first incarnation only, and only while it is still alive.
+            if (Interlocked.Exchange(ref _warm, null) is { } warm)
+            {
+                if (!warm.Gone.IsCompleted)
+                {
+                    await PublishAsync(warm).ConfigureAwait(false);
+                    return;
+                }
+                await warm.DisposeAsync().ConfigureAwait(false);
+            }
             var backend = await _backend.SessionsAsync(cancellationToken).ConfigureAwait(false);
             kernel = await KernelProcess.StartAsync(backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
                 cancellationToken).ConfigureAwait(false);
@@ -208,6 +220,11 @@ public sealed partial class Session : IAsyncDisposable
             State = SessionState.Dead;
             throw;
         }
+        await PublishAsync(kernel).ConfigureAwait(false);
+    }
+
+    private async Task PublishAsync(KernelProcess kernel)
+    {
         // Publish, then check for a dispose that ran while the kernel started (a delete, the reaper, shutdown): it found no
         // kernel to stop and gave the memory back, so this one would run on in no list and outside the budget. Both sides
         // use full fences (publish here, _closed there), so one of them always sees the other and exactly one disposes it.
@@ -240,6 +257,7 @@ public sealed partial class Session : IAsyncDisposable
         try
         {
             if (Interlocked.Exchange(ref _kernel, null) is { } kernel) await kernel.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _warm, null) is { } warm) await warm.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {

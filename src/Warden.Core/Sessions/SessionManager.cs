@@ -32,6 +32,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private readonly List<Reservation> _reserved = [];
+    private readonly KernelPool _warm;
     private int _disposed;
 
     public SessionManager(BackendStartup backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
@@ -52,7 +53,12 @@ public sealed partial class SessionManager : IAsyncDisposable
         _memory = memory;
         var period = TimeSpan.FromSeconds(Math.Clamp(_options.IdleTimeoutSeconds / 4, 0.5, 30));
         _reaper = time.CreateTimer(_ => _ = ReapIdleAsync(CancellationToken.None), null, period, period);
+        _warm = new KernelPool(backends, kernels.Default, policy.ResolveSession(null, _options), _options, memory, _logger);
+        _warm.Fill();
     }
+
+    /// <summary>Warm kernels waiting now (<see cref="SessionOptions.WarmKernels"/>).</summary>
+    public int WarmKernels => _warm.Count;
 
     public SessionOptions Options => _options;
 
@@ -70,7 +76,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         var kernel = _kernels.Resolve(request.Language);
         var limits = _policy.ResolveSession(request.Limits, _options);
         var owner = request.Owner;
-        var memory = Reserve(owner, limits.Sandbox.MemoryBytes);
+        var memory = Reserve(owner, kernel, limits);
         var id = _registry.NewSessionId();
         try
         {
@@ -81,9 +87,11 @@ public sealed partial class SessionManager : IAsyncDisposable
         {
             lock (_admission) _reserved.Remove(memory);
             memory.Lease.Dispose();
+            if (memory.Warm is { } unused) await unused.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease);
+        var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease,
+            memory.Warm);
         try
         {
             _sessions[id] = session;
@@ -109,9 +117,10 @@ public sealed partial class SessionManager : IAsyncDisposable
 
     /// <summary>
     /// Admission, all at once under one lock: the server's cap, the key's and the user's caps (sessions still starting
-    /// count), then the memory budget. The returned reservation counts as a session until the caller removes it.
+    /// count), then the memory budget. The returned reservation counts as a session until the caller removes it. A warm
+    /// kernel of the same kernel and limits, if one waits, comes with its memory already reserved: the session takes both.
     /// </summary>
-    private Reservation Reserve(Principal owner, long memoryBytes)
+    private Reservation Reserve(Principal owner, KernelDefinition kernel, SessionLimits limits)
     {
         lock (_admission)
         {
@@ -125,7 +134,8 @@ public sealed partial class SessionManager : IAsyncDisposable
             if (owners.Count(o => o == owner) >= _options.MaxSessionsPerUser)
                 throw new CapacityExceededException($"User '{owner.User}' already has the maximum of {_options.MaxSessionsPerUser} sessions " +
                     "(Warden:Sessions:MaxSessionsPerUser); delete one first.", TimeSpan.FromSeconds(5));
-            var reservation = new Reservation(owner, _memory.Reserve(memoryBytes, "a session"));
+            var warm = _warm.TryTake(kernel, limits);
+            var reservation = new Reservation(owner, warm?.Lease ?? _memory.Reserve(limits.Sandbox.MemoryBytes, "a session"), warm?.Process);
             _reserved.Add(reservation);
             return reservation;
         }
@@ -141,7 +151,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private int KeyCap(Principal owner) => owner.Tenant == Principal.ServerTenant ? int.MaxValue : _options.MaxSessionsPerKey;
 
     /// <summary>A session being admitted: counted against the caps before it is in <see cref="_sessions"/>.</summary>
-    private sealed record Reservation(Principal Owner, MemoryLease Lease);
+    private sealed record Reservation(Principal Owner, MemoryLease Lease, KernelProcess? Warm);
 
     /// <summary>The session <paramref name="id"/> if <paramref name="requester"/> may reach it.</summary>
     /// <exception cref="SessionNotFoundException">No such session, or another principal's: the two are indistinguishable.</exception>
@@ -176,6 +186,8 @@ public sealed partial class SessionManager : IAsyncDisposable
         }
         await _registry.ReleaseAsync(id, CancellationToken.None).ConfigureAwait(false);
         await session.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Its memory is free again: a warm kernel the budget had no room for may fit now.
+        _warm.Fill();
         Log.Deleted(_logger, id);
     }
 
@@ -193,6 +205,7 @@ public sealed partial class SessionManager : IAsyncDisposable
             Log.Reaped(_logger, session.Id, (long)(_time.GetUtcNow() - session.LastActivity).TotalSeconds);
             reaped++;
         }
+        if (reaped > 0) _warm.Fill();
         return reaped;
     }
 
@@ -200,6 +213,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _reaper.DisposeAsync().ConfigureAwait(false);
+        await _warm.DisposeAsync().ConfigureAwait(false);
         foreach (var id in _sessions.Keys.ToArray())
             if (_sessions.TryRemove(id, out var session)) await session.DisposeAsync().ConfigureAwait(false);
     }

@@ -42,6 +42,13 @@ public sealed class SessionOptions
     /// <summary>After an interrupt (timeout, output cap), how long the cell gets to stop before the kernel is killed.</summary>
     [Range(0.05, 60)] public double InterruptGraceSeconds { get; set; } = 1;
 
+    /// <summary>
+    /// Kernels of the default language (python) with the <see cref="Default"/> limits kept started and waiting, so a
+    /// session or Jupyter kernel that asks for just that starts at once (see <c>KernelPool</c>). Each holds its memory
+    /// limit in the budget while it waits. 0 turns them off.
+    /// </summary>
+    [Range(0, 64)] public int WarmKernels { get; set; } = 1;
+
     public SessionLimitValues Default { get; set; } = new()
     {
         CellTimeoutSeconds = 60, MaxOutputBytes = 1 << 20, MemoryMb = 512, MaxProcesses = 64,

@@ -29,4 +29,8 @@ internal static class EventIds
     public const int ClusterDatabaseWait = 2412;
     public const int InteractiveTerminalAttached = 2851;
     public const int InteractiveTerminalDetached = 2852;
+    public const int LocalRunListening = 2501;
+    public const int LocalRunRefusedPeer = 2502;
+    public const int LocalRunFailed = 2503;
+    public const int LocalRunNotListening = 2504;
 }

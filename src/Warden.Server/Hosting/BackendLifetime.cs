@@ -5,8 +5,8 @@ namespace Warden.Server.Hosting;
 
 /// <summary>
 /// Starts the selected backend (and the warm pool's refilling) before the server accepts requests, so a host that cannot sandbox fails at start-up
-/// with the reason, not at the first request, and runs the first sandbox check: a backend that starts but whose
-/// sandboxes cannot run a program is reported by readiness and health from the start (and logged). The backend is
+/// with the reason, not at the first request, and starts the first sandbox check in the background: a backend that
+/// starts but whose sandboxes cannot run a program is reported by readiness and health once it finished (and logged). The backend is
 /// disposed (slots, cgroups, mounts removed) with the container.
 /// </summary>
 public sealed class BackendLifetime(ExecutionEngine engine, SandboxCheck check) : IHostedService
@@ -19,7 +19,9 @@ public sealed class BackendLifetime(ExecutionEngine engine, SandboxCheck check) 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await engine.StartAsync(cancellationToken);
-        await check.CurrentAsync(cancellationToken);
+        // The first sandbox check runs while the server starts listening, not before: it took about a second of the
+        // start. Readiness waits for it; health answers from it once it is there.
+        check.Peek();
         _started = true;
     }
 

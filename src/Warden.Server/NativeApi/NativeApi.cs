@@ -40,10 +40,11 @@ public static class NativeApi
         TypedResults.Ok(catalog.Installed.Select(l => new RuntimeDto(l.Name, catalog.GetVersion(l), l.Definition.Aliases, l.Definition.IsCompiled)).ToList());
 
     /// <summary>ok, degraded (no cgroup limits, or sandbox slots quarantined), or error (503): no program could run in a real sandbox.</summary>
-    private static async Task<Results<Ok<HealthDto>, JsonHttpResult<HealthDto>>> GetHealth(ExecutionEngine engine, BackendLifetime backend,
-        SandboxCheck check, ShutdownGrace shutdown, CancellationToken cancellationToken)
+    /// <remarks>Answers from the last sandbox check (its age included) and never waits for a sandbox: a stale check is redone in the background.</remarks>
+    private static Results<Ok<HealthDto>, JsonHttpResult<HealthDto>> GetHealth(ExecutionEngine engine, BackendLifetime backend,
+        SandboxCheck check, ShutdownGrace shutdown)
     {
-        var sandbox = await SandboxCheckDto.CurrentAsync(backend, check, shutdown, cancellationToken);
+        var sandbox = SandboxCheckDto.Cached(backend, check, shutdown);
         var backendStatus = engine.Backend.Status();
         bool degraded = backendStatus.Degraded;
         var status = sandbox is { Ok: false } ? "error" : degraded ? "degraded" : "ok";
@@ -72,8 +73,8 @@ public static class NativeApi
 
 public sealed record RuntimeDto(string Language, string Version, IReadOnlyList<string> Aliases, bool Compiled);
 
-/// <param name="SandboxCheck">The last sandbox check (a tiny program started in a real sandbox; reused for
-/// Warden:SandboxCheckSeconds); null before the backend started.</param>
+/// <param name="SandboxCheck">The last sandbox check (a tiny program started in a real sandbox; redone in the background
+/// once older than Warden:SandboxCheckSeconds); null until the first check finished.</param>
 public sealed record HealthDto(string Status, string Backend, bool Degraded, IReadOnlyDictionary<string, string> BackendInfo,
     string Version, long UptimeSeconds, int Active, int Queued, SandboxCheckDto? SandboxCheck);
 

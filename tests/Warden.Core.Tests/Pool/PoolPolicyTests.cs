@@ -13,10 +13,13 @@ public sealed class PoolPolicyTests
         public override DateTimeOffset GetUtcNow() => Now;
     }
 
+    /// <summary>The split tests hold the adaptive size at its ceiling (MinSize = Size); the sizing tests below move it.</summary>
     private static (PoolPolicy Policy, ManualTime Time) Create(PoolOptions? options = null)
     {
         var time = new ManualTime();
-        return (new PoolPolicy(options ?? new PoolOptions(), Warmable, time), time);
+        options ??= new PoolOptions();
+        if (options.MinSize == new PoolOptions().MinSize) options.MinSize = options.Size;
+        return (new PoolPolicy(options, Warmable, time), time);
     }
 
     [Fact]
@@ -108,7 +111,7 @@ public sealed class PoolPolicyTests
     public void Targets_LanguageNotInstalled_GetsNothing()
     {
         var time = new ManualTime();
-        var policy = new PoolPolicy(new PoolOptions(), ["python"], time);
+        var policy = new PoolPolicy(new PoolOptions { MinSize = 8 }, ["python"], time);
 
         var targets = policy.Targets();
 
@@ -126,5 +129,86 @@ public sealed class PoolPolicyTests
 
         Assert.Equal(python, split["python"]);
         Assert.Equal(bash, split["bash"]);
+    }
+
+    [Fact]
+    public void Size_Adaptive_StartsAtFloorOneOfEachLanguage()
+    {
+        var policy = new PoolPolicy(new PoolOptions(), Warmable, new ManualTime());
+
+        Assert.Equal(3, policy.Size);
+        Assert.Equal(new Dictionary<string, int> { ["python"] = 1, ["javascript"] = 1, ["bash"] = 1 }, policy.Targets());
+    }
+
+    [Fact]
+    public void Size_EmptyMisses_GrowToCeilingAndDemandGetsTheGrowth()
+    {
+        var policy = new PoolPolicy(new PoolOptions(), Warmable, new ManualTime());
+        for (int i = 0; i < 20; i++)
+        {
+            policy.RecordDemand("python");
+            policy.RecordEmpty();
+        }
+
+        Assert.Equal(8, policy.Size);
+        var targets = policy.Targets();
+        Assert.Equal(6, targets["python"]);
+        Assert.Equal(1, targets["javascript"]);
+    }
+
+    [Fact]
+    public void Size_QuietPeriods_ShrinkOneEachBackToFloor()
+    {
+        var time = new ManualTime();
+        var policy = new PoolPolicy(new PoolOptions { ShrinkAfterSeconds = 30 }, Warmable, time);
+        for (int i = 0; i < 5; i++) policy.RecordEmpty();
+        Assert.Equal(8, policy.Size);
+
+        time.Now += TimeSpan.FromSeconds(29);
+        Assert.Equal(8, policy.Size);
+        time.Now += TimeSpan.FromSeconds(1);
+        Assert.Equal(7, policy.Size);
+        time.Now += TimeSpan.FromSeconds(65);
+        Assert.Equal(5, policy.Size);
+        time.Now += TimeSpan.FromHours(1);
+        Assert.Equal(3, policy.Size);
+    }
+
+    [Fact]
+    public void Size_EmptyMissRestartsTheQuietClock()
+    {
+        var time = new ManualTime();
+        var policy = new PoolPolicy(new PoolOptions { ShrinkAfterSeconds = 30 }, Warmable, time);
+        policy.RecordEmpty();
+        time.Now += TimeSpan.FromSeconds(20);
+        policy.RecordEmpty();
+        time.Now += TimeSpan.FromSeconds(20);
+
+        Assert.Equal(5, policy.Size);
+    }
+
+    [Fact]
+    public void Size_NotAdaptive_FixedAtSize()
+    {
+        var policy = new PoolPolicy(new PoolOptions { Adaptive = false }, Warmable, new ManualTime());
+        policy.RecordEmpty();
+
+        Assert.Equal(8, policy.Size);
+        Assert.Equal(4, policy.Targets()["python"]);
+    }
+
+    [Fact]
+    public void Size_FloorAboveCeiling_CappedAtCeiling()
+    {
+        var policy = new PoolPolicy(new PoolOptions { Size = 1, MinSize = 3 }, Warmable, new ManualTime());
+        policy.RecordEmpty();
+
+        Assert.Equal(1, policy.Size);
+    }
+
+    [Fact]
+    public void Enabled_ByDefault()
+    {
+        Assert.True(new PoolOptions().Enabled);
     }
 }

@@ -95,6 +95,29 @@ public sealed class SandboxCheckTests : IDisposable
         Assert.Equal(before + 1, check.Runs);
     }
 
+    [Fact]
+    public async Task Health_CheckStale_AnswersFromTheLastResultWithItsAge_AndRechecksInTheBackground()
+    {
+        await using var server = await WardenTestServer.StartAsync(Settings());
+        var check = server.Services.GetRequiredService<SandboxCheck>();
+        // Readiness waits for a check: after it there is a result to answer from.
+        var ready = await Json.ReadAsync(await server.Client.GetAsync("/readyz", TestContext.Current.CancellationToken));
+        var checkedAt = ready.GetProperty("sandbox_check").GetProperty("checked_at").GetString();
+        await Task.Delay(TimeSpan.FromMilliseconds(1500), TestContext.Current.CancellationToken);
+        long runs = check.Runs;
+
+        var health = await server.Client.GetAsync("/api/v1/health", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        var answered = (await Json.ReadAsync(health)).GetProperty("sandbox_check");
+        // The stale result, not a new check waited for, and how old it is.
+        Assert.Equal(checkedAt, answered.GetProperty("checked_at").GetString());
+        Assert.True(answered.GetProperty("age_seconds").GetDouble() >= 1.0, answered.ToString());
+        // The stale result started one new check, in the background.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (check.Runs == runs && DateTime.UtcNow < deadline) await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Equal(runs + 1, check.Runs);
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_state, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -69,7 +69,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
             _seccompNet = Path.Combine(_pool.RunDirectory, "seccomp-net.bpf");
             SeccompCompiler.Compile(_seccompNoNet, allowInet: false);
             SeccompCompiler.Compile(_seccompNet, allowInet: true);
-            Layout = CreateLayout(_pool.RunDirectory);
+            Layout = CreateLayout();
             _base = Layout.Base();
             Tools = new BwrapTools(BwrapPath, _seccompNoNet, _seccompNet);
             _started = true;
@@ -97,7 +97,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         try
         {
             // The idle stub is bounded by the slot's cgroup like any program; the request's limits replace these at go.
-            slot.Cgroup?.Apply(recipe.IdleLimits, idle: true);
+            slot.Cgroup?.Apply(recipe.IdleLimits, idle: recipe.LoadsAtIdleWeight);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             // The stub reports the program's exit through a FIFO only the slot's uid may write (see ExitReport): the run
             // ends then, and the sandbox's teardown leaves the request's path. Without a slot uid there is no report.
@@ -145,10 +145,11 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         if (!_started) throw new InvalidOperationException("The bwrap backend is not started: BackendStartup.StartAsync starts it.");
     }
 
-    private BwrapLayout CreateLayout(string runDirectory)
+    private BwrapLayout CreateLayout()
     {
-        var etc = Path.Combine(runDirectory, "etc");
-        var elsewhere = SandboxEtc.Prepare(etc, _filesystem.ReadOnlyPathsIfPresent, BwrapRenderer.SandboxUid, SandboxSpecBuilder.DefaultWorkspace);
+        // Kept across starts in the state directory: copying it was most of a `warden run` (see SandboxEtcCache).
+        var (etc, elsewhere) = SandboxEtcCache.Prepare(Path.Combine(_pool.StateDirectoryPath, "etc"), _filesystem.ReadOnlyPathsIfPresent,
+            BwrapRenderer.SandboxUid, SandboxSpecBuilder.DefaultWorkspace);
         // Merged-/usr hosts have /bin -> usr/bin etc.: recreate the links; older layouts get read-only binds.
         var (links, topDirs) = SandboxFilesystemOptions.TopLevel();
         return new BwrapLayout(etc, [.. _filesystem.ReadOnlyDirectories, .. topDirs], links, elsewhere);

@@ -99,7 +99,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         GvisorRun? run = null;
         try
         {
-            slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor), idle: true);
+            slot.Cgroup?.Apply(CgroupLimits(recipe.IdleLimits, _gvisor), idle: recipe.LoadsAtIdleWeight);
             helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             run = await PrepareRunAsync(slot, recipe.Stub, recipe.IdleLimits, cancellationToken, exitReport: true).ConfigureAwait(false);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);

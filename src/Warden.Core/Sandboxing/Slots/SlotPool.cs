@@ -44,6 +44,9 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
 
     public string RunDirectory { get; private set; } = "";
 
+    /// <summary>The state directory this pool holds (resolved at start).</summary>
+    public string StateDirectoryPath => _stateDirectory;
+
     public CgroupSupport? CgroupSupport { get; private set; }
 
     public string CgroupVersion => _cgroups?.Version ?? "none";
