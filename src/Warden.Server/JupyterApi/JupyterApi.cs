@@ -43,7 +43,7 @@ public static class JupyterApi
         login.MapPost("/login", PostLoginAsync).DisableAntiforgery();
 
         var api = app.MapGroup("/api").WithTags("jupyter").WithMetadata(OwnAuthentication.Instance).AddEndpointFilter(RequireJupyterAuth);
-        api.MapGet("", () => TypedResults.Json(new { version = "2.14.2" })).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
+        api.MapGet("", () => TypedResults.Json(new JupyterVersionDto("2.14.2"))).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
         api.MapGet("/status", GetStatus).WithName("jupyter_status").WithSummary("Jupyter server status");
         api.MapGet("/kernelspecs", GetKernelSpecs).WithName("jupyter_kernelspecs").WithSummary("Kernels this server offers");
         api.MapGet("/kernels", ListKernels).WithName("jupyter_list_kernels").WithSummary("Running kernels").WithMetadata(ClusterWideList.Instance);

@@ -42,3 +42,6 @@ internal sealed record KernelSpecModel(string Name, KernelSpecFile Spec, IReadOn
 }
 
 internal sealed record KernelSpecsModel(string Default, IReadOnlyDictionary<string, KernelSpecModel> Kernelspecs);
+
+/// <summary><c>GET /api</c>: the jupyter_server version this surface speaks.</summary>
+internal sealed record JupyterVersionDto(string Version);

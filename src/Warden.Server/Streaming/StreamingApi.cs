@@ -58,7 +58,7 @@ public static class StreamingApi
         {
             await foreach (var e in events.Reader.ReadAllAsync(cancellationToken))
             {
-                if (e.Data.Length > 0) await WriteAsync(e.Type, JsonSerializer.Serialize(new { stage = e.Stage, data = e.Data }, NativeJson.Options));
+                if (e.Data.Length > 0) await WriteAsync(e.Type, JsonSerializer.Serialize(new StreamChunk(e.Stage, e.Data), NativeJson.Options));
             }
         }
 
