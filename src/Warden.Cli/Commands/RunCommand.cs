@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
+using Warden.Server.Hosting;
 using Warden.Server.NativeApi;
 
 namespace Warden.Cli.Commands;
@@ -85,7 +86,7 @@ internal static class RunCommand
             var result = await host.Get<ExecutionEngine>().ExecuteAsync(request, cancellationToken);
             if (json)
             {
-                Console.Out.Write(JsonSerializer.Serialize(ExecuteResponse.From(result), NativeJson.Options));
+                Console.Out.Write(JsonSerializer.Serialize(ExecuteResponse.From(result), NativeJson.Options.Info<ExecuteResponse>()));
                 Console.Out.WriteLine();
                 return result.Status == ExecutionStatus.Success ? 0 : 1;
             }

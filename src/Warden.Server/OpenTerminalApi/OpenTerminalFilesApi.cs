@@ -65,7 +65,7 @@ internal static class OpenTerminalFilesApi
         foreach (var c in request.Replacements)
         {
             if (c.StartLine < 1 || c.EndLine < 1) throw new InvalidRequestException("start_line and end_line are 1-indexed.", "replacements");
-            chunks.Add(new JsonObject
+            chunks.Add((JsonNode)new JsonObject
             {
                 ["target"] = c.Target, ["replacement"] = c.Replacement, ["start_line"] = c.StartLine, ["end_line"] = c.EndLine, ["allow_multiple"] = c.AllowMultiple,
             });
@@ -86,7 +86,7 @@ internal static class OpenTerminalFilesApi
     {
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
         var includes = new JsonArray();
-        foreach (var glob in include ?? []) includes.Add(glob);
+        foreach (var glob in include ?? []) includes.Add((JsonNode)glob);
         return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "grep", new JsonObject
         {
             ["query"] = query, ["path"] = path ?? ".", ["regex"] = regex ?? true, ["case_insensitive"] = caseInsensitive ?? false,
@@ -105,7 +105,7 @@ internal static class OpenTerminalFilesApi
         if (type is not (null or "file" or "directory" or "any")) throw new InvalidRequestException("type must be file, directory or any.", "type");
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
         var excludes = new JsonArray();
-        foreach (var glob in exclude ?? []) excludes.Add(glob);
+        foreach (var glob in exclude ?? []) excludes.Add((JsonNode)glob);
         return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "glob", new JsonObject
         {
             ["pattern"] = pattern, ["path"] = path ?? ".", ["exclude"] = excludes, ["type"] = type ?? "any", ["max_results"] = maxResults ?? 50,

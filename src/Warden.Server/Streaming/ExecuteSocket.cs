@@ -119,7 +119,7 @@ internal static class ExecuteSocket
         {
             await foreach (var message in messages.ReadAllAsync(cancellationToken))
             {
-                var bytes = JsonSerializer.SerializeToUtf8Bytes(message, NativeJson.Options);
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(message, NativeJson.Options.Info<SocketMessage>());
                 await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
             }
         }
