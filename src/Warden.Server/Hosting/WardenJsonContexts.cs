@@ -19,6 +19,7 @@ internal static class WardenJsonContexts
         OpenTerminalApi.OpenTerminalJson.Default,
         Metrics.MetricsJson.Default,
         Cluster.ClusterJson.Default,
+        McpApi.McpJson.Default,
     ];
 
     /// <summary>
