@@ -130,8 +130,11 @@ public sealed class LanguageCatalog
     /// </summary>
     private static LanguageDefinition WithDefaults(LanguageDefinition l) => l with
     {
-        Aliases = l.Aliases ?? [], Binaries = l.Binaries ?? [], Version = l.Version ?? [],
-        Env = l.Env ?? new Dictionary<string, string>(), CompileEnv = l.CompileEnv ?? new Dictionary<string, string>(),
+        Aliases = l.Aliases ?? [],
+        Binaries = l.Binaries ?? [],
+        Version = l.Version ?? [],
+        Env = l.Env ?? new Dictionary<string, string>(),
+        CompileEnv = l.CompileEnv ?? new Dictionary<string, string>(),
     };
 
 }

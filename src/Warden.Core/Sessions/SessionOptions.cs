@@ -43,12 +43,14 @@ public sealed class SessionOptions
     /// <summary>After an interrupt (timeout, output cap), how long the cell gets to stop before the kernel is killed.</summary>
     [Range(0.05, 60)] public double InterruptGraceSeconds { get; set; } = 1;
 
-    [ValidateObjectMembers] public SessionLimitValues Default { get; set; } = new()
+    [ValidateObjectMembers]
+    public SessionLimitValues Default { get; set; } = new()
     {
         CellTimeoutSeconds = 60, MaxOutputBytes = 1 << 20, MemoryMb = 512, MaxProcesses = 64,
     };
 
-    [ValidateObjectMembers] public SessionLimitValues Ceiling { get; set; } = new()
+    [ValidateObjectMembers]
+    public SessionLimitValues Ceiling { get; set; } = new()
     {
         CellTimeoutSeconds = 600, MaxOutputBytes = 16 << 20, MemoryMb = 2048, MaxProcesses = 512,
     };
