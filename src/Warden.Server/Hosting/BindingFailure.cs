@@ -44,6 +44,25 @@ internal static partial class BindingFailure
         return (exception.Message.Contains('"', StringComparison.Ordinal) ? "A parameter of the request could not be read." : exception.Message, null);
     }
 
+    /// <summary>
+    /// The parameter behind a bare 400 the binder wrote without throwing. The request delegate generator's code (ASP.NET
+    /// Core 10) sends a route or query value that does not parse ("?limit=abc") straight to a 400 without its throw
+    /// helper, whatever <see cref="RouteHandlerOptions.ThrowOnBadRequest"/> says (only missing values and bodies go
+    /// through it), so the status-code page asks here: the endpoint's binding metadata, checked against the request.
+    /// </summary>
+    public static (string Detail, string Parameter)? DescribeUnparsed(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.GetEndpoint()?.Metadata.GetOrderedMetadata<IParameterBindingMetadata>() is not { Count: > 0 } parameters) return null;
+        var route = context.Request.RouteValues;
+        foreach (var parameter in parameters)
+        {
+            // Only values that are there and do not parse: a missing one has already thrown (and is not always the cause).
+            if (Check(context.Request, route, parameter.ParameterInfo, required: false) is { Item2: { } name } problem) return (problem.Item1, name);
+        }
+        return null;
+    }
+
     private static (string, string?)? Check(HttpRequest request, RouteValueDictionary route, ParameterInfo parameter, bool required)
     {
         var type = Nullable.GetUnderlyingType(parameter.ParameterType) ?? parameter.ParameterType;
