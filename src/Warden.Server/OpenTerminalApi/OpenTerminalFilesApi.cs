@@ -79,7 +79,7 @@ internal static class OpenTerminalFilesApi
         [Description("Directory or file to search in.")] string? path,
         [Description("Use regex. Set false for literal search.")] bool? regex,
         [FromQuery(Name = "case_insensitive"), Description("Perform case-insensitive matching.")] bool? caseInsensitive,
-        [Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include,
+        [FromQuery, Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include,
         [FromQuery(Name = "match_per_line"), Description("If true, return each matching line with line numbers. If false, return only the names of matching files.")] bool? matchPerLine,
         [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
         CancellationToken cancellationToken)
@@ -97,7 +97,7 @@ internal static class OpenTerminalFilesApi
     private static async Task<IResult> GlobSearchAsync(TerminalCaller caller,
         [Description("Glob pattern to search for (e.g. '*.py').")] string pattern,
         [Description("Directory to search within.")] string? path,
-        [Description("Glob patterns to exclude from search results.")] string[]? exclude,
+        [FromQuery, Description("Glob patterns to exclude from search results.")] string[]? exclude,
         [Description("Type filter: 'file', 'directory', or 'any'.")] string? type,
         [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
         CancellationToken cancellationToken)
