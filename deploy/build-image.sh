@@ -41,7 +41,9 @@ fi
 
 # 3. The packages the restore needs, from the host's cache (a restore here fills it from NuGet.config's sources).
 say "restoring on the host and copying the packages into deploy/nuget-offline/"
-dotnet restore "$repo/src/Warden.Cli/Warden.Cli.csproj" -nologo -v quiet >/dev/null
+# For the image's architecture: the Native AOT publish needs the runtime packs and ILC of that RID too.
+case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) say "no Native AOT target for $(uname -m)"; exit 1 ;; esac
+dotnet restore "$repo/src/Warden.Cli/Warden.Cli.csproj" -r "$rid" -nologo -v quiet >/dev/null
 feed="$repo/deploy/nuget-offline"
 find "$feed" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
 cache="$(dotnet nuget locals global-packages -l | sed 's/^global-packages: //')"
@@ -49,11 +51,15 @@ cache="$(dotnet nuget locals global-packages -l | sed 's/^global-packages: //')"
 /usr/bin/python3 - "$cache" "$feed" "$repo"/src/*/obj/project.assets.json <<'PY'
 import json, pathlib, shutil, sys
 cache, feed = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-libraries = [l for a in sys.argv[3:] for l in json.load(open(a))["libraries"].values()]
-for library in libraries:
-    if library["type"] != "package":
+assets = [json.load(open(a)) for a in sys.argv[3:]]
+paths = {l["path"] for a in assets for l in a["libraries"].values() if l["type"] == "package"}
+# Runtime packs and ILC (Native AOT) are download dependencies, not libraries of the graph.
+paths |= {f'{d["name"].lower()}/{d["version"].strip("[]").split(",")[0].strip()}' for a in assets
+          for f in a["project"]["frameworks"].values() for d in f.get("downloadDependencies", [])}
+for path in sorted(paths):
+    source, target = cache / path, feed / path
+    if not source.is_dir():
         continue
-    source, target = cache / library["path"], feed / library["path"]
     target.mkdir(parents=True, exist_ok=True)
     # A NuGet folder feed needs the package, its hash and its nuspec; the extracted files are not needed.
     for f in source.iterdir():

@@ -20,6 +20,7 @@ using Warden.Server.JupyterApi;
 using Warden.Server.McpApi;
 using Warden.Server.Metrics;
 using Warden.Server.NativeApi;
+using Warden.Server.Observability;
 using Warden.Server.OpenTerminalApi;
 using Warden.Server.Streaming;
 
@@ -96,6 +97,7 @@ public static class WardenServer
         // Kestrel waits for running requests this long; the grace service kills executions a little earlier so they can answer.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(grace + 15));
 
+        builder.AddWardenObservability();
         builder.Services.AddSingleton(_ => state);
         builder.Services.AddWardenCore(builder.Configuration);
         builder.Services.AddSurfaceRequirements(builder.Configuration);
@@ -126,6 +128,7 @@ public static class WardenServer
         var app = builder.Build();
         // Listen from the start: measurements made before the first scrape count too.
         app.Services.GetRequiredService<PrometheusExporter>();
+        app.Services.GetRequiredService<ProcessMetrics>();
         if (replica is not null) app.UseClusterReplicaHeader(replica);
         app.UseExceptionHandler();
         app.UseStatusCodePages();

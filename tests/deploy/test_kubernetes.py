@@ -231,5 +231,43 @@ class PostgresOverlay(unittest.TestCase):
         self.assertEqual(port, self.r.container["ports"][0]["containerPort"])
 
 
+
+class Monitoring(unittest.TestCase):
+    """Prometheus finds every rendering's pods, scrapes the served /metrics on the pods' port, and sends a key."""
+
+    def test_pods_are_annotated_for_scraping_the_served_metrics(self):
+        routes = anonymous_routes()
+        self.assertIn("/metrics", routes)
+        for path in KUSTOMIZATIONS:
+            with self.subTest(kustomization=path):
+                r = render(path)
+                annotations = r.deployment["spec"]["template"]["metadata"]["annotations"]
+                self.assertEqual(annotations["prometheus.io/scrape"], "true")
+                self.assertEqual(annotations["prometheus.io/path"], "/metrics")
+                self.assertEqual(int(annotations["prometheus.io/port"]), r.container["ports"][0]["containerPort"])
+
+    def test_service_monitor_scrapes_the_services_port_with_a_bearer_key(self):
+        monitor = yaml.safe_load((DEPLOY / "kubernetes/monitoring/servicemonitor.yaml").read_text())
+        service = render("base").one("Service")
+        self.assertEqual(monitor["kind"], "ServiceMonitor")
+        self.assertEqual(monitor["spec"]["selector"]["matchLabels"], service["spec"]["selector"])
+        endpoint = monitor["spec"]["endpoints"][0]
+        self.assertIn(endpoint["port"], [p["name"] for p in service["spec"]["ports"]])
+        self.assertEqual(endpoint["path"], "/metrics")
+        self.assertEqual(endpoint["authorization"]["type"], "Bearer")
+
+    def test_plain_scrape_config_keeps_only_annotated_warden_pods(self):
+        job = yaml.safe_load((DEPLOY / "kubernetes/monitoring/prometheus-scrape.yaml").read_text())["scrape_configs"][0]
+        self.assertEqual(job["metrics_path"], "/metrics")
+        self.assertIn("credentials_file", job["authorization"])
+        keeps = {tuple(r["source_labels"]): r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"}
+        self.assertEqual(keeps[("__meta_kubernetes_pod_label_app_kubernetes_io_name",)], "warden")
+        self.assertEqual(keeps[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)], "true")
+        rewrite = next(r for r in job["relabel_configs"] if r.get("target_label") == "__address__")
+        # Prometheus anchors the regex and joins the source labels with ';': the pod's address gets the annotated port.
+        match = re.fullmatch(rewrite["regex"], "10.1.2.3:9999;8090")
+        self.assertEqual(re.sub(r"\$(\d)", lambda m: match.group(int(m.group(1))), rewrite["replacement"]), "10.1.2.3:8090")
+
+
 if __name__ == "__main__":
     unittest.main()

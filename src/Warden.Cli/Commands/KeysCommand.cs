@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Configuration;
 using Warden.Core;
 using Warden.Core.Configuration;
@@ -34,7 +35,7 @@ internal static class KeysCommand
             var chosen = parse.GetValue(scopes) is { Length: > 0 } s ? s : [ApiKeyScopes.Execute];
             var created = await store.CreateAsync(parse.GetValue(name)!, chosen, ct);
             if (parse.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new { id = created.Record.Id, name = created.Record.Name, scopes = created.Record.Scopes, key = created.Key }));
+                Console.WriteLine(JsonSerializer.Serialize(new CreatedKeyLine(created.Record.Id, created.Record.Name, created.Record.Scopes, created.Key), KeysJson.Default.CreatedKeyLine));
             else
             {
                 Console.WriteLine(created.Key);
@@ -50,10 +51,8 @@ internal static class KeysCommand
             var keys = await store.ListAsync(ct);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(keys.Select(k => new
-                {
-                    id = k.Id, name = k.Name, scopes = k.Scopes, created_at = k.CreatedAt, revoked_at = k.RevokedAt, active = k.Active,
-                })));
+                Console.WriteLine(JsonSerializer.Serialize(keys.Select(k => new KeyLine(k.Id, k.Name, k.Scopes, k.CreatedAt, k.RevokedAt, k.Active)).ToList(),
+                    KeysJson.Default.ListKeyLine));
                 return 0;
             }
             Console.WriteLine($"{"ID",-14} {"NAME",-24} {"SCOPES",-16} {"CREATED (UTC)",-20} STATE");
@@ -104,3 +103,14 @@ internal static class KeysCommand
 
     private static string Truncate(string text, int width) => text.Length <= width ? text : text[..(width - 1)] + "…";
 }
+
+/// <summary><c>warden keys create --json</c>: the key, shown once.</summary>
+internal sealed record CreatedKeyLine(string Id, string Name, IReadOnlyList<string> Scopes, string Key);
+
+/// <summary>One key of <c>warden keys list --json</c> (never the secret).</summary>
+internal sealed record KeyLine(string Id, string Name, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, bool Active);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(CreatedKeyLine))]
+[JsonSerializable(typeof(List<KeyLine>))]
+internal sealed partial class KeysJson : JsonSerializerContext;

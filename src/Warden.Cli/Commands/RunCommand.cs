@@ -7,6 +7,7 @@ using Warden.Core;
 using Warden.Core.Configuration;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
+using Warden.Server.Hosting;
 using Warden.Server.LocalRun;
 using Warden.Server.NativeApi;
 
@@ -140,7 +141,7 @@ internal static class RunCommand
         var status = Enum.GetValues<ExecutionStatus>().First(s => s.ToWireName() == result.Status);
         if (json)
         {
-            Console.Out.Write(JsonSerializer.Serialize(result, NativeJson.Options));
+            Console.Out.Write(JsonSerializer.Serialize(result, NativeJson.Options.Info<ExecuteResponse>()));
             Console.Out.WriteLine();
             return status == ExecutionStatus.Success ? 0 : 1;
         }

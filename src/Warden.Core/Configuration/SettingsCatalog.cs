@@ -122,6 +122,7 @@ public static class SettingsCatalog
         new("Warden:Cluster:DeadAfterSeconds", "WARDEN_CLUSTER_DEAD_AFTER", "20", "A replica silent this long is declared dead: its sessions are reported lost (410)."),
         new("Warden:Cluster:ConnectTimeoutSeconds", "WARDEN_CLUSTER_CONNECT_TIMEOUT", "2", "Forwarding to the owning replica gives up connecting after this long (503)."),
         new("Warden:Cluster:ListTimeoutSeconds", "WARDEN_CLUSTER_LIST_TIMEOUT", "5", "Cluster-wide lists wait this long for each replica; slower ones are left out and named."),
+        new("Warden:Logging:Format", "WARDEN_LOG_FORMAT", "text", "Console log format: text, or json (one object a line, with trace and span ids)."),
         new("Warden:Metrics:Anonymous", "WARDEN_METRICS_ANONYMOUS", "false", "Serve /metrics without a key (otherwise an admin key, when auth is on)."),
         new("Warden:Jupyter:Password", "WARDEN_JUPYTER_PASSWORD", "(none)", "Enables Jupyter password login (/login + _xsrf) for the Jupyter API."),
     ];

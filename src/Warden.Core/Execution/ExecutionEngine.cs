@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Diagnostics;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
 using Warden.Core.Pool;
@@ -89,9 +90,12 @@ public sealed partial class ExecutionEngine
         if (args.Count > 256 || args.Any(a => a.Length > 4096))
             throw new InvalidRequestException("args: at most 256 arguments of at most 4096 characters each.", "args");
 
+        using var span = WardenTracing.Source.StartActivity(WardenTracing.Spans.Execute);
+        span?.SetTag("warden.language", language.Name);
         var total = Stopwatch.StartNew();
         await _startup.StartAsync(cancellationToken).ConfigureAwait(false);
-        await AdmitAsync(cancellationToken).ConfigureAwait(false);
+        using (WardenTracing.Source.StartActivity(WardenTracing.Spans.Queue))
+            await AdmitAsync(cancellationToken).ConfigureAwait(false);
         long queuedMs = total.ElapsedMilliseconds;
         Stats.Start();
         try
@@ -125,8 +129,12 @@ public sealed partial class ExecutionEngine
                 var compileCommand = new SandboxCommand(language.Expand(language.Definition.Compile!, workspace, mainFile),
                     Environment(language, compile: true), [],
                     OnOutput: observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: true, kind, data)));
-                compile = OutcomeClassifier.Classify(
-                    await sandbox.RunAsync(compileCommand, compileLimits, cancellationToken).ConfigureAwait(false), compileLimits, compileStage: true);
+                using (var stage = WardenTracing.Source.StartActivity(WardenTracing.Spans.Compile))
+                {
+                    compile = OutcomeClassifier.Classify(
+                        await sandbox.RunAsync(compileCommand, compileLimits, cancellationToken).ConfigureAwait(false), compileLimits, compileStage: true);
+                    stage?.SetTag("warden.status", compile.Status.ToWireName());
+                }
                 if (compile.Status != ExecutionStatus.Success)
                 {
                     var failed = new ExecutionResult
@@ -141,10 +149,16 @@ public sealed partial class ExecutionEngine
             var argv = language.Expand(language.Definition.Run, workspace, mainFile).Concat(args).ToArray();
             var command = new SandboxCommand(argv, Environment(language, compile: false), stdin, request.StdinStream,
                 observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: false, kind, data)));
-            var run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
+            StageResult run;
+            using (var stage = WardenTracing.Source.StartActivity(WardenTracing.Spans.Run))
+            {
+                run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
+                stage?.SetTag("warden.status", run.Status.ToWireName());
+            }
             var collected = CollectedFiles.None;
             if (request.CollectFiles)
             {
+                using var stage = WardenTracing.Source.StartActivity(WardenTracing.Spans.Collect);
                 var inputs = files.ToDictionary(f => f.Name, f => f.Content, StringComparer.Ordinal);
                 collected = await sandbox.CollectFilesAsync(inputs, _limits.Options.MaxOutputFiles, _limits.Options.MaxOutputFilesBytes,
                     cancellationToken).ConfigureAwait(false);
@@ -165,6 +179,14 @@ public sealed partial class ExecutionEngine
     private ExecutionResult Finish(ExecutionResult result, Stopwatch total)
     {
         result = result with { TotalMs = total.ElapsedMilliseconds };
+        if (Activity.Current is { Source.Name: WardenTracing.SourceName, OperationName: WardenTracing.Spans.Execute } span)
+        {
+            span.SetTag("warden.execution_id", result.ExecutionId);
+            span.SetTag("warden.backend", result.Backend);
+            span.SetTag("warden.status", result.Status.ToWireName());
+            // A program that fails or breaks a limit is an outcome, not a failure of Warden's; a sandbox that failed is.
+            if (result.Status == ExecutionStatus.SandboxError) span.SetStatus(ActivityStatusCode.Error, result.Status.ToWireName());
+        }
         Stats.Record(result, total.ElapsedMilliseconds);
         _metrics.Finished(result);
         Log.Finished(_logger, result.ExecutionId, result.Language, result.Status.ToWireName(), result.Run.ExecutionTimeMs);

@@ -24,15 +24,15 @@ public static class WardenCoreServiceCollectionExtensions
     public static IServiceCollection AddWardenCore(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<PoolOptions>().Bind(configuration.GetSection(PoolOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WardenOptions>().Bind(configuration.GetSection(WardenOptions.Section)).ValidateWith<WardenOptions, WardenOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateWith<LimitsOptions, LimitsOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<SessionOptions>().Bind(configuration.GetSection(SessionOptions.Section)).ValidateWith<SessionOptions, SessionOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<PoolOptions>().Bind(configuration.GetSection(PoolOptions.Section)).ValidateWith<PoolOptions, PoolOptionsAttributes>().ValidateOnStart();
         services.AddOptions<BubblewrapOptions>().Bind(configuration.GetSection(BubblewrapOptions.Section));
         services.AddOptions<SandboxFilesystemOptions>().Bind(configuration.GetSection(SandboxFilesystemOptions.Section));
-        services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<TerminalOptions>().Bind(configuration.GetSection(TerminalOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DockerOptions>().Bind(configuration.GetSection(DockerOptions.Section)).ValidateWith<DockerOptions, DockerOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<GvisorOptions>().Bind(configuration.GetSection(GvisorOptions.Section)).ValidateWith<GvisorOptions, GvisorOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<TerminalOptions>().Bind(configuration.GetSection(TerminalOptions.Section)).ValidateWith<TerminalOptions, TerminalOptionsAttributes>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<LimitsOptions>, LimitsOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<TerminalOptions>, TerminalOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Warden.Core.Execution;
 
@@ -13,8 +14,6 @@ namespace Warden.Core.Languages;
 /// </summary>
 public sealed class LanguageCatalog
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip };
-
     private readonly FrozenDictionary<string, InstalledLanguage> _byName;
     private readonly ConcurrentDictionary<string, string> _versions = new();
 
@@ -113,16 +112,36 @@ public sealed class LanguageCatalog
 
     private static List<LanguageDefinition> Parse(Stream stream, string source)
     {
-        var file = JsonSerializer.Deserialize<CatalogFile>(stream, JsonOptions)
+        var file = JsonSerializer.Deserialize(stream, CatalogJson.Default.CatalogFile)
             ?? throw new InvalidOperationException($"{source}: empty language catalog.");
-        foreach (var l in file.Languages)
+        var languages = file.Languages.Select(WithDefaults).ToList();
+        foreach (var l in languages)
         {
             if (l.Run.Count == 0) throw new InvalidOperationException($"{source}: language '{l.Name}' has no run command.");
             if (l.Binaries.Any(b => !Path.IsPathRooted(b)))
                 throw new InvalidOperationException($"{source}: language '{l.Name}' binaries must be absolute paths.");
         }
-        return file.Languages;
+        return languages;
     }
 
-    private sealed record CatalogFile(List<LanguageDefinition> Languages);
+    /// <summary>
+    /// The generated reader sets every init-only property, an absent one to null, where the reflection reader left the
+    /// property's initializer in place: the optional lists and maps are put back to empty here.
+    /// </summary>
+    private static LanguageDefinition WithDefaults(LanguageDefinition l) => l with
+    {
+        Aliases = l.Aliases ?? [],
+        Binaries = l.Binaries ?? [],
+        Version = l.Version ?? [],
+        Env = l.Env ?? new Dictionary<string, string>(),
+        CompileEnv = l.CompileEnv ?? new Dictionary<string, string>(),
+    };
+
 }
+
+internal sealed record CatalogFile(List<LanguageDefinition> Languages);
+
+/// <summary>The catalog file's reader, generated at build time (Native AOT has no reflection-based serializer).</summary>
+[JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip)]
+[JsonSerializable(typeof(CatalogFile))]
+internal sealed partial class CatalogJson : JsonSerializerContext;

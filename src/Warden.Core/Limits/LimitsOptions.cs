@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Warden.Core.Limits;
 
@@ -19,18 +20,21 @@ public sealed class LimitsOptions
     public const string Section = "Warden:Limits";
 
     /// <summary>Used for any limit a request leaves out.</summary>
+    [ValidateObjectMembers]
     public LimitValues Default { get; set; } = new()
     {
         TimeoutSeconds = 10, CpuTimeSeconds = 0, MemoryMb = 256, MaxProcesses = 64, MaxOutputBytes = 1 << 20,
     };
 
     /// <summary>A request above any of these is rejected with 400 naming the limit.</summary>
+    [ValidateObjectMembers]
     public LimitValues Ceiling { get; set; } = new()
     {
         TimeoutSeconds = 60, CpuTimeSeconds = 60, MemoryMb = 2048, MaxProcesses = 512, MaxOutputBytes = 16 << 20,
     };
 
     /// <summary>Limits of the compile stage of compiled languages; not settable per request.</summary>
+    [ValidateObjectMembers]
     public LimitValues Compile { get; set; } = new()
     {
         TimeoutSeconds = 30, CpuTimeSeconds = 30, MemoryMb = 1024, MaxProcesses = 128, MaxOutputBytes = 1 << 20,

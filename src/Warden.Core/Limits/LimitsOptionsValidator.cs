@@ -8,13 +8,7 @@ internal sealed class LimitsOptionsValidator : IValidateOptions<LimitsOptions>
     public ValidateOptionsResult Validate(string? name, LimitsOptions options)
     {
         var errors = new List<string>();
-        // DataAnnotations does not descend into nested objects: check each LimitValues' own ranges here.
-        foreach (var (section, values) in new[] { ("Default", options.Default), ("Ceiling", options.Ceiling), ("Compile", options.Compile) })
-        {
-            var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-            if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(values, new(values), results, validateAllProperties: true))
-                errors.AddRange(results.Select(r => $"Warden:Limits:{section}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
-        }
+        // Each LimitValues' own ranges are checked by the generated attribute validator ([ValidateObjectMembers]).
         var d = options.Default;
         var c = options.Ceiling;
         void Check(string setting, double value, double ceiling)

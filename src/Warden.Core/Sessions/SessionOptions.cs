@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Warden.Core.Sessions;
 
@@ -49,11 +50,13 @@ public sealed class SessionOptions
     /// </summary>
     [Range(0, 64)] public int WarmKernels { get; set; } = 1;
 
+    [ValidateObjectMembers]
     public SessionLimitValues Default { get; set; } = new()
     {
         CellTimeoutSeconds = 60, MaxOutputBytes = 1 << 20, MemoryMb = 512, MaxProcesses = 64,
     };
 
+    [ValidateObjectMembers]
     public SessionLimitValues Ceiling { get; set; } = new()
     {
         CellTimeoutSeconds = 600, MaxOutputBytes = 16 << 20, MemoryMb = 2048, MaxProcesses = 512,

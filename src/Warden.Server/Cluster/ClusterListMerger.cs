@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.Cluster;
 
@@ -44,13 +45,13 @@ internal sealed class ClusterListMerger(ClusterTransport transport, ClusterMembe
             else foreach (var item in items) merged.Add(item?.DeepClone());
         }
         if (missing.Count > 0) context.Response.Headers[ClusterTransport.IncompleteHeader] = string.Join(",", missing);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(merged, Relaxed);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(merged, Relaxed.Info<JsonArray>());
         context.Response.ContentLength = bytes.Length;
         await original.WriteAsync(bytes, context.RequestAborted);
     }
 
     // As the endpoints themselves write JSON (no \u002B for '+').
-    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, TypeInfoResolver = ClusterListJson.Default };
 
     private static JsonArray? ParseArray(Stream json)
     {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Warden.Core.Hosting;
 using Warden.Core.Sessions;
 using Warden.Server.Hosting;
 
@@ -15,7 +16,7 @@ public static class ClusterServiceCollectionExtensions
     public static IServiceCollection AddWardenCluster(this IServiceCollection services, IConfiguration configuration, ReplicaIdentity? replica)
     {
         // Validated even when off: an invalid setting stops start-up whether or not it is in use yet.
-        services.AddOptions<ClusterOptions>().Bind(configuration.GetSection(ClusterOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ClusterOptions>().Bind(configuration.GetSection(ClusterOptions.Section)).ValidateWith<ClusterOptions, ClusterOptionsAttributes>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>());
         if (replica is null) return services;
         services.AddSingleton(replica);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Warden.Core.State;
+using Warden.Server.Hosting;
 
 namespace Warden.Server.History;
 
@@ -20,6 +21,7 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        TypeInfoResolver = AuditJson.Default,
     };
     private FileStream? _file;
 
@@ -31,7 +33,7 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
         foreach (var record in records)
         {
             var line = includeCode ? record : record with { Code = null };
-            text.Append(JsonSerializer.Serialize(new AuditLine(line), Json)).Append('\n');
+            text.Append(JsonSerializer.Serialize(new AuditLine(line), Json.Info<AuditLine>())).Append('\n');
         }
         var bytes = Encoding.UTF8.GetBytes(text.ToString());
         _file ??= Open();
@@ -87,7 +89,7 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
     public void Dispose() => _file?.Dispose();
 
     /// <summary>The line's shape: the record with a leading <c>time</c> field, as log shippers expect.</summary>
-    private sealed record AuditLine(
+    internal sealed record AuditLine(
         [property: JsonPropertyOrder(-2)] DateTimeOffset Time,
         [property: JsonPropertyOrder(-1)] string Event,
         ExecutionRecord Execution)
@@ -97,3 +99,7 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
         }
     }
 }
+
+/// <summary>The audit line's shape, generated at build time; names and escaping come from the log's own options.</summary>
+[JsonSerializable(typeof(AuditLog.AuditLine))]
+internal sealed partial class AuditJson : JsonSerializerContext;

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Primitives;
@@ -13,21 +15,28 @@ namespace Warden.Server.Hosting;
 /// message names the C# type ("Failed to bind parameter \"double? wait\""), so the handler's parameters are checked
 /// against the request instead, and the answer reads "wait must be a number".
 /// </summary>
-internal static class BindingFailure
+internal static partial class BindingFailure
 {
-    private static readonly NullabilityInfoContext Nullability = new();
-
     public static (string Detail, string? Parameter) Describe(HttpContext context, BadHttpRequestException exception)
     {
         // The exception handler has cleared the endpoint and route values from the context; its feature keeps them.
         var failed = context.Features.Get<IExceptionHandlerFeature>();
-        if (failed?.Endpoint?.Metadata.GetMetadata<MethodInfo>() is { } handler)
+        // The parameters as the binder (the request delegate generator's code) describes them; no handler MethodInfo needed.
+        if (failed?.Endpoint?.Metadata.GetOrderedMetadata<IParameterBindingMetadata>() is { Count: > 0 } parameters)
         {
             var route = failed.RouteValues ?? new RouteValueDictionary();
-            foreach (var parameter in handler.GetParameters())
+            foreach (var parameter in parameters)
             {
-                if (Check(context.Request, route, parameter) is { } problem) return problem;
+                if (Check(context.Request, route, parameter.ParameterInfo, required: !parameter.IsOptional) is { } problem) return problem;
             }
+        }
+        // The request delegate generator's code (every handler: Native AOT) leaves no parameter list in the metadata; its
+        // message names the parameter with its C# type and name, which is mapped back to the name the request used.
+        if (BinderMessage().Match(exception.Message) is { Success: true } binder)
+        {
+            var name = RequestName(context.Request, failed?.RouteValues, binder.Groups["name"].Value);
+            if (binder.Groups["kind"].Value == "Required") return ($"{name} is required.", name);
+            if (DescribeTypeName(binder.Groups["type"].Value.TrimEnd('?')) is { } expected) return ($"{name} must be {expected}.", name);
         }
         if (exception.InnerException is System.Text.Json.JsonException) return ("The request body is not valid JSON for this endpoint.", null);
         // Kestrel's own refusals ("Unexpected end of request content.", "Request body too large…") name no types; the
@@ -35,14 +44,33 @@ internal static class BindingFailure
         return (exception.Message.Contains('"', StringComparison.Ordinal) ? "A parameter of the request could not be read." : exception.Message, null);
     }
 
-    private static (string, string?)? Check(HttpRequest request, RouteValueDictionary route, ParameterInfo parameter)
+    /// <summary>
+    /// The parameter behind a bare 400 the binder wrote without throwing. The request delegate generator's code (ASP.NET
+    /// Core 10) sends a route or query value that does not parse ("?limit=abc") straight to a 400 without its throw
+    /// helper, whatever <see cref="RouteHandlerOptions.ThrowOnBadRequest"/> says (only missing values and bodies go
+    /// through it), so the status-code page asks here: the endpoint's binding metadata, checked against the request.
+    /// </summary>
+    public static (string Detail, string Parameter)? DescribeUnparsed(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.GetEndpoint()?.Metadata.GetOrderedMetadata<IParameterBindingMetadata>() is not { Count: > 0 } parameters) return null;
+        var route = context.Request.RouteValues;
+        foreach (var parameter in parameters)
+        {
+            // Only values that are there and do not parse: a missing one has already thrown (and is not always the cause).
+            if (Check(context.Request, route, parameter.ParameterInfo, required: false) is { Item2: { } name } problem) return (problem.Item1, name);
+        }
+        return null;
+    }
+
+    private static (string, string?)? Check(HttpRequest request, RouteValueDictionary route, ParameterInfo parameter, bool required)
     {
         var type = Nullable.GetUnderlyingType(parameter.ParameterType) ?? parameter.ParameterType;
         var element = type.IsArray ? type.GetElementType()! : type;
         if (Describe(element) is not { } expected) return null;
         var (name, values) = Source(request, route, parameter);
         if (StringValues.IsNullOrEmpty(values))
-            return Required(parameter) ? ($"{name} is required.", name) : null;
+            return required ? ($"{name} is required.", name) : null;
         foreach (var value in type.IsArray ? values.ToArray() : [values.ToString()])
         {
             if (!Parses(element, value ?? "")) return ($"{name} must be {expected}.", name);
@@ -63,12 +91,25 @@ internal static class BindingFailure
         return (name, request.Query[name]);
     }
 
-    private static bool Required(ParameterInfo parameter)
+    [GeneratedRegex("""^(?<kind>Failed to bind|Required) parameter "(?<type>[^" ]+) (?<name>[^" ]+)" """, RegexOptions.CultureInvariant)]
+    private static partial Regex BinderMessage();
+
+    /// <summary>The query or route key of a handler parameter: its own name, or its snake_case [FromQuery] name.</summary>
+    private static string RequestName(HttpRequest request, RouteValueDictionary? route, string parameter)
     {
-        if (parameter.HasDefaultValue) return false;
-        if (parameter.ParameterType.IsValueType) return Nullable.GetUnderlyingType(parameter.ParameterType) is null;
-        return Nullability.Create(parameter).WriteState == NullabilityState.NotNull;
+        if (request.Query.ContainsKey(parameter) || route?.ContainsKey(parameter) == true) return parameter;
+        var snake = System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(parameter);
+        return request.Query.ContainsKey(snake) || route?.ContainsKey(snake) == true ? snake : parameter;
     }
+
+    private static string? DescribeTypeName(string type) => type switch
+    {
+        "int" or "long" or "short" or "Int32" or "Int64" or "Int16" => "an integer",
+        "double" or "float" or "decimal" or "Double" or "Single" or "Decimal" => "a number",
+        "bool" or "Boolean" => "true or false",
+        "Guid" => "a UUID",
+        _ => null,
+    };
 
     private static string? Describe(Type type) =>
         type == typeof(int) || type == typeof(long) || type == typeof(short) ? "an integer"

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
@@ -23,9 +21,6 @@ public enum UnknownFields
 internal static class JsonShape
 {
     private const int MaxNameInMessage = 100;
-    // NullabilityInfoContext is not thread-safe (its caches are plain dictionaries: one shared instance made concurrent
-    // requests fail with a 500 under load), so each answer is computed with a context of its own and cached here.
-    private static readonly ConcurrentDictionary<MemberInfo, bool> NullableMembers = new();
 
     public static void Check(JsonElement body, JsonTypeInfo type, UnknownFields unknown, IReadOnlyDictionary<string, Type>? extraFields = null)
     {
@@ -129,16 +124,12 @@ internal static class JsonShape
     private static bool IsRequired(JsonPropertyInfo property) =>
         property.IsRequired || (property.AssociatedParameter is { HasDefaultValue: false } && !AcceptsNull(property));
 
-    private static bool AcceptsNull(JsonPropertyInfo property)
-    {
-        if (property.PropertyType.IsValueType) return Nullable.GetUnderlyingType(property.PropertyType) is not null;
-        return property.AttributeProvider switch
-        {
-            PropertyInfo p => NullableMembers.GetOrAdd(p, static m => new NullabilityInfoContext().Create((PropertyInfo)m).WriteState != NullabilityState.NotNull),
-            FieldInfo f => NullableMembers.GetOrAdd(f, static m => new NullabilityInfoContext().Create((FieldInfo)m).WriteState != NullabilityState.NotNull),
-            _ => true,
-        };
-    }
+    /// <summary>
+    /// From the contract's own metadata, which the source generator (or the reflection resolver) derives from the nullable
+    /// annotations, of the constructor parameter when the property is bound through one: no reflection at request time.
+    /// </summary>
+    private static bool AcceptsNull(JsonPropertyInfo property) =>
+        property.PropertyType.IsValueType ? Nullable.GetUnderlyingType(property.PropertyType) is not null : property.IsSetNullable;
 
     private static string NameOf(JsonProperty field, string path)
     {

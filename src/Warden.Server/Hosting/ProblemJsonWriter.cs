@@ -24,6 +24,7 @@ internal sealed class ProblemJsonWriter(IOptions<ProblemDetailsOptions> problemO
         problem.Type ??= "about:blank";
         problem.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
         problemOptions.Value.CustomizeProblemDetails?.Invoke(context);
-        return new ValueTask(http.Response.WriteAsJsonAsync(problem, jsonOptions.Value.SerializerOptions, "application/problem+json", http.RequestAborted));
+        return new ValueTask(http.Response.WriteAsJsonAsync(problem, jsonOptions.Value.SerializerOptions.GetTypeInfo(problem.GetType()), "application/problem+json",
+            http.RequestAborted));
     }
 }

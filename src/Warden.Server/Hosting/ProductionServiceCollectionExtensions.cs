@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Warden.Core.Hosting;
 using Warden.Server.Auth;
 using Warden.Server.Data;
 using Warden.Server.History;
@@ -19,10 +20,10 @@ public static class ProductionServiceCollectionExtensions
     public static IServiceCollection AddWardenProduction(this IServiceCollection services, IConfiguration configuration, WardenDatabase database,
         bool sharedQuotas = false)
     {
-        services.AddOptions<HistoryOptions>().Bind(configuration.GetSection(HistoryOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("Warden")).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<HistoryOptions>().Bind(configuration.GetSection(HistoryOptions.Section)).ValidateWith<HistoryOptions, HistoryOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<AuditOptions>().Bind(configuration.GetSection(AuditOptions.Section)).ValidateWith<AuditOptions, AuditOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.Section)).ValidateWith<RateLimitOptions, RateLimitOptionsAttributes>().ValidateOnStart();
+        services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("Warden")).ValidateWith<ShutdownOptions, ShutdownOptionsAttributes>().ValidateOnStart();
         services.AddSingleton(new AuthOptions
         {
             ApiKey = configuration["Warden:ApiKey"], MetricsAnonymous = configuration.GetValue<bool>("Warden:Metrics:Anonymous"),

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Warden.Core.Execution;
@@ -72,7 +73,7 @@ public static class RequestBody
             JsonShape.Check(document.RootElement, type, unknown, extraFields);
             try
             {
-                return document.RootElement.Deserialize<T>(options) ?? throw new InvalidRequestException("The request body is empty (JSON null).");
+                return document.RootElement.Deserialize((JsonTypeInfo<T>)type) ?? throw new InvalidRequestException("The request body is empty (JSON null).");
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException)
             {

@@ -43,7 +43,7 @@ public static class JupyterApi
         login.MapPost("/login", PostLoginAsync).DisableAntiforgery();
 
         var api = app.MapGroup("/api").WithTags("jupyter").WithMetadata(OwnAuthentication.Instance).AddEndpointFilter(RequireJupyterAuth);
-        api.MapGet("", () => TypedResults.Json(new { version = "2.14.2" })).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
+        api.MapGet("", () => TypedResults.Json(new JupyterVersionDto("2.14.2"), JupyterHttpJson.Default.JupyterVersionDto)).WithName("jupyter_api_version").WithSummary("Jupyter server API version");
         api.MapGet("/status", GetStatus).WithName("jupyter_status").WithSummary("Jupyter server status");
         api.MapGet("/kernelspecs", GetKernelSpecs).WithName("jupyter_kernelspecs").WithSummary("Kernels this server offers");
         api.MapGet("/kernels", ListKernels).WithName("jupyter_list_kernels").WithSummary("Running kernels").WithMetadata(ClusterWideList.Instance);
@@ -141,24 +141,22 @@ public static class JupyterApi
         Instance = context.Request.Path,
     });
 
-    private static JsonHttpResult<object> GetStatus(HttpContext context, SessionManager sessions, KernelConnections connections)
+    private static JsonHttpResult<JupyterStatusDto> GetStatus(HttpContext context, SessionManager sessions, KernelConnections connections)
     {
         var mine = sessions.List(RequesterOf(context));
-        return TypedResults.Json<object>(new
-        {
-            started = WardenVersion.StartedAt, last_activity = DateTimeOffset.UtcNow, kernels = mine.Count, connections = mine.Sum(s => connections.Count(s.Id)),
-        });
+        return TypedResults.Json(new JupyterStatusDto(WardenVersion.StartedAt, DateTimeOffset.UtcNow, mine.Count, mine.Sum(s => connections.Count(s.Id))),
+            JupyterHttpJson.Default.JupyterStatusDto);
     }
 
     private static JsonHttpResult<KernelSpecsModel> GetKernelSpecs(SessionManager sessions)
     {
         var kernels = sessions.Kernels;
         return TypedResults.Json(new KernelSpecsModel(kernels.Default?.KernelName ?? "",
-            kernels.All.ToDictionary(k => k.KernelName, KernelSpecModel.From)), JupyterJson.Options);
+            kernels.All.ToDictionary(k => k.KernelName, KernelSpecModel.From)), JupyterHttpJson.Default.KernelSpecsModel);
     }
 
     private static JsonHttpResult<List<KernelModel>> ListKernels(HttpContext context, SessionManager sessions, KernelConnections connections) =>
-        TypedResults.Json(sessions.List(RequesterOf(context)).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterJson.Options);
+        TypedResults.Json(sessions.List(RequesterOf(context)).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterHttpJson.Default.ListKernelModel);
 
     private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, CancellationToken cancellationToken)
     {
@@ -174,11 +172,11 @@ public static class JupyterApi
         }
         var session = await sessions.CreateAsync(new SessionRequest(name, RequesterOf(request.HttpContext).Principal), cancellationToken);
         request.HttpContext.Response.Headers.Location = $"/api/kernels/{session.Id}";
-        return TypedResults.Json(KernelModel.From(session, 0), JupyterJson.Options, statusCode: StatusCodes.Status201Created);
+        return TypedResults.Json(KernelModel.From(session, 0), JupyterHttpJson.Default.KernelModel, statusCode: StatusCodes.Status201Created);
     }
 
     private static JsonHttpResult<KernelModel> GetKernel(string id, HttpContext context, SessionManager sessions, KernelConnections connections) =>
-        TypedResults.Json(KernelModel.From(sessions.Get(id, RequesterOf(context)), connections.Count(id)), JupyterJson.Options);
+        TypedResults.Json(KernelModel.From(sessions.Get(id, RequesterOf(context)), connections.Count(id)), JupyterHttpJson.Default.KernelModel);
 
     private static async Task<NoContent> DeleteKernelAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,
         CancellationToken cancellationToken)
@@ -199,7 +197,7 @@ public static class JupyterApi
     {
         var session = sessions.Get(id, RequesterOf(context));
         await session.RestartAsync(cancellationToken);
-        return TypedResults.Json(KernelModel.From(session, connections.Count(id)), JupyterJson.Options);
+        return TypedResults.Json(KernelModel.From(session, connections.Count(id)), JupyterHttpJson.Default.KernelModel);
     }
 
     private static async Task ChannelsAsync(string id, HttpContext context, SessionManager sessions, KernelConnections connections,

@@ -28,7 +28,7 @@ internal static class JupyterWire
             ["buffers"] = new JsonArray(),
             ["channel"] = message.Channel,
         };
-        return JsonSerializer.SerializeToUtf8Bytes(node);
+        return JsonSerializer.SerializeToUtf8Bytes(node, JupyterHttpJson.Default.JsonObject);
     }
 
     public static byte[] ToV1(JupyterMessage message)
@@ -36,10 +36,10 @@ internal static class JupyterWire
         byte[][] parts =
         [
             Encoding.UTF8.GetBytes(message.Channel),
-            JsonSerializer.SerializeToUtf8Bytes(message.Header),
-            JsonSerializer.SerializeToUtf8Bytes(message.ParentHeader),
-            JsonSerializer.SerializeToUtf8Bytes(message.Metadata),
-            JsonSerializer.SerializeToUtf8Bytes(message.Content),
+            JsonSerializer.SerializeToUtf8Bytes(message.Header, JupyterHttpJson.Default.JsonObject),
+            JsonSerializer.SerializeToUtf8Bytes(message.ParentHeader, JupyterHttpJson.Default.JsonObject),
+            JsonSerializer.SerializeToUtf8Bytes(message.Metadata, JupyterHttpJson.Default.JsonObject),
+            JsonSerializer.SerializeToUtf8Bytes(message.Content, JupyterHttpJson.Default.JsonObject),
         ];
         int offsetCount = parts.Length + 1;
         int start = 8 * (1 + offsetCount);

@@ -1,18 +1,19 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Warden.Core.Sessions;
 
 namespace Warden.Server.JupyterApi;
 
-/// <summary>jupyter_server's REST shapes (snake_case), as clients such as @jupyterlab/services validate them.</summary>
-internal static class JupyterJson
-{
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-}
+/// <summary>jupyter_server's REST shapes (snake_case, nulls left out), as clients such as @jupyterlab/services validate them.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(KernelModel))]
+[JsonSerializable(typeof(List<KernelModel>))]
+[JsonSerializable(typeof(KernelSpecsModel))]
+[JsonSerializable(typeof(KernelStartRequest))]
+[JsonSerializable(typeof(JupyterVersionDto))]
+[JsonSerializable(typeof(JupyterStatusDto))]
+[JsonSerializable(typeof(JsonObject))]
+internal sealed partial class JupyterHttpJson : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /api/kernels</c> (optional).</summary>
 internal sealed record KernelStartRequest(string? Name);
@@ -42,3 +43,9 @@ internal sealed record KernelSpecModel(string Name, KernelSpecFile Spec, IReadOn
 }
 
 internal sealed record KernelSpecsModel(string Default, IReadOnlyDictionary<string, KernelSpecModel> Kernelspecs);
+
+/// <summary><c>GET /api</c>: the jupyter_server version this surface speaks.</summary>
+internal sealed record JupyterVersionDto(string Version);
+
+/// <summary><c>GET /api/status</c>.</summary>
+internal sealed record JupyterStatusDto(DateTimeOffset Started, DateTimeOffset LastActivity, int Kernels, int Connections);

@@ -6,6 +6,7 @@ using Warden.Core.Execution;
 using Warden.Server.Auth;
 using Warden.Server.Data;
 using Warden.Server.Hosting;
+using Warden.Server.NativeApi;
 
 namespace Warden.Server.Metrics;
 
@@ -37,7 +38,7 @@ public static class MetricsApi
         bool db = await database.PingAsync(timeout.Token);
         bool ready = backend.Started && sandbox?.Ok != false && db && !shutdown.Stopping;
         var dto = new ReadinessDto(ready ? "ready" : "not_ready", backend.Started, db, shutdown.Stopping, sandbox);
-        return ready ? TypedResults.Ok(dto) : TypedResults.Json(dto, statusCode: 503);
+        return ready ? TypedResults.Ok(dto) : TypedResults.Json(dto, NativeJson.Options.Info<ReadinessDto>(), statusCode: 503);
     }
 }
 

@@ -17,7 +17,11 @@ public sealed class PrometheusExporter : IDisposable
     {
         Warden.Core.Execution.ExecutionMetrics.MeterName, Warden.Core.Pool.PoolMetrics.MeterName,
         "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel",
+        Warden.Server.Observability.ProcessMetrics.MeterName, RuntimeMeterName,
     };
+
+    /// <summary>.NET's built-in runtime meter (GC, JIT, thread pool, exceptions): one per process, made by no host's factory.</summary>
+    public const string RuntimeMeterName = "System.Runtime";
 
     private static readonly double[] DefaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
     private readonly MeterListener _listener = new();
@@ -28,7 +32,8 @@ public sealed class PrometheusExporter : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (!MeterNames.Contains(instrument.Meter.Name) || !ReferenceEquals(instrument.Meter.Scope, factory)) return;
+            if (!MeterNames.Contains(instrument.Meter.Name)) return;
+            if (!ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Meter.Name != RuntimeMeterName) return;
             _series.TryAdd(instrument, new Series(instrument));
             listener.EnableMeasurementEvents(instrument, _series[instrument]);
         };

@@ -50,7 +50,7 @@ public static class NativeApi
         var status = sandbox is { Ok: false } ? "error" : degraded ? "degraded" : "ok";
         var health = new HealthDto(status, engine.Backend.Name, degraded, backendStatus.ToFacts(), WardenVersion.Current,
             (long)(DateTimeOffset.UtcNow - WardenVersion.StartedAt).TotalSeconds, engine.Stats.Active, engine.Stats.Queued, sandbox);
-        return status == "error" ? TypedResults.Json(health, statusCode: 503) : TypedResults.Ok(health);
+        return status == "error" ? TypedResults.Json(health, NativeJson.Options.Info<HealthDto>(), statusCode: 503) : TypedResults.Ok(health);
     }
 
     private static Ok<ConfigDto> GetConfig(IOptions<LimitsOptions> limits, IOptions<WardenOptions> options, LanguageCatalog catalog, ExecutionEngine engine)

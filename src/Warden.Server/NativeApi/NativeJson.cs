@@ -16,13 +16,13 @@ public static class NativeJson
         options.NumberHandling = JsonNumberHandling.Strict;
         options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip;
         options.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
-        return options;
+        return Hosting.WardenJsonContexts.Chain(options);
     }
 
-    /// <summary>Request bodies are checked against the options' type metadata, which needs the reflection resolver in place.</summary>
+    /// <summary>Request bodies are checked against the options' type metadata: the generated contexts' (see WardenJsonContexts).</summary>
     private static JsonSerializerOptions Locked(JsonSerializerOptions options)
     {
-        options.MakeReadOnly(populateMissingResolver: true);
+        options.MakeReadOnly();
         return options;
     }
 }

@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Warden.Core.Execution;
+using Warden.Core.Hosting;
 using Warden.Server.Hosting;
 
 namespace Warden.Server.OpenTerminalApi;
@@ -28,7 +29,7 @@ public static class OpenTerminalApi
     public static IServiceCollection AddOpenTerminalApi(this IServiceCollection services, IConfiguration configuration)
     {
         var section = configuration.GetSection(OpenTerminalOptions.Section);
-        services.AddOptions<OpenTerminalOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<OpenTerminalOptions>().Bind(section).ValidateWith<OpenTerminalOptions, OpenTerminalOptionsAttributes>().ValidateOnStart();
         services.AddOptions<OpenTerminalUiOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<OpenTerminalOptions>, OpenTerminalOptionsValidator>();
         services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));

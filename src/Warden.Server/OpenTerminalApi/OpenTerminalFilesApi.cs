@@ -65,7 +65,7 @@ internal static class OpenTerminalFilesApi
         foreach (var c in request.Replacements)
         {
             if (c.StartLine < 1 || c.EndLine < 1) throw new InvalidRequestException("start_line and end_line are 1-indexed.", "replacements");
-            chunks.Add(new JsonObject
+            chunks.Add((JsonNode)new JsonObject
             {
                 ["target"] = c.Target, ["replacement"] = c.Replacement, ["start_line"] = c.StartLine, ["end_line"] = c.EndLine, ["allow_multiple"] = c.AllowMultiple,
             });
@@ -79,14 +79,14 @@ internal static class OpenTerminalFilesApi
         [Description("Directory or file to search in.")] string? path,
         [Description("Use regex. Set false for literal search.")] bool? regex,
         [FromQuery(Name = "case_insensitive"), Description("Perform case-insensitive matching.")] bool? caseInsensitive,
-        [Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include,
+        [FromQuery, Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include,
         [FromQuery(Name = "match_per_line"), Description("If true, return each matching line with line numbers. If false, return only the names of matching files.")] bool? matchPerLine,
         [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
         CancellationToken cancellationToken)
     {
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
         var includes = new JsonArray();
-        foreach (var glob in include ?? []) includes.Add(glob);
+        foreach (var glob in include ?? []) includes.Add((JsonNode)glob);
         return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "grep", new JsonObject
         {
             ["query"] = query, ["path"] = path ?? ".", ["regex"] = regex ?? true, ["case_insensitive"] = caseInsensitive ?? false,
@@ -97,7 +97,7 @@ internal static class OpenTerminalFilesApi
     private static async Task<IResult> GlobSearchAsync(TerminalCaller caller,
         [Description("Glob pattern to search for (e.g. '*.py').")] string pattern,
         [Description("Directory to search within.")] string? path,
-        [Description("Glob patterns to exclude from search results.")] string[]? exclude,
+        [FromQuery, Description("Glob patterns to exclude from search results.")] string[]? exclude,
         [Description("Type filter: 'file', 'directory', or 'any'.")] string? type,
         [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
         CancellationToken cancellationToken)
@@ -105,7 +105,7 @@ internal static class OpenTerminalFilesApi
         if (type is not (null or "file" or "directory" or "any")) throw new InvalidRequestException("type must be file, directory or any.", "type");
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
         var excludes = new JsonArray();
-        foreach (var glob in exclude ?? []) excludes.Add(glob);
+        foreach (var glob in exclude ?? []) excludes.Add((JsonNode)glob);
         return TypedResults.Ok(await caller.Terminal.CallAsync(caller.SessionId, "glob", new JsonObject
         {
             ["pattern"] = pattern, ["path"] = path ?? ".", ["exclude"] = excludes, ["type"] = type ?? "any", ["max_results"] = maxResults ?? 50,

@@ -20,7 +20,7 @@ internal static class OpenTerminalUiApi
     public static void Map(RouteGroupBuilder root)
     {
         root.MapGet("/health", Health).ExcludeFromDescription();
-        root.MapGet("/api/config", (IOptions<TerminalOptions> t) => TypedResults.Ok(new { features = new { terminal = t.Value.Interactive, notebooks = t.Value.Notebooks, system = true } })).ExcludeFromDescription();
+        root.MapGet("/api/config", (IOptions<TerminalOptions> t) => TypedResults.Ok(new UiConfigDto(new UiFeaturesDto(Terminal: t.Value.Interactive, Notebooks: t.Value.Notebooks, System: true)))).ExcludeFromDescription();
         root.MapGet("/system", SystemPrompt).ExcludeFromDescription();
         var files = root.MapGroup("").WithMetadata(TerminalCaller.Owned);
         files.MapGet("/files/cwd", GetWorkingDirectory).ExcludeFromDescription();
@@ -51,20 +51,16 @@ internal static class OpenTerminalUiApi
             "Use your tools to directly interact with the system: run commands, read and write files, and search the filesystem. " +
             "Prefer verifying the current state before making changes. If a command produces no output, that typically means it succeeded.";
         if (!string.IsNullOrEmpty(options.Value.SystemPromptExtra)) prompt += "\n\n" + options.Value.SystemPromptExtra;
-        return TypedResults.Ok(new { prompt });
+        return TypedResults.Ok(new SystemPromptDto(prompt));
     }
 
-    private static IResult GetWorkingDirectory(TerminalCaller caller) => TypedResults.Ok(new
-    {
-        cwd = caller.Terminal.WorkingDirectory(caller.SessionId),
-        home = caller.Terminal.HomePath,
-        root = new { path = caller.Terminal.HomePath, label = "Home" },
-    });
+    private static IResult GetWorkingDirectory(TerminalCaller caller) => TypedResults.Ok(new WorkingDirectoryDto(
+        caller.Terminal.WorkingDirectory(caller.SessionId), caller.Terminal.HomePath, new FileRootDto(caller.Terminal.HomePath, "Home")));
 
     private static async Task<IResult> SetWorkingDirectoryAsync(TerminalCaller caller, HttpRequest http, CancellationToken cancellationToken)
     {
         var request = await OpenTerminalApi.ReadAsync<PathRequest>(http, cancellationToken);
-        return TypedResults.Ok(new { cwd = await caller.Terminal.SetWorkingDirectoryAsync(caller.SessionId, request.Path, cancellationToken) });
+        return TypedResults.Ok(new CwdDto(await caller.Terminal.SetWorkingDirectoryAsync(caller.SessionId, request.Path, cancellationToken)));
     }
 
     /// <summary>Raw bytes of one of the caller's own files (the file browser's preview and download).</summary>

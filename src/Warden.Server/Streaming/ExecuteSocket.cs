@@ -32,7 +32,7 @@ internal static class ExecuteSocket
         if (!context.WebSockets.IsWebSocketRequest)
             throw new InvalidRequestException("This endpoint takes a WebSocket (Upgrade: websocket).");
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var outbound = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+        var outbound = Channel.CreateUnbounded<SocketMessage>(new UnboundedChannelOptions { SingleReader = true });
         var sender = SendLoopAsync(socket, outbound.Reader, cancellationToken);
         var stdin = new Pipe();
         try
@@ -59,7 +59,7 @@ internal static class ExecuteSocket
             {
                 var result = await runner.RunAsync(context, request, "websocket", cancellationToken);
                 foreach (var rest in decoder.Flush().Where(r => r.Data.Length > 0)) outbound.Writer.TryWrite(Message(rest));
-                outbound.Writer.TryWrite(new { type = "result", result = ExecuteResponse.From(result, collected: body.CollectFiles == true) });
+                outbound.Writer.TryWrite(new SocketMessage("result") { Result = ExecuteResponse.From(result, collected: body.CollectFiles == true) });
             }
             finally
             {
@@ -71,10 +71,9 @@ internal static class ExecuteSocket
         catch (WardenException e)
         {
             var (status, kind, title) = WardenExceptionHandler.Classify(e);
-            outbound.Writer.TryWrite(new
+            outbound.Writer.TryWrite(new SocketMessage("error")
             {
-                type = "error",
-                error = new ProblemDetails { Status = status, Type = WardenExceptionHandler.TypeBase + kind, Title = title, Detail = e.Message },
+                Error = new ProblemDetails { Status = status, Type = WardenExceptionHandler.TypeBase + kind, Title = title, Detail = e.Message },
             });
         }
         finally
@@ -112,15 +111,15 @@ internal static class ExecuteSocket
         }
     }
 
-    private static object Message(StreamEvent e) => new { type = e.Type, stage = e.Stage, data = e.Data };
+    private static SocketMessage Message(StreamEvent e) => SocketMessage.Output(e);
 
-    private static async Task SendLoopAsync(WebSocket socket, ChannelReader<object> messages, CancellationToken cancellationToken)
+    private static async Task SendLoopAsync(WebSocket socket, ChannelReader<SocketMessage> messages, CancellationToken cancellationToken)
     {
         try
         {
             await foreach (var message in messages.ReadAllAsync(cancellationToken))
             {
-                var bytes = JsonSerializer.SerializeToUtf8Bytes(message, NativeJson.Options);
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(message, NativeJson.Options.Info<SocketMessage>());
                 await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
             }
         }

@@ -58,7 +58,7 @@ public static class StreamingApi
         {
             await foreach (var e in events.Reader.ReadAllAsync(cancellationToken))
             {
-                if (e.Data.Length > 0) await WriteAsync(e.Type, JsonSerializer.Serialize(new { stage = e.Stage, data = e.Data }, NativeJson.Options));
+                if (e.Data.Length > 0) await WriteAsync(e.Type, JsonSerializer.Serialize(new StreamChunk(e.Stage, e.Data), NativeJson.Options.Info<StreamChunk>()));
             }
         }
 
@@ -77,12 +77,12 @@ public static class StreamingApi
             await WriteAsync("error", JsonSerializer.Serialize(new ProblemDetails
             {
                 Status = status, Type = WardenExceptionHandler.TypeBase + kind, Title = title, Detail = e.Message,
-            }, NativeJson.Options));
+            }, NativeJson.Options.Info<ProblemDetails>()));
             return;
         }
         foreach (var rest in decoder.Flush()) events.Writer.TryWrite(rest);
         events.Writer.TryComplete();
         await pump;
-        await WriteAsync("result", JsonSerializer.Serialize(ExecuteResponse.From(result, collected: body.CollectFiles == true), NativeJson.Options));
+        await WriteAsync("result", JsonSerializer.Serialize(ExecuteResponse.From(result, collected: body.CollectFiles == true), NativeJson.Options.Info<ExecuteResponse>()));
     }
 }

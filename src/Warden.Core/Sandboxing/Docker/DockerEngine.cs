@@ -46,14 +46,14 @@ internal sealed class DockerEngine : IDisposable
     /// <summary>Negotiates the API version (the daemon's own, e.g. 1.41 for Docker 20.10) and returns the server version.</summary>
     public async Task<string> ConnectAsync(CancellationToken cancellationToken)
     {
-        var version = await _http.GetFromJsonAsync<JsonObject>("version", cancellationToken).ConfigureAwait(false)
+        var version = await _http.GetFromJsonAsync("version", DockerJson.Default.JsonObject, cancellationToken).ConfigureAwait(false)
             ?? throw new DockerException("GET /version returned nothing");
         _version = "v" + (string?)version["ApiVersion"];
         return $"Docker {(string?)version["Version"]}, API {_version[1..]}";
     }
 
     public async Task<JsonObject?> InfoAsync(CancellationToken ct) =>
-        await _http.GetFromJsonAsync<JsonObject>($"{_version}/info", ct).ConfigureAwait(false);
+        await _http.GetFromJsonAsync($"{_version}/info", DockerJson.Default.JsonObject, ct).ConfigureAwait(false);
 
     public async Task<bool> ImageExistsAsync(string image, CancellationToken ct)
     {
@@ -101,7 +101,7 @@ internal sealed class DockerEngine : IDisposable
     }
 
     public async Task<JsonObject?> InspectAsync(string id, CancellationToken ct) =>
-        await _http.GetFromJsonAsync<JsonObject>($"{_version}/containers/{id}/json", ct).ConfigureAwait(false);
+        await _http.GetFromJsonAsync($"{_version}/containers/{id}/json", DockerJson.Default.JsonObject, ct).ConfigureAwait(false);
 
     public async Task KillAsync(string id, CancellationToken ct) =>
         await SendAsync(HttpMethod.Post, $"{_version}/containers/{id}/kill", null, ct, HttpStatusCode.NotFound, HttpStatusCode.Conflict).ConfigureAwait(false);
@@ -112,14 +112,14 @@ internal sealed class DockerEngine : IDisposable
     /// <summary>Containers or volumes carrying a label, e.g. <c>dev.warden.managed=1</c>.</summary>
     public async Task<JsonArray> ListContainersAsync(string label, CancellationToken ct)
     {
-        var filters = Uri.EscapeDataString(JsonSerializer.Serialize(new Dictionary<string, string[]> { ["label"] = [label] }));
-        return await _http.GetFromJsonAsync<JsonArray>($"{_version}/containers/json?all=true&filters={filters}", ct).ConfigureAwait(false) ?? [];
+        var filters = Uri.EscapeDataString(JsonSerializer.Serialize(new Dictionary<string, string[]> { ["label"] = [label] }, DockerJson.Default.DictionaryStringStringArray));
+        return await _http.GetFromJsonAsync($"{_version}/containers/json?all=true&filters={filters}", DockerJson.Default.JsonArray, ct).ConfigureAwait(false) ?? [];
     }
 
     public async Task<JsonArray> ListVolumesAsync(string label, CancellationToken ct)
     {
-        var filters = Uri.EscapeDataString(JsonSerializer.Serialize(new Dictionary<string, string[]> { ["label"] = [label] }));
-        var body = await _http.GetFromJsonAsync<JsonObject>($"{_version}/volumes?filters={filters}", ct).ConfigureAwait(false);
+        var filters = Uri.EscapeDataString(JsonSerializer.Serialize(new Dictionary<string, string[]> { ["label"] = [label] }, DockerJson.Default.DictionaryStringStringArray));
+        var body = await _http.GetFromJsonAsync($"{_version}/volumes?filters={filters}", DockerJson.Default.JsonObject, ct).ConfigureAwait(false);
         return body?["Volumes"] as JsonArray ?? [];
     }
 
@@ -130,7 +130,7 @@ internal sealed class DockerEngine : IDisposable
     }
 
     public async Task<JsonObject?> InspectExecAsync(string exec, CancellationToken ct) =>
-        await _http.GetFromJsonAsync<JsonObject>($"{_version}/exec/{exec}/json", ct).ConfigureAwait(false);
+        await _http.GetFromJsonAsync($"{_version}/exec/{exec}/json", DockerJson.Default.JsonObject, ct).ConfigureAwait(false);
 
     /// <summary>Resource limits of a running container (memory, swap, pids, CPU), changed between stages.</summary>
     public async Task UpdateAsync(string container, JsonObject resources, CancellationToken ct) =>
@@ -211,3 +211,9 @@ internal sealed class DockerException(string message, int status = 0) : IOExcept
     /// <summary>400: the daemon refused the body itself (a limit below its minimum), not a failure of the daemon.</summary>
     public bool Refused => status == 400;
 }
+
+/// <summary>The Engine API's JSON, generated at build time (Native AOT has no reflection-based serializer).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(JsonObject))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(JsonArray))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string[]>))]
+internal sealed partial class DockerJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -84,17 +84,17 @@ internal static class DockerRenderer
                     break;
                 // A sized workspace is the volume Warden creates (Volume); an unsized one a host directory (a persistent home).
                 case WorkspaceMount { SizeBytes: { } size } w:
-                    mounts.Add(new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target, ["VolumeOptions"] = VolumeOptions(w.Source, size, spec.User, instance) });
+                    mounts.Add((JsonNode)new JsonObject { ["Type"] = "volume", ["Source"] = w.Source, ["Target"] = w.Target, ["VolumeOptions"] = VolumeOptions(w.Source, size, spec.User, instance) });
                     break;
                 case WorkspaceMount w:
-                    mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = w.Source, ["Target"] = w.Target, ["ReadOnly"] = false });
+                    mounts.Add((JsonNode)new JsonObject { ["Type"] = "bind", ["Source"] = w.Source, ["Target"] = w.Target, ["ReadOnly"] = false });
                     break;
                 // A bind of a missing source fails the container: optional paths belong in the image.
                 case ReadOnlyBind { IfPresent: false } b:
-                    mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = b.Source, ["Target"] = b.Target, ["ReadOnly"] = true });
+                    mounts.Add((JsonNode)new JsonObject { ["Type"] = "bind", ["Source"] = b.Source, ["Target"] = b.Target, ["ReadOnly"] = true });
                     break;
                 case WritableBind { NoExec: false } b:
-                    mounts.Add(new JsonObject { ["Type"] = "bind", ["Source"] = b.Source, ["Target"] = b.Target, ["ReadOnly"] = false });
+                    mounts.Add((JsonNode)new JsonObject { ["Type"] = "bind", ["Source"] = b.Source, ["Target"] = b.Target, ["ReadOnly"] = false });
                     break;
                 default: throw new ArgumentException($"A Docker keeper cannot make {mount}.", nameof(spec));
             }
@@ -161,7 +161,7 @@ internal static class DockerRenderer
         // env -u HOSTNAME: the daemon adds HOSTNAME to every exec; the program's environment must be exactly Warden's.
         var argv = new JsonArray("/usr/bin/env", "-u", "HOSTNAME", "/usr/bin/prlimit", $"--cpu={Str(r.CpuSoftSeconds)}:{Str(r.CpuHardSeconds)}",
             $"--fsize={Str(r.FileSizeBytes)}", $"--nofile={Str(r.OpenFiles)}", $"--core={Str(r.CoreBytes)}", "--");
-        foreach (var a in spec.Argv) argv.Add(a);
+        foreach (var a in spec.Argv) argv.Add((JsonNode)a);
         return new JsonObject
         {
             ["Cmd"] = argv,

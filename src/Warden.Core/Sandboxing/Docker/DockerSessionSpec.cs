@@ -40,7 +40,7 @@ internal static class DockerSessionSpec
         // The session's CPU time, for the life of the kernel as bwrap's rlimit is: a ulimit here, since unlike a keeper's
         // stages a session's program is the container's own. Soft: SIGXCPU; hard a second later: SIGKILL.
         long cpu = Math.Max(1, (long)Math.Ceiling(limits.CpuTime.TotalSeconds));
-        ((JsonArray)host["Ulimits"]!).Add(new JsonObject { ["Name"] = "cpu", ["Soft"] = cpu, ["Hard"] = cpu + 1 });
+        ((JsonArray)host["Ulimits"]!).Add((JsonNode)new JsonObject { ["Name"] = "cpu", ["Soft"] = cpu, ["Hard"] = cpu + 1 });
         body["Cmd"] = Command(spec.Command);
         // The daemon adds PATH, HOSTNAME and HOME to the container's environment; env -i in Cmd gives the program exactly
         // Warden's, as bwrap's --clearenv does. Env stays empty so nothing else is promised here.
@@ -77,11 +77,11 @@ internal static class DockerSessionSpec
         foreach (var (key, value) in command.Environment.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             if (key.Length == 0 || key.Contains('=', StringComparison.Ordinal)) throw new ArgumentException($"Bad environment variable name '{key}'.", nameof(command));
-            argv.Add($"{key}={value}");
+            argv.Add((JsonNode)$"{key}={value}");
         }
         // The program itself must not be taken for an assignment.
-        argv.Add(command.Argv[0].Contains('=', StringComparison.Ordinal) ? "./" + command.Argv[0] : command.Argv[0]);
-        foreach (var a in command.Argv.Skip(1)) argv.Add(a);
+        argv.Add((JsonNode)(command.Argv[0].Contains('=', StringComparison.Ordinal) ? "./" + command.Argv[0] : command.Argv[0]));
+        foreach (var a in command.Argv.Skip(1)) argv.Add((JsonNode)a);
         return argv;
     }
 }

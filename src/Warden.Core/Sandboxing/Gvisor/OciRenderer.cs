@@ -17,7 +17,7 @@ internal static class OciRenderer
         if (spec.Root is not DirectoryRoot root) throw new ArgumentException($"runsc needs a root directory, not {spec.Root}.", nameof(spec));
         _ = RunscNetwork(spec);
         var mounts = new JsonArray();
-        foreach (var mount in spec.Mounts) mounts.Add(Mount(mount));
+        foreach (var mount in spec.Mounts) mounts.Add((JsonNode)Mount(mount));
         return new JsonObject
         {
             ["ociVersion"] = "1.0.2",
@@ -36,12 +36,12 @@ internal static class OciRenderer
                 },
                 ["rlimits"] = new JsonArray
                 {
-                    Rlimit("RLIMIT_NOFILE", spec.Rlimits.OpenFiles, spec.Rlimits.OpenFiles),
-                    Rlimit("RLIMIT_CORE", spec.Rlimits.CoreBytes, spec.Rlimits.CoreBytes),
-                    Rlimit("RLIMIT_FSIZE", spec.Rlimits.FileSizeBytes, spec.Rlimits.FileSizeBytes),
-                    Rlimit("RLIMIT_CPU", spec.Rlimits.CpuSoftSeconds, spec.Rlimits.CpuHardSeconds),
+                    (JsonNode)Rlimit("RLIMIT_NOFILE", spec.Rlimits.OpenFiles, spec.Rlimits.OpenFiles),
+                    (JsonNode)Rlimit("RLIMIT_CORE", spec.Rlimits.CoreBytes, spec.Rlimits.CoreBytes),
+                    (JsonNode)Rlimit("RLIMIT_FSIZE", spec.Rlimits.FileSizeBytes, spec.Rlimits.FileSizeBytes),
+                    (JsonNode)Rlimit("RLIMIT_CPU", spec.Rlimits.CpuSoftSeconds, spec.Rlimits.CpuHardSeconds),
                     // The host pids cgroup sees gVisor's threads, not the program's processes: limit those inside.
-                    Rlimit("RLIMIT_NPROC", spec.Rlimits.Processes, spec.Rlimits.Processes),
+                    (JsonNode)Rlimit("RLIMIT_NPROC", spec.Rlimits.Processes, spec.Rlimits.Processes),
                 },
                 ["noNewPrivileges"] = true,
             },
@@ -80,7 +80,7 @@ internal static class OciRenderer
         var namespaces = new JsonArray();
         foreach (var (flag, type) in new[] { (SandboxNamespaces.Pid, "pid"), (SandboxNamespaces.Ipc, "ipc"), (SandboxNamespaces.Uts, "uts"),
                      (SandboxNamespaces.Mount, "mount"), (SandboxNamespaces.Network, "network") })
-            if (ns.HasFlag(flag)) namespaces.Add(new JsonObject { ["type"] = type });
+            if (ns.HasFlag(flag)) namespaces.Add((JsonNode)new JsonObject { ["type"] = type });
         return namespaces;
     }
 

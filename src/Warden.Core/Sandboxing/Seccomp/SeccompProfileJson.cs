@@ -16,16 +16,16 @@ internal static class SeccompProfileJson
         var denied = SeccompPolicy.Denied.Where(n => !(options.AllowSyslog && n == "syslog"));
         var rules = new JsonArray
         {
-            new JsonObject { ["names"] = new JsonArray([.. denied.Select(n => (JsonNode)n)]), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = EPERM },
+            (JsonNode)new JsonObject { ["names"] = new JsonArray([.. denied.Select(n => (JsonNode)n)]), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = EPERM },
         };
-        if (options.DenyClone3) rules.Add(new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = ENOSYS });
+        if (options.DenyClone3) rules.Add((JsonNode)new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = ENOSYS });
         foreach (var flag in SeccompPolicy.NamespaceCloneFlags)
-            rules.Add(Rule("clone", EPERM, new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }));
+            rules.Add((JsonNode)Rule("clone", EPERM, new JsonObject { ["index"] = 0, ["value"] = flag, ["valueTwo"] = flag, ["op"] = "SCMP_CMP_MASKED_EQ" }));
         foreach (var request in SeccompPolicy.DeniedIoctls)
-            rules.Add(Rule("ioctl", EPERM, new JsonObject { ["index"] = 1, ["value"] = 0xffffffffUL, ["valueTwo"] = request, ["op"] = "SCMP_CMP_MASKED_EQ" }));
+            rules.Add((JsonNode)Rule("ioctl", EPERM, new JsonObject { ["index"] = 1, ["value"] = 0xffffffffUL, ["valueTwo"] = request, ["op"] = "SCMP_CMP_MASKED_EQ" }));
         var allowed = network ? new[] { SeccompPolicy.AF_UNIX, SeccompPolicy.AF_INET, SeccompPolicy.AF_INET6 } : [SeccompPolicy.AF_UNIX];
         foreach (var family in Enumerable.Range(0, 46).Where(f => !allowed.Contains(f)))
-            rules.Add(Rule("socket", EACCES, new JsonObject { ["index"] = 0, ["value"] = family, ["op"] = "SCMP_CMP_EQ" }));
+            rules.Add((JsonNode)Rule("socket", EACCES, new JsonObject { ["index"] = 0, ["value"] = family, ["op"] = "SCMP_CMP_EQ" }));
         return new JsonObject
         {
             ["defaultAction"] = "SCMP_ACT_ALLOW",
