@@ -22,7 +22,7 @@ public sealed partial class UserTerminal
     {
         ArgumentNullException.ThrowIfNull(paths);
         var list = new JsonArray();
-        foreach (var path in paths) list.Add(path);
+        foreach (var path in paths) list.Add((JsonNode?)JsonValue.Create(path));
         var stream = new AgentArchiveStream(await StartStreamAsync("archive",
             new JsonObject { ["paths"] = list, ["max_archive_bytes"] = maxBytes }, cancellationToken).ConfigureAwait(false));
         try

@@ -14,4 +14,5 @@ namespace Warden.Server.Hosting;
 [OptionsValidator] internal sealed partial class RateLimitOptionsAttributes : IValidateOptions<RateLimitOptions>;
 [OptionsValidator] internal sealed partial class ShutdownOptionsAttributes : IValidateOptions<ShutdownOptions>;
 [OptionsValidator] internal sealed partial class OpenTerminalOptionsAttributes : IValidateOptions<OpenTerminalOptions>;
+[OptionsValidator] internal sealed partial class OpenTerminalUiOptionsAttributes : IValidateOptions<OpenTerminalUiOptions>;
 [OptionsValidator] internal sealed partial class ClusterOptionsAttributes : IValidateOptions<ClusterOptions>;

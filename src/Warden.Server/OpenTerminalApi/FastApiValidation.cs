@@ -23,7 +23,13 @@ internal static class FastApiValidation
         catch (Exception e) when (IsValidation(e) && !context.Response.HasStarted)
         {
             await WriteAsync(context, e).ConfigureAwait(false);
+            return;
         }
+        // The request delegate generator answers a query or route value that does not parse with a bare 400 and no
+        // exception (BindingFailure.DescribeUnparsed): the same 422 as a thrown binding failure.
+        if (context.Response.StatusCode == StatusCodes.Status400BadRequest && !context.Response.HasStarted
+            && BindingFailure.DescribeUnparsed(context) is { } unparsed)
+            await WriteAsync(context, unparsed.Detail, unparsed.Parameter, bound: true).ConfigureAwait(false);
     }
 
     private static bool IsValidation(Exception e) =>
@@ -47,7 +53,12 @@ internal static class FastApiValidation
             message = exception.Message;
             parameter = ((InvalidRequestException)exception).Parameter;
         }
-        var location = Location(context.Request, parameter, bound: exception is BadHttpRequestException);
+        await WriteAsync(context, message, parameter, bound: exception is BadHttpRequestException).ConfigureAwait(false);
+    }
+
+    private static async Task WriteAsync(HttpContext context, string message, string? parameter, bool bound)
+    {
+        var location = Location(context.Request, parameter, bound);
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
         context.Response.ContentType = "application/problem+json";

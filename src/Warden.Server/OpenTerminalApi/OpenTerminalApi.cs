@@ -30,7 +30,7 @@ public static class OpenTerminalApi
     {
         var section = configuration.GetSection(OpenTerminalOptions.Section);
         services.AddOptions<OpenTerminalOptions>().Bind(section).ValidateWith<OpenTerminalOptions, OpenTerminalOptionsAttributes>().ValidateOnStart();
-        services.AddOptions<OpenTerminalUiOptions>().Bind(section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<OpenTerminalUiOptions>().Bind(section).ValidateWith<OpenTerminalUiOptions, OpenTerminalUiOptionsAttributes>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<OpenTerminalOptions>, OpenTerminalOptionsValidator>();
         services.AddHttpClient(OpenWebUiTokenValidator.ClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<OpenWebUiTokenValidator>();
@@ -56,6 +56,9 @@ public static class OpenTerminalApi
         return services;
     }
 
+    /// <summary>An on-by-default switch; a value that is not a boolean maps nothing (start-up validation refuses it anyway).</summary>
+    private static bool Switch(IConfigurationSection section, string key) => section[key] is not { } text || (bool.TryParse(text, out var on) && on);
+
     public static void MapOpenTerminalApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -70,8 +73,11 @@ public static class OpenTerminalApi
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         OpenTerminalUiApi.Map(root);
-        if (app.Services.GetRequiredService<IOptions<Warden.Core.Terminals.TerminalOptions>>().Value.Interactive) InteractiveTerminalsApi.Map(root);
-        if (app.Services.GetRequiredService<IOptions<Warden.Core.Terminals.TerminalOptions>>().Value.Notebooks) OpenTerminalNotebooksApi.Map(root);
+        // Read from configuration, not IOptions: resolving the validated options here would throw a bad setting's error
+        // while the app is built instead of from StartAsync, where start-up validation reports it (StartupValidationTests).
+        var terminal = app.Configuration.GetSection(Warden.Core.Terminals.TerminalOptions.Section);
+        if (Switch(terminal, nameof(Warden.Core.Terminals.TerminalOptions.Interactive))) InteractiveTerminalsApi.Map(root);
+        if (Switch(terminal, nameof(Warden.Core.Terminals.TerminalOptions.Notebooks))) OpenTerminalNotebooksApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
         api.MapPost("/execute", RunCommandAsync).WithName("run_command").WithSummary("Execute a command").Accepts<ExecRequest>(Json)

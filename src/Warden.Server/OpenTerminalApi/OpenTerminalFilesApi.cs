@@ -79,10 +79,10 @@ internal static class OpenTerminalFilesApi
         [Description("Directory or file to search in.")] string? path,
         [Description("Use regex. Set false for literal search.")] bool? regex,
         [FromQuery(Name = "case_insensitive"), Description("Perform case-insensitive matching.")] bool? caseInsensitive,
-        [FromQuery, Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include,
-        [FromQuery(Name = "match_per_line"), Description("If true, return each matching line with line numbers. If false, return only the names of matching files.")] bool? matchPerLine,
-        [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
-        CancellationToken cancellationToken)
+        [FromQuery, Description("Glob patterns to filter files (e.g. '*.py'). Files must match at least one pattern.")] string[]? include = null,
+        [FromQuery(Name = "match_per_line"), Description("If true, return each matching line with line numbers. If false, return only the names of matching files.")] bool? matchPerLine = null,
+        [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults = null,
+        CancellationToken cancellationToken = default)
     {
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
         var includes = new JsonArray();
@@ -97,10 +97,10 @@ internal static class OpenTerminalFilesApi
     private static async Task<IResult> GlobSearchAsync(TerminalCaller caller,
         [Description("Glob pattern to search for (e.g. '*.py').")] string pattern,
         [Description("Directory to search within.")] string? path,
-        [FromQuery, Description("Glob patterns to exclude from search results.")] string[]? exclude,
-        [Description("Type filter: 'file', 'directory', or 'any'.")] string? type,
-        [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults,
-        CancellationToken cancellationToken)
+        [FromQuery, Description("Glob patterns to exclude from search results.")] string[]? exclude = null,
+        [Description("Type filter: 'file', 'directory', or 'any'.")] string? type = null,
+        [FromQuery(Name = "max_results"), Description("Maximum number of matches to return (1-500).")] int? maxResults = null,
+        CancellationToken cancellationToken = default)
     {
         if (type is not (null or "file" or "directory" or "any")) throw new InvalidRequestException("type must be file, directory or any.", "type");
         if (maxResults is < 1 or > 500) throw new InvalidRequestException("max_results must be between 1 and 500.", "max_results");
