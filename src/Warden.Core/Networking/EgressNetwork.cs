@@ -50,12 +50,12 @@ internal sealed class EgressNetwork : IDisposable
         // A dedicated thread, not the pool: the caller's await resumes once it is done (it takes well under a millisecond
         // to a few, depending on the kernel's namespace setup).
         return Task.Factory.StartNew(
-            () => NetworkNamespace.CreateAndRunInside(netns => Build(netns, bringUpLoopback: true)),
+            () => NetworkNamespace.CreateAndRunInside(Build),
             cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>
-    /// Puts the proxy listeners into an existing namespace (a Docker keeper's, whose <c>lo</c> Docker brings up) and
+    /// Puts the proxy listeners into an existing namespace (a Docker keeper's) and
     /// takes ownership of <paramref name="netns"/>.
     /// </summary>
     public static Task<EgressNetwork> InsideAsync(SafeFileHandle netns, CancellationToken cancellationToken)
@@ -63,7 +63,7 @@ internal sealed class EgressNetwork : IDisposable
         ArgumentNullException.ThrowIfNull(netns);
         cancellationToken.ThrowIfCancellationRequested();
         return Task.Factory.StartNew(
-            () => NetworkNamespace.RunInside(netns, () => Build(netns, bringUpLoopback: false)),
+            () => NetworkNamespace.RunInside(netns, () => Build(netns)),
             cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
@@ -77,9 +77,10 @@ internal sealed class EgressNetwork : IDisposable
     }
 
     // Runs on the namespace's thread.
-    private static EgressNetwork Build(SafeFileHandle netns, bool bringUpLoopback)
+    private static EgressNetwork Build(SafeFileHandle netns)
     {
-        if (bringUpLoopback) BringUpLoopback();
+        // Up already in a Docker keeper's; setting IFF_UP again changes nothing there.
+        BringUpLoopback();
         var listeners = new List<Socket>(2);
         try
         {

@@ -31,7 +31,10 @@ public sealed record BackendCapabilities
     /// <summary>Every concurrent sandbox runs as a host uid of its own (needs root); otherwise they share one.</summary>
     public bool PerSlotUids { get; init; }
 
-    /// <summary>The network modes a run may ask for: "none" always, "host" where a run may have the network.</summary>
+    /// <summary>
+    /// The network modes a run may ask for: "none" always, "egress" where the backend can give a sandbox a namespace
+    /// whose only way out is Warden's proxy. There is no host network mode.
+    /// </summary>
     public IReadOnlyList<string> NetworkModes { get; init; } = ["none"];
 
     public override string ToString() =>

@@ -54,7 +54,7 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         LongLivedSandboxes = true,
         PersistentHomes = true,
         PerSlotUids = Libc.geteuid() == 0,
-        NetworkModes = ["none", "host"],
+        NetworkModes = ["none"],
     };
 
     public async Task StartAsync(CancellationToken cancellationToken)

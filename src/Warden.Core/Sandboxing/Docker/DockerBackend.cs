@@ -57,7 +57,7 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// serves gVisor sessions.</remarks>
     public BackendCapabilities Capabilities => new()
     {
-        LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0, NetworkModes = ["none", "host"],
+        LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0, NetworkModes = ["none"],
         // The daemon runs as root and starts a container as any uid: each keeper and session leases one of its own.
         PerSlotUids = true,
     };

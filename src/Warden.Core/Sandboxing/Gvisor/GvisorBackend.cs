@@ -53,7 +53,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     public BackendProbe Probe() => RunscProbe.Run(_gvisor, ExecHelper.Locate(_options));
 
     // Root only (StartAsync refuses otherwise): every slot has its own uid.
-    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none", "host"] };
+    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none"] };
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -157,10 +157,15 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         {
             // No RLIMIT_FSIZE/CPU on runsc itself: the Sentry's guest memory is a host file it truncates to gigabytes, and
             // its CPU time includes gVisor's own. The spec's rlimits apply to the program inside.
-            "rlimit=core:0:0", "--",
+            "rlimit=core:0:0",
+        };
+        // Egress: warden-exec joins Warden's namespace before it execs runsc, whose --network host then uses it.
+        if (Bubblewrap.BwrapRenderer.NetnsField(spec) is { } netns) control.Add(netns);
+        control.AddRange([
+            "--",
             _gvisor.RunscPath, "--root", StateRoot, "--platform", Platform,
             "--network", OciRenderer.RunscNetwork(spec), "--ignore-cgroups", "--oci-seccomp",
-        };
+        ]);
         if (_gvisor.DebugLogDirectory is { } logs) control.AddRange(["--debug", "--debug-log", logs.TrimEnd('/') + "/"]);
         // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
         // but those the program itself creates in its workspace.
