@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Configuration;
+using Warden.Core.Egress;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
@@ -56,6 +57,7 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<UserWorkspaces>();
         services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
+        services.AddWardenEgress(configuration);
         // Read here, where the configuration is at hand: a host runs the warning once when it starts.
         var retired = RetiredSettings.In(configuration);
         if (retired.Count > 0)
