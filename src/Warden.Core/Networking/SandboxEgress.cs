@@ -1,0 +1,70 @@
+using Warden.Core.Egress;
+
+namespace Warden.Core.Networking;
+
+/// <summary>
+/// What a command granted network brings to the sandbox that runs it: the proxy and the grant its connections are
+/// served under (principal, run, patterns, caps, counters). The backend gives the sandbox an egress network and
+/// serves its listeners with this grant for as long as the command runs (<see cref="EgressAttachment"/>).
+/// </summary>
+public sealed record SandboxEgress(EgressProxy Proxy, EgressGrant Grant);
+
+/// <summary>
+/// One sandbox's egress network with the proxy serving its listeners for one grant. Disposing stops serving (closing
+/// the grant's connections through these listeners) and releases the namespace and listeners.
+/// </summary>
+internal sealed class EgressAttachment : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _serving;
+    private readonly bool _ownsNetwork;
+    private int _disposed;
+
+    private EgressAttachment(EgressNetwork network, List<IAsyncDisposable> serving, bool ownsNetwork)
+    {
+        Network = network;
+        _serving = serving;
+        _ownsNetwork = ownsNetwork;
+    }
+
+    public EgressNetwork Network { get; }
+
+    /// <summary>The spec's endpoint for bwrap and gVisor: the namespace warden-exec joins.</summary>
+    public Sandboxing.Spec.EgressEndpoint Endpoint => new(Network.HelperPath);
+
+    /// <summary>A fresh egress network, served for <paramref name="egress"/>'s grant (a cold run's stage).</summary>
+    public static async Task<EgressAttachment> CreateAsync(SandboxEgress egress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(egress);
+        var network = await EgressNetwork.CreateAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return Serve(network, egress, ownsNetwork: true);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Serves an egress network that outlives this attachment (a warm sandbox's, a keeper's, a session's) for one grant.
+    /// </summary>
+    public static EgressAttachment Attach(EgressNetwork network, SandboxEgress egress) => Serve(network, egress, ownsNetwork: false);
+
+    private static EgressAttachment Serve(EgressNetwork network, SandboxEgress egress, bool ownsNetwork)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(egress);
+        var serving = new List<IAsyncDisposable>(network.Listeners.Count);
+        foreach (var listener in network.Listeners) serving.Add(egress.Proxy.Serve(listener, egress.Grant));
+        return new EgressAttachment(network, serving, ownsNetwork);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        foreach (var serve in _serving) await serve.DisposeAsync().ConfigureAwait(false);
+        if (_ownsNetwork) Network.Dispose();
+    }
+}
