@@ -58,6 +58,10 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
         services.AddWardenEgress(configuration);
+        // A non-empty ceiling is a surface of its own: start-up refuses a backend that cannot give a run an egress network.
+        if (!string.IsNullOrWhiteSpace(configuration[$"{Egress.EgressOptions.Section}:Allow"]))
+            services.AddSingleton(new SurfaceRequirement("network access (WARDEN_EGRESS_ALLOW)", BackendFeature.Egress,
+                "WARDEN_EGRESS_ALLOW= (empty) / Warden:Egress:Allow"));
         // Read here, where the configuration is at hand: a host runs the warning once when it starts.
         var retired = RetiredSettings.In(configuration);
         if (retired.Count > 0)

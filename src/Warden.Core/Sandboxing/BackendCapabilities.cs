@@ -11,6 +11,12 @@ public enum BackendFeature
 
     /// <summary>A long-lived sandbox on a user's persistent home, as that home's own uid (Open Terminal).</summary>
     PersistentHomes,
+
+    /// <summary>
+    /// Runs granted network: a namespace whose only way out is Warden's egress proxy (<see cref="BackendCapabilities.NetworkModes"/>
+    /// has "egress"). Needed whenever <c>WARDEN_EGRESS_ALLOW</c> is not empty.
+    /// </summary>
+    Egress,
 }
 
 /// <summary>
@@ -48,6 +54,7 @@ public sealed record BackendCapabilities
         BackendFeature.WarmSandboxes => WarmSandboxes,
         BackendFeature.LongLivedSandboxes => LongLivedSandboxes,
         BackendFeature.PersistentHomes => PersistentHomes,
+        BackendFeature.Egress => NetworkModes.Contains("egress"),
         _ => false,
     };
 

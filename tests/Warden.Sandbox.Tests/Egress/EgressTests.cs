@@ -30,18 +30,23 @@ public sealed class EgressTests(EgressEngines engines)
         string mark = Guid.NewGuid().ToString("N");
         string url = $"http://allowed.test:{engines.Origin.PortText}/{mark}";
 
+        // The Docker runtime image has python but no curl (deploy/runtime-image/packages.txt): curl is checked where it exists.
+        bool curl = backend != "docker";
         var result = await RunAsync(backend, Run.Bash($"""
-            curl -sS --max-time 20 -H 'X-Probe: curl' {url}-curl; echo; echo "curl=$?"
+            {(curl ? $"curl -sS --max-time 20 -H 'X-Probe: curl' {url}-curl; echo; echo \"curl=$?\"" : "")}
             python3 -c "import urllib.request; print(urllib.request.urlopen('{url}-urllib', timeout=20).read().decode())"
             """));
 
-        Assert.Contains($"GET /{mark}-curl HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
-        Assert.Contains("X-Probe: curl", result.Run.Stdout, StringComparison.Ordinal);
+        if (curl)
+        {
+            Assert.Contains($"GET /{mark}-curl HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
+            Assert.Contains("X-Probe: curl", result.Run.Stdout, StringComparison.Ordinal);
+            Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-curl", StringComparison.Ordinal));
+        }
         Assert.Contains($"GET /{mark}-urllib HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
-        Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-curl", StringComparison.Ordinal));
         Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-urllib", StringComparison.Ordinal));
         var usage = Assert.IsType<Warden.Core.Egress.EgressUsage>(result.Egress);
-        Assert.Equal(2, usage.Connections);
+        Assert.Equal(curl ? 2 : 1, usage.Connections);
         Assert.True(usage.BytesReceived > 0 && usage.BytesSent > 0, $"usage {usage}");
     }
 
@@ -53,11 +58,17 @@ public sealed class EgressTests(EgressEngines engines)
         string port = engines.Origin.PortText;
         string own = engines.OwnPortNumber.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        // NO_PROXY names 127.0.0.1 (the sandbox's own loopback): emptied so curl sends the literals to the proxy too.
-        var result = await RunAsync(backend, Run.Bash($"""
-            for url in http://other.test:{port}/ http://127.0.0.1:{port}/ http://2130706433:{port}/ http://169.254.169.254/latest/meta-data/ http://own.test:{own}/; do
-              echo "$url $(NO_PROXY= no_proxy= curl -s -o /dev/null -D - --max-time 20 "$url" | tr -d '\r' | grep -i '^x-warden-egress' )"
-            done
+        // NO_PROXY names 127.0.0.1 (the sandbox's own loopback): emptied so urllib sends the literals to the proxy too.
+        // python, not curl: every backend's image has it (Docker's has no curl).
+        var result = await RunAsync(backend, Run.Python($$"""
+            import os, urllib.request, urllib.error
+            os.environ['NO_PROXY'] = os.environ['no_proxy'] = ''
+            for url in ['http://other.test:{{port}}/', 'http://127.0.0.1:{{port}}/', 'http://2130706433:{{port}}/', 'http://169.254.169.254/latest/meta-data/', 'http://own.test:{{own}}/']:
+                try:
+                    urllib.request.urlopen(url, timeout=20)
+                    print(url, 'reached')
+                except urllib.error.HTTPError as e:
+                    print(url, e.code, e.headers.get('X-Warden-Egress'))
             """));
 
         var lines = result.Run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -110,6 +121,7 @@ public sealed class EgressTests(EgressEngines engines)
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public async Task CurlWithoutProxy_Fails(string backend)
     {
+        if (backend == "docker") throw SandboxRequirement.Unavailable("docker", "the runtime image has no curl (IgnoringTheProxy_ReachesNothing covers docker with python)");
         int before = engines.Origin.Connections;
 
         var result = await RunAsync(backend, Run.Bash($"""

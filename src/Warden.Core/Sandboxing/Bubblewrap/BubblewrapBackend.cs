@@ -54,7 +54,8 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         LongLivedSandboxes = true,
         PersistentHomes = true,
         PerSlotUids = Libc.geteuid() == 0,
-        NetworkModes = ["none"],
+        // Egress needs root: warden-exec's setns into Warden's namespace (without root a UDS bridge would be needed: not built).
+        NetworkModes = Libc.geteuid() == 0 ? ["none", "egress"] : ["none"],
     };
 
     public async Task StartAsync(CancellationToken cancellationToken)

@@ -47,6 +47,12 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             await engine.PutArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, Tar(_files, _keeper.User), cancellationToken).ConfigureAwait(false);
             _uploaded = true;
         }
+        // Egress: the keeper's listener served under this command's grant for this stage only.
+        await using var egress = limits.Network
+            ? Networking.EgressAttachment.Attach(
+                _keeper.Egress ?? throw new InvalidOperationException("A stage granted network runs only in a keeper made with network (a compiled language's run cannot have network on docker yet)."),
+                command.Egress ?? throw new InvalidOperationException("A command granted network needs its egress grant."))
+            : null;
         var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User);
         var resources = DockerRenderer.Resources(spec.Cgroup);
         if (!DockerKeeper.SameResources(resources, _keeper.Resources))

@@ -53,7 +53,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     public BackendProbe Probe() => RunscProbe.Run(_gvisor, ExecHelper.Locate(_options));
 
     // Root only (StartAsync refuses otherwise): every slot has its own uid.
-    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none"] };
+    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none", "egress"] };
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
