@@ -42,7 +42,7 @@ public static class SettingsCatalog
         new("Warden:Limits:MaxOpenFiles", "WARDEN_MAX_OPEN_FILES", "256", "RLIMIT_NOFILE."),
         new("Warden:Limits:TmpMb", "WARDEN_TMP_MB", "64", "Size of the sandbox's /tmp (tmpfs)."),
         new("Warden:Limits:WorkspaceMb", "WARDEN_WORKSPACE_MB", "64", "Size of the writable workspace (tmpfs)."),
-        new("Warden:Limits:AllowNetwork", "WARDEN_ALLOW_NETWORK", "false", "Whether a request may ask for network access."),
+        new("Warden:Limits:AllowNetwork", "WARDEN_ALLOW_NETWORK", "false", "Old switch, an alias: true means WARDEN_EGRESS_ALLOW=* when that is unset (egress through the proxy, never the host network), with a start-up warning."),
         new("Warden:Egress:Allow", "WARDEN_EGRESS_ALLOW", "(none: no egress)", "Egress ceiling: comma list of host patterns (pypi.org, *.pythonhosted.org, *, name:8443) sandboxes may reach through Warden's proxy."),
         new("Warden:Egress:Hosts", "WARDEN_EGRESS_HOSTS", "(none)", "name=address overrides for the proxy's resolver (split DNS, internal mirrors); they resolve, never grant."),
         new("Warden:Egress:AllowPrivate", "WARDEN_EGRESS_ALLOW_PRIVATE", "(none)", "Refused ranges (private, loopback, link-local, the host's own) the proxy may dial: CIDRs, each with an optional :port."),

@@ -50,4 +50,5 @@ internal static class EventIds
     public const int EgressRefused = 1601;
     public const int EgressConnectionFailed = 1602;
     public const int EgressAuditFailed = 1603;
+    public const int NetworkAliased = 1650;
 }

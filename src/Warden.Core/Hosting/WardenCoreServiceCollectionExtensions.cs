@@ -58,8 +58,14 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
         services.AddWardenEgress(configuration);
+        // The old host-network switch is the ceiling "*" now (strictly narrower), said once at start-up.
+        if (NetworkAlias.Applies(configuration))
+        {
+            services.PostConfigure<Egress.EgressOptions>(o => o.Allow = "*");
+            services.AddSingleton<IHostedService>(sp => new NetworkAliasWarning(sp.GetRequiredService<ILogger<NetworkAliasWarning>>()));
+        }
         // A non-empty ceiling is a surface of its own: start-up refuses a backend that cannot give a run an egress network.
-        if (!string.IsNullOrWhiteSpace(configuration[$"{Egress.EgressOptions.Section}:Allow"]))
+        if (!string.IsNullOrWhiteSpace(NetworkAlias.Ceiling(configuration)))
             services.AddSingleton(new SurfaceRequirement("network access (WARDEN_EGRESS_ALLOW)", BackendFeature.Egress,
                 "WARDEN_EGRESS_ALLOW= (empty) / Warden:Egress:Allow"));
         // Read here, where the configuration is at hand: a host runs the warning once when it starts.

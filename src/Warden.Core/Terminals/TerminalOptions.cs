@@ -87,6 +87,6 @@ public sealed class TerminalOptions
     /// <summary>What exceeding a per-user quota does: refuse (Reject) or evict the oldest files (Evict).</summary>
     public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;
 
-    /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
+    /// <summary>Whether users' sandboxes have network through Warden's egress proxy (needs a non-empty WARDEN_EGRESS_ALLOW).</summary>
     public bool Network { get; set; }
 }

@@ -52,12 +52,26 @@ public sealed class UserWorkspacesTests : IDisposable
     [InlineData(1, 0, true)]
     public void Validator_HomeSize_MustHoldTheFileQuotasInodeTable(int megabytes, int files, bool valid)
     {
-        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Limits.LimitsOptions()));
+        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Egress.EgressOptions()));
 
         var result = validator.Validate(null, new TerminalOptions { MaxMegabytesPerUser = megabytes, MaxFilesPerUser = files });
 
         Assert.Equal(valid, result.Succeeded);
         if (!valid) Assert.Contains("MaxMegabytesPerUser", result.FailureMessage);
+    }
+
+    [Theory]
+    [InlineData("", false)]
+    [InlineData("  ", false)]
+    [InlineData("pypi.org", true)]
+    public void Validator_TerminalNetwork_NeedsAnEgressCeiling(string ceiling, bool valid)
+    {
+        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Egress.EgressOptions { Allow = ceiling }));
+
+        var result = validator.Validate(null, new TerminalOptions { Network = true });
+
+        Assert.Equal(valid, result.Succeeded);
+        if (!valid) Assert.Contains("WARDEN_EGRESS_ALLOW", result.FailureMessage);
     }
 
     public void Dispose()
