@@ -21,6 +21,7 @@ internal sealed partial class EgressConnection : IDisposable
     private readonly CancellationTokenSource _idleTimer;
     private readonly long _started;
     private Stream? _upstream;
+    private CancellationTokenRegistration _grantClosed;
     private string _method = "-";
     private string? _host;
     private int _port;
@@ -47,7 +48,9 @@ internal sealed partial class EgressConnection : IDisposable
 
     public async Task RunAsync(CancellationToken serveToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(serveToken, _grant.Closed, _headTimer.Token, _idleTimer.Token);
+        // The grant's own closing (revocation, bytes cap) is joined only once a slot is claimed: before that, a closed grant
+        // is a refusal the client should read, not a silent close.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(serveToken, _headTimer.Token, _idleTimer.Token);
         // Closing the sockets is what interrupts a read or write in flight; a token alone would wait for the peer.
         using var closeOnCancel = linked.Token.Register(static state => ((EgressConnection)state!).CloseAll(), this);
         try
@@ -76,6 +79,7 @@ internal sealed partial class EgressConnection : IDisposable
 
     public void Dispose()
     {
+        _grantClosed.Dispose();
         CloseAll();
         _headTimer.Dispose();
         _idleTimer.Dispose();
@@ -140,6 +144,7 @@ internal sealed partial class EgressConnection : IDisposable
                 return;
             }
             _slot = true;
+            _grantClosed = _grant.Closed.Register(static state => ((EgressConnection)state!).CloseAll(), this);
             _proxy.Metrics.Opened();
             // http://host/ to a host whose credentials go over TLS: the proxy speaks TLS on 443 itself.
             var dialPort = credential?.Upstream == EgressUpstream.Https && _port == 80 ? 443 : _port;

@@ -51,7 +51,7 @@ public sealed class HostAddresses : IDisposable
     private static IPAddress Canonical(IPAddress address)
     {
         var a = AddressPolicy.Unwrap(address);
-        return a.ScopeId != 0 ? new IPAddress(a.GetAddressBytes()) : a;
+        return a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && a.ScopeId != 0 ? new IPAddress(a.GetAddressBytes()) : a;
     }
 
     public void Dispose()

@@ -18,7 +18,7 @@ public sealed record IpNetwork(IPAddress Prefix, int Length)
         if (slash < 0 || !IPAddress.TryParse(cidr[..slash], out var address)) return false;
         if (!int.TryParse(cidr[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var length)) return false;
         var max = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        if (length > max || address.ScopeId != 0) return false;
+        if (length > max || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0)) return false;
         // Host bits set (10.0.0.1/8) are almost always a typo for a narrower range: refuse rather than guess.
         if (!Mask(address.GetAddressBytes(), length).SequenceEqual(address.GetAddressBytes())) return false;
         network = new IpNetwork(address, length);
