@@ -72,20 +72,28 @@ internal sealed partial class EgressConnection
             text.Append(name).Append(": ").Append(value).Append("\r\n");
         }
         if (!hasHost) text.Append("Host: ").Append(host).Append(target.Port == 80 ? "" : ":" + target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append("\r\n");
-        if (credential is not null)
-        {
-            text.Append(credential.Header).Append(": ").Append(credential.Value).Append("\r\n");
-            _credentialsInjected = true;
-        }
+        if (credential is not null) text.Append(credential.Header).Append(": ").Append(credential.Value).Append("\r\n");
         text.Append("Connection: close\r\n\r\n");
         if (credential?.Upstream == EgressUpstream.Https)
-            _upstream = await _proxy.UpstreamTls.WrapAsync(_upstream!, host, token).ConfigureAwait(false);
+        {
+            try
+            {
+                _upstream = await _proxy.UpstreamTls.WrapAsync(_upstream!, host, token).ConfigureAwait(false);
+            }
+            catch (System.Security.Authentication.AuthenticationException)
+            {
+                // The secret goes only to an origin that proved it is this host.
+                await RefuseAsync(502, EgressReasons.UpstreamTls, "the origin's TLS certificate is not valid for this host", token).ConfigureAwait(false);
+                return;
+            }
+        }
         _allowed = true;
         _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
         _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
         var headBytes = Encoding.ASCII.GetBytes(text.ToString());
         if (!Count(headBytes.Length, 0)) return;
         await _upstream!.WriteAsync(headBytes, token).ConfigureAwait(false);
+        _credentialsInjected = credential is not null;
         // The body, by the framing we parsed; anything after it (a pipelined request) is not forwarded.
         var remaining = head.ContentLength ?? 0;
         var first = buffered[..(int)Math.Min(remaining, buffered.Length)];
