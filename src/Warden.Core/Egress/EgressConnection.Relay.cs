@@ -18,6 +18,24 @@ internal sealed partial class EgressConnection
     /// <summary>CONNECT: 200, then the ClientHello's SNI must be the CONNECT host before one byte reaches the origin.</summary>
     private async Task TunnelAsync(byte[] buffer, int consumed, int filled, string host, CancellationToken token)
     {
+        filled = await AcknowledgeAndReadHelloAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
+        if (filled < 0) return;
+        _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
+        _allowed = true;
+        if (!Count(filled, 0)) return;
+        await _upstream!.WriteAsync(buffer.AsMemory(0, filled), token).ConfigureAwait(false);
+        _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
+        var up = PumpAsync(_clientStream, _upstream, toOrigin: true, token);
+        var down = PumpAsync(_upstream, _clientStream, toOrigin: false, token);
+        await Task.WhenAll(up, down).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Answers 200 to a CONNECT, then reads the client's TLS ClientHello into <paramref name="buffer"/> (from its start):
+    /// the number of bytes read, or -1 (refused) unless it is TLS with an SNI equal to the CONNECT host.
+    /// </summary>
+    private async Task<int> AcknowledgeAndReadHelloAsync(byte[] buffer, int consumed, int filled, string host, CancellationToken token)
+    {
         await _clientStream.WriteAsync(EgressResponses.ConnectEstablished, token).ConfigureAwait(false);
         // Bytes the client sent after the CONNECT head are the start of its ClientHello.
         var pending = filled - consumed;
@@ -32,31 +50,24 @@ internal sealed partial class EgressConnection
             if (parse == SniParse.Incomplete)
             {
                 var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, TlsClientHello.MaxBytes - filled), token).ConfigureAwait(false);
-                if (n == 0) { Refused(EgressReasons.NotTls); return; }
+                if (n == 0) { Refused(EgressReasons.NotTls); return -1; }
                 filled += n;
                 continue;
             }
             Refused(parse == SniParse.NoSni ? EgressReasons.SniMismatch : EgressReasons.NotTls);
-            return;
+            return -1;
         }
         if (EgressHostName.Normalize(sni!) != host)
         {
             Refused(EgressReasons.SniMismatch);
-            return;
+            return -1;
         }
-        _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
-        _allowed = true;
-        if (!Count(filled, 0)) return;
-        await _upstream!.WriteAsync(buffer.AsMemory(0, filled), token).ConfigureAwait(false);
-        _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
-        var up = PumpAsync(_clientStream, _upstream, toOrigin: true, token);
-        var down = PumpAsync(_upstream, _clientStream, toOrigin: false, token);
-        await Task.WhenAll(up, down).ConfigureAwait(false);
+        return filled;
     }
 
     /// <summary>Plain HTTP: one request, rewritten to origin-form with hop-by-hop headers dropped, then the raw response.</summary>
     private async Task ForwardAsync(HttpRequestHead head, EgressTarget target, EgressCredential? credential, ReadOnlyMemory<byte> buffered,
-        string host, CancellationToken token)
+        string host, bool upstreamTls, CancellationToken token)
     {
         var named = (head.Header("Connection") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(n => !NeverDropped.Contains(n)).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -74,7 +85,7 @@ internal sealed partial class EgressConnection
         if (!hasHost) text.Append("Host: ").Append(host).Append(target.Port == 80 ? "" : ":" + target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append("\r\n");
         if (credential is not null) text.Append(credential.Header).Append(": ").Append(credential.Value).Append("\r\n");
         text.Append("Connection: close\r\n\r\n");
-        if (credential?.Upstream == EgressUpstream.Https)
+        if (upstreamTls)
         {
             try
             {
@@ -211,6 +222,7 @@ internal sealed partial class EgressConnection
     private void CloseAll()
     {
         _clientStream.Dispose();
+        _rawClientStream.Dispose();
         _upstream?.Dispose();
     }
 

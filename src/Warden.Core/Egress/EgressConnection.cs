@@ -16,7 +16,9 @@ internal sealed partial class EgressConnection : IDisposable
     private readonly EgressProxy _proxy;
     private readonly EgressGrant _grant;
     private readonly Socket _client;
-    private readonly Stream _clientStream;
+    private readonly Stream _rawClientStream;
+    // The client's stream; after a terminated CONNECT, the proxy's own TLS over the raw one.
+    private Stream _clientStream;
     private readonly CancellationTokenSource _headTimer;
     private readonly CancellationTokenSource _idleTimer;
     private readonly long _started;
@@ -40,7 +42,8 @@ internal sealed partial class EgressConnection : IDisposable
         _grant = grant;
         _client = client;
         _client.NoDelay = true;
-        _clientStream = new NetworkStream(client, ownsSocket: true);
+        _rawClientStream = new NetworkStream(client, ownsSocket: true);
+        _clientStream = _rawClientStream;
         _headTimer = new CancellationTokenSource(proxy.Settings.HeadTimeout, proxy.Time);
         _idleTimer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, proxy.Time);
         _started = proxy.Time.GetTimestamp();
@@ -90,19 +93,9 @@ internal sealed partial class EgressConnection : IDisposable
         var buffer = ArrayPool<byte>.Shared.Rent(HttpRequestHead.MaxBytes);
         try
         {
-            var filled = 0;
-            HttpRequestHead? head;
-            int consumed;
-            while (true)
-            {
-                var parse = HttpRequestHead.TryParse(buffer.AsSpan(0, filled), out head, out consumed, out var error);
-                if (parse == HeadParse.Complete) break;
-                if (parse == HeadParse.Invalid) { await RefuseAsync(400, EgressReasons.BadRequest, error!, token).ConfigureAwait(false); return; }
-                var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, HttpRequestHead.MaxBytes - filled), token).ConfigureAwait(false);
-                if (n == 0) { _reason = EgressReasons.BadRequest; return; }
-                filled += n;
-            }
-            _method = head!.Method;
+            var (head, consumed, filled) = await ReadHeadAsync(buffer, EgressReasons.BadRequest, token).ConfigureAwait(false);
+            if (head is null) return;
+            _method = head.Method;
             if (!EgressTarget.TryFrom(head, out var target, out var targetError))
             {
                 await RefuseAsync(400, EgressReasons.BadRequest, targetError!, token).ConfigureAwait(false);
@@ -128,7 +121,7 @@ internal sealed partial class EgressConnection : IDisposable
             }
             _pattern = ceilingPattern.Text;
             _proxy.Settings.Credentials.TryGetValue(host, out var credential);
-            if (connect && credential is not null)
+            if (connect && credential is { Terminate: false })
             {
                 await RefuseAsync(403, EgressReasons.CredentialedUseHttp, $"use http://{host}/: the proxy adds this host's credentials and speaks TLS to it", token).ConfigureAwait(false);
                 return;
@@ -152,12 +145,36 @@ internal sealed partial class EgressConnection : IDisposable
             if (upstream is null) return;
             _upstream = new NetworkStream(upstream, ownsSocket: true);
             if (token.IsCancellationRequested) CloseAll();
-            if (connect) await TunnelAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
-            else await ForwardAsync(head, target, credential, buffer.AsMemory(consumed, filled - consumed), host, token).ConfigureAwait(false);
+            if (connect && credential is not null) await TerminateAsync(buffer, consumed, filled, host, credential, token).ConfigureAwait(false);
+            else if (connect) await TunnelAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
+            else await ForwardAsync(head, target, credential, buffer.AsMemory(consumed, filled - consumed), host, credential?.Upstream == EgressUpstream.Https, token).ConfigureAwait(false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Reads one request head from the client into <paramref name="buffer"/>; a null head after answering (or seeing the end).</summary>
+    private async Task<(HttpRequestHead? Head, int Consumed, int Filled)> ReadHeadAsync(byte[] buffer, string endReason, CancellationToken token)
+    {
+        var filled = 0;
+        while (true)
+        {
+            var parse = HttpRequestHead.TryParse(buffer.AsSpan(0, filled), out var head, out var consumed, out var error);
+            if (parse == HeadParse.Complete) return (head, consumed, filled);
+            if (parse == HeadParse.Invalid)
+            {
+                await RefuseAsync(400, EgressReasons.BadRequest, error!, token).ConfigureAwait(false);
+                return (null, 0, 0);
+            }
+            var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, HttpRequestHead.MaxBytes - filled), token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                _reason = endReason;
+                return (null, 0, 0);
+            }
+            filled += n;
         }
     }
 
