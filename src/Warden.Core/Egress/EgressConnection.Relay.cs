@@ -106,6 +106,29 @@ internal sealed partial class EgressConnection
         await _upstream!.WriteAsync(headBytes, token).ConfigureAwait(false);
         _credentialsInjected = credential is not null;
         // The body, by the framing we parsed; anything after it (a pipelined request) is not forwarded.
+        if (head.Chunked)
+        {
+            try
+            {
+                // Not disposed: it would close the client's stream, which the response still goes to.
+                var source = new PrefixedStream(buffered, _clientStream);
+                await ChunkedBody.CopyAsync(source, _upstream, n =>
+                {
+                    _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
+                    return Count(n, 0);
+                }, token).ConfigureAwait(false);
+            }
+            catch (InvalidDataException)
+            {
+                // The head already went out; the origin must not see a body end the proxy did not agree on.
+                Refused(EgressReasons.BadRequest);
+                CloseAll();
+                return;
+            }
+            if (_reason == EgressReasons.CapBytes) return;
+            await PumpAsync(_upstream, _clientStream, toOrigin: false, token).ConfigureAwait(false);
+            return;
+        }
         var remaining = head.ContentLength ?? 0;
         var first = buffered[..(int)Math.Min(remaining, buffered.Length)];
         if (first.Length > 0)

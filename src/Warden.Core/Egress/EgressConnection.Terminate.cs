@@ -66,11 +66,6 @@ internal sealed partial class EgressConnection
             await RefuseAsync(400, EgressReasons.BadRequest, "the Host header differs from the CONNECT host", token).ConfigureAwait(false);
             return;
         }
-        if (head.Chunked)
-        {
-            await RefuseAsync(411, EgressReasons.BadRequest, "chunked request bodies are not forwarded; send Content-Length", token).ConfigureAwait(false);
-            return;
-        }
         var target = new EgressTarget(host, _port, inner.PathAndQuery);
         await ForwardAsync(head, target, credential, buffer.AsMemory(innerConsumed, innerFilled - innerConsumed), host, upstreamTls: true, token)
             .ConfigureAwait(false);

@@ -126,11 +126,6 @@ internal sealed partial class EgressConnection : IDisposable
                 await RefuseAsync(403, EgressReasons.CredentialedUseHttp, $"use http://{host}/: the proxy adds this host's credentials and speaks TLS to it", token).ConfigureAwait(false);
                 return;
             }
-            if (head.Chunked)
-            {
-                await RefuseAsync(411, EgressReasons.BadRequest, "chunked request bodies are not forwarded; send Content-Length", token).ConfigureAwait(false);
-                return;
-            }
             if (_grant.TryOpen() is { } capReason)
             {
                 await RefuseAsync(403, capReason, capReason == EgressReasons.NoGrant ? "this sandbox's egress has ended" : "this run's egress cap is reached", token).ConfigureAwait(false);

@@ -68,6 +68,8 @@ internal sealed class TestOrigin : IAsyncDisposable
                 .Select(p => int.Parse(p[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
             var body = new byte[contentLength];
             await stream.ReadExactlyAsync(body, _stop.Token);
+            if (head.Contains("\r\nTransfer-Encoding: chunked\r\n", StringComparison.OrdinalIgnoreCase))
+                body = await ReadChunkedRawAsync(stream);
             if (target.StartsWith("/bytes/", StringComparison.Ordinal))
             {
                 var n = long.Parse(target["/bytes/".Length..], System.Globalization.CultureInfo.InvariantCulture);
@@ -94,6 +96,19 @@ internal sealed class TestOrigin : IAsyncDisposable
         catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
         {
         }
+    }
+
+    // The raw chunked body up to its last chunk (the proxy sends it canonical: no trailers), kept as received.
+    private async Task<byte[]> ReadChunkedRawAsync(Stream stream)
+    {
+        var bytes = new List<byte>();
+        var one = new byte[1];
+        while (!(bytes.Count >= 5 && (bytes.Count == 5 || bytes[^6] == '\n') && bytes[^5] == '0' && bytes[^4] == '\r' && bytes[^3] == '\n' && bytes[^2] == '\r' && bytes[^1] == '\n'))
+        {
+            if (await stream.ReadAsync(one, _stop.Token) == 0) break;
+            bytes.Add(one[0]);
+        }
+        return [.. bytes];
     }
 
     private async Task<string?> ReadHeadAsync(Stream stream)
