@@ -18,6 +18,24 @@ internal sealed partial class EgressConnection
     /// <summary>CONNECT: 200, then the ClientHello's SNI must be the CONNECT host before one byte reaches the origin.</summary>
     private async Task TunnelAsync(byte[] buffer, int consumed, int filled, string host, CancellationToken token)
     {
+        filled = await AcknowledgeAndReadHelloAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
+        if (filled < 0) return;
+        _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
+        _allowed = true;
+        if (!Count(filled, 0)) return;
+        await _upstream!.WriteAsync(buffer.AsMemory(0, filled), token).ConfigureAwait(false);
+        _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
+        var up = PumpAsync(_clientStream, _upstream, toOrigin: true, token);
+        var down = PumpAsync(_upstream, _clientStream, toOrigin: false, token);
+        await Task.WhenAll(up, down).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Answers 200 to a CONNECT, then reads the client's TLS ClientHello into <paramref name="buffer"/> (from its start):
+    /// the number of bytes read, or -1 (refused) unless it is TLS with an SNI equal to the CONNECT host.
+    /// </summary>
+    private async Task<int> AcknowledgeAndReadHelloAsync(byte[] buffer, int consumed, int filled, string host, CancellationToken token)
+    {
         await _clientStream.WriteAsync(EgressResponses.ConnectEstablished, token).ConfigureAwait(false);
         // Bytes the client sent after the CONNECT head are the start of its ClientHello.
         var pending = filled - consumed;
@@ -32,31 +50,24 @@ internal sealed partial class EgressConnection
             if (parse == SniParse.Incomplete)
             {
                 var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, TlsClientHello.MaxBytes - filled), token).ConfigureAwait(false);
-                if (n == 0) { Refused(EgressReasons.NotTls); return; }
+                if (n == 0) { Refused(EgressReasons.NotTls); return -1; }
                 filled += n;
                 continue;
             }
             Refused(parse == SniParse.NoSni ? EgressReasons.SniMismatch : EgressReasons.NotTls);
-            return;
+            return -1;
         }
         if (EgressHostName.Normalize(sni!) != host)
         {
             Refused(EgressReasons.SniMismatch);
-            return;
+            return -1;
         }
-        _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
-        _allowed = true;
-        if (!Count(filled, 0)) return;
-        await _upstream!.WriteAsync(buffer.AsMemory(0, filled), token).ConfigureAwait(false);
-        _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
-        var up = PumpAsync(_clientStream, _upstream, toOrigin: true, token);
-        var down = PumpAsync(_upstream, _clientStream, toOrigin: false, token);
-        await Task.WhenAll(up, down).ConfigureAwait(false);
+        return filled;
     }
 
     /// <summary>Plain HTTP: one request, rewritten to origin-form with hop-by-hop headers dropped, then the raw response.</summary>
     private async Task ForwardAsync(HttpRequestHead head, EgressTarget target, EgressCredential? credential, ReadOnlyMemory<byte> buffered,
-        string host, CancellationToken token)
+        string host, bool upstreamTls, CancellationToken token)
     {
         var named = (head.Header("Connection") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(n => !NeverDropped.Contains(n)).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -72,21 +83,52 @@ internal sealed partial class EgressConnection
             text.Append(name).Append(": ").Append(value).Append("\r\n");
         }
         if (!hasHost) text.Append("Host: ").Append(host).Append(target.Port == 80 ? "" : ":" + target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append("\r\n");
-        if (credential is not null)
-        {
-            text.Append(credential.Header).Append(": ").Append(credential.Value).Append("\r\n");
-            _credentialsInjected = true;
-        }
+        if (credential is not null) text.Append(credential.Header).Append(": ").Append(credential.Value).Append("\r\n");
         text.Append("Connection: close\r\n\r\n");
-        if (credential?.Upstream == EgressUpstream.Https)
-            _upstream = await _proxy.UpstreamTls.WrapAsync(_upstream!, host, token).ConfigureAwait(false);
+        if (upstreamTls)
+        {
+            try
+            {
+                _upstream = await _proxy.UpstreamTls.WrapAsync(_upstream!, host, token).ConfigureAwait(false);
+            }
+            catch (System.Security.Authentication.AuthenticationException)
+            {
+                // The secret goes only to an origin that proved it is this host.
+                await RefuseAsync(502, EgressReasons.UpstreamTls, "the origin's TLS certificate is not valid for this host", token).ConfigureAwait(false);
+                return;
+            }
+        }
         _allowed = true;
         _headTimer.CancelAfter(Timeout.InfiniteTimeSpan);
         _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
         var headBytes = Encoding.ASCII.GetBytes(text.ToString());
         if (!Count(headBytes.Length, 0)) return;
         await _upstream!.WriteAsync(headBytes, token).ConfigureAwait(false);
+        _credentialsInjected = credential is not null;
         // The body, by the framing we parsed; anything after it (a pipelined request) is not forwarded.
+        if (head.Chunked)
+        {
+            try
+            {
+                // Not disposed: it would close the client's stream, which the response still goes to.
+                var source = new PrefixedStream(buffered, _clientStream);
+                await ChunkedBody.CopyAsync(source, _upstream, n =>
+                {
+                    _idleTimer.CancelAfter(_grant.Caps.IdleTimeout);
+                    return Count(n, 0);
+                }, token).ConfigureAwait(false);
+            }
+            catch (InvalidDataException)
+            {
+                // The head already went out; the origin must not see a body end the proxy did not agree on.
+                Refused(EgressReasons.BadRequest);
+                CloseAll();
+                return;
+            }
+            if (_reason == EgressReasons.CapBytes) return;
+            await PumpAsync(_upstream, _clientStream, toOrigin: false, token).ConfigureAwait(false);
+            return;
+        }
         var remaining = head.ContentLength ?? 0;
         var first = buffered[..(int)Math.Min(remaining, buffered.Length)];
         if (first.Length > 0)
@@ -203,6 +245,7 @@ internal sealed partial class EgressConnection
     private void CloseAll()
     {
         _clientStream.Dispose();
+        _rawClientStream.Dispose();
         _upstream?.Dispose();
     }
 

@@ -16,11 +16,14 @@ internal sealed partial class EgressConnection : IDisposable
     private readonly EgressProxy _proxy;
     private readonly EgressGrant _grant;
     private readonly Socket _client;
-    private readonly Stream _clientStream;
+    private readonly Stream _rawClientStream;
+    // The client's stream; after a terminated CONNECT, the proxy's own TLS over the raw one.
+    private Stream _clientStream;
     private readonly CancellationTokenSource _headTimer;
     private readonly CancellationTokenSource _idleTimer;
     private readonly long _started;
     private Stream? _upstream;
+    private CancellationTokenRegistration _grantClosed;
     private string _method = "-";
     private string? _host;
     private int _port;
@@ -39,7 +42,8 @@ internal sealed partial class EgressConnection : IDisposable
         _grant = grant;
         _client = client;
         _client.NoDelay = true;
-        _clientStream = new NetworkStream(client, ownsSocket: true);
+        _rawClientStream = new NetworkStream(client, ownsSocket: true);
+        _clientStream = _rawClientStream;
         _headTimer = new CancellationTokenSource(proxy.Settings.HeadTimeout, proxy.Time);
         _idleTimer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, proxy.Time);
         _started = proxy.Time.GetTimestamp();
@@ -47,7 +51,9 @@ internal sealed partial class EgressConnection : IDisposable
 
     public async Task RunAsync(CancellationToken serveToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(serveToken, _grant.Closed, _headTimer.Token, _idleTimer.Token);
+        // The grant's own closing (revocation, bytes cap) is joined only once a slot is claimed: before that, a closed grant
+        // is a refusal the client should read, not a silent close.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(serveToken, _headTimer.Token, _idleTimer.Token);
         // Closing the sockets is what interrupts a read or write in flight; a token alone would wait for the peer.
         using var closeOnCancel = linked.Token.Register(static state => ((EgressConnection)state!).CloseAll(), this);
         try
@@ -76,6 +82,7 @@ internal sealed partial class EgressConnection : IDisposable
 
     public void Dispose()
     {
+        _grantClosed.Dispose();
         CloseAll();
         _headTimer.Dispose();
         _idleTimer.Dispose();
@@ -86,19 +93,9 @@ internal sealed partial class EgressConnection : IDisposable
         var buffer = ArrayPool<byte>.Shared.Rent(HttpRequestHead.MaxBytes);
         try
         {
-            var filled = 0;
-            HttpRequestHead? head;
-            int consumed;
-            while (true)
-            {
-                var parse = HttpRequestHead.TryParse(buffer.AsSpan(0, filled), out head, out consumed, out var error);
-                if (parse == HeadParse.Complete) break;
-                if (parse == HeadParse.Invalid) { await RefuseAsync(400, EgressReasons.BadRequest, error!, token).ConfigureAwait(false); return; }
-                var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, HttpRequestHead.MaxBytes - filled), token).ConfigureAwait(false);
-                if (n == 0) { _reason = EgressReasons.BadRequest; return; }
-                filled += n;
-            }
-            _method = head!.Method;
+            var (head, consumed, filled) = await ReadHeadAsync(buffer, EgressReasons.BadRequest, token).ConfigureAwait(false);
+            if (head is null) return;
+            _method = head.Method;
             if (!EgressTarget.TryFrom(head, out var target, out var targetError))
             {
                 await RefuseAsync(400, EgressReasons.BadRequest, targetError!, token).ConfigureAwait(false);
@@ -124,14 +121,9 @@ internal sealed partial class EgressConnection : IDisposable
             }
             _pattern = ceilingPattern.Text;
             _proxy.Settings.Credentials.TryGetValue(host, out var credential);
-            if (connect && credential is not null)
+            if (connect && credential is { Terminate: false })
             {
                 await RefuseAsync(403, EgressReasons.CredentialedUseHttp, $"use http://{host}/: the proxy adds this host's credentials and speaks TLS to it", token).ConfigureAwait(false);
-                return;
-            }
-            if (head.Chunked)
-            {
-                await RefuseAsync(411, EgressReasons.BadRequest, "chunked request bodies are not forwarded; send Content-Length", token).ConfigureAwait(false);
                 return;
             }
             if (_grant.TryOpen() is { } capReason)
@@ -140,6 +132,7 @@ internal sealed partial class EgressConnection : IDisposable
                 return;
             }
             _slot = true;
+            _grantClosed = _grant.Closed.Register(static state => ((EgressConnection)state!).CloseAll(), this);
             _proxy.Metrics.Opened();
             // http://host/ to a host whose credentials go over TLS: the proxy speaks TLS on 443 itself.
             var dialPort = credential?.Upstream == EgressUpstream.Https && _port == 80 ? 443 : _port;
@@ -147,12 +140,36 @@ internal sealed partial class EgressConnection : IDisposable
             if (upstream is null) return;
             _upstream = new NetworkStream(upstream, ownsSocket: true);
             if (token.IsCancellationRequested) CloseAll();
-            if (connect) await TunnelAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
-            else await ForwardAsync(head, target, credential, buffer.AsMemory(consumed, filled - consumed), host, token).ConfigureAwait(false);
+            if (connect && credential is not null) await TerminateAsync(buffer, consumed, filled, host, credential, token).ConfigureAwait(false);
+            else if (connect) await TunnelAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
+            else await ForwardAsync(head, target, credential, buffer.AsMemory(consumed, filled - consumed), host, credential?.Upstream == EgressUpstream.Https, token).ConfigureAwait(false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Reads one request head from the client into <paramref name="buffer"/>; a null head after answering (or seeing the end).</summary>
+    private async Task<(HttpRequestHead? Head, int Consumed, int Filled)> ReadHeadAsync(byte[] buffer, string endReason, CancellationToken token)
+    {
+        var filled = 0;
+        while (true)
+        {
+            var parse = HttpRequestHead.TryParse(buffer.AsSpan(0, filled), out var head, out var consumed, out var error);
+            if (parse == HeadParse.Complete) return (head, consumed, filled);
+            if (parse == HeadParse.Invalid)
+            {
+                await RefuseAsync(400, EgressReasons.BadRequest, error!, token).ConfigureAwait(false);
+                return (null, 0, 0);
+            }
+            var n = await _clientStream.ReadAsync(buffer.AsMemory(filled, HttpRequestHead.MaxBytes - filled), token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                _reason = endReason;
+                return (null, 0, 0);
+            }
+            filled += n;
         }
     }
 

@@ -47,7 +47,16 @@ public sealed partial class EgressProxy : IAsyncDisposable
         Logger = logger ?? throw new ArgumentNullException(nameof(logger));
         Time = time ?? throw new ArgumentNullException(nameof(time));
         UpstreamTls = new UpstreamTls(settings.UpstreamCa);
+        var terminated = settings.Credentials.Values.Where(c => c.Terminate).Select(c => c.Host).Order(StringComparer.Ordinal).ToArray();
+        if (terminated.Length > 0) CertificateAuthority = new EgressCertificateAuthority(terminated, time);
     }
+
+    /// <summary>
+    /// The in-memory CA the proxy terminates TLS with (null unless a credentialed host has <c>terminate: true</c>). The
+    /// sandbox side binds its <see cref="EgressCertificateAuthority.CertificatePem"/> and
+    /// <see cref="EgressCertificateAuthority.BundlePem"/> into egress sandboxes.
+    /// </summary>
+    public EgressCertificateAuthority? CertificateAuthority { get; }
 
     public EgressSettings Settings { get; }
 
@@ -94,6 +103,7 @@ public sealed partial class EgressProxy : IAsyncDisposable
         foreach (var handle in _handles.Keys) await handle.DisposeAsync().ConfigureAwait(false);
         _ownedHostAddresses?.Dispose();
         UpstreamTls.Dispose();
+        CertificateAuthority?.Dispose();
         _stopping.Dispose();
     }
 }

@@ -16,6 +16,10 @@ public static class EgressReasons
     public const string CapConnections = "cap_connections";
     public const string CredentialedUseHttp = "credentialed_use_http";
     public const string NoGrant = "no_grant";
+    /// <summary>The proxy's own TLS to a credentialed origin failed verification: nothing was sent.</summary>
+    public const string UpstreamTls = "upstream_tls";
+    /// <summary>The client did not complete the TLS handshake with the proxy's own certificate (terminated hosts).</summary>
+    public const string TlsTermination = "tls_termination";
     /// <summary>A tunnel closed by <see cref="EgressGrant.Revoke"/>.</summary>
     public const string Revoked = "revoked";
     /// <summary>A tunnel closed after no byte either way for the idle timeout.</summary>
