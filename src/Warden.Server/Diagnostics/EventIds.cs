@@ -27,4 +27,7 @@ internal static class EventIds
     public const int ClusterLeaveFailed = 2410;
     public const int ClusterRelayFailed = 2411;
     public const int ClusterDatabaseWait = 2412;
+    public const int EgressAuditWriteFailed = 2601;
+    public const int EgressAuditAfterShutdown = 2602;
+    public const int EgressAuditDrainTimedOut = 2603;
 }

@@ -10,7 +10,7 @@ public sealed class EgressServer : IAsyncLifetime
     public WardenTestServer Server { get; private set; } = null!;
 
     public async ValueTask InitializeAsync() =>
-        Server = await WardenTestServer.StartAsync(new() { ["Warden:Egress:Allow"] = "a.test,b.test:*" });
+        Server = await WardenTestServer.StartAsync(new() { ["Warden:Egress:Allow"] = "a.test,b.test:*", ["Warden:Audit:Enabled"] = "true" });
 
     public async ValueTask DisposeAsync() => await Server.DisposeAsync();
 }
@@ -110,6 +110,25 @@ public sealed class EgressApiTests(EgressServer fixture, SharedServer noEgress) 
         Assert.Equal(0, egress.GetProperty("connections").GetInt32());
         Assert.Equal(1, egress.GetProperty("refused").GetInt32());
         Assert.Equal(0, egress.GetProperty("bytes_sent").GetInt64());
+
+        // The refusal is in the audit log (an "egress" line naming the run) and in the metrics.
+        string id = body.GetProperty("execution_id").GetString()!;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        JsonElement? line = null;
+        while (line is null && DateTime.UtcNow < deadline)
+        {
+            line = (await History.HistoryTests.AuditLinesAsync(fixture.Server.AuditLogPath, 1))
+                .FirstOrDefault(l => l.GetProperty("event").GetString() == "egress" && l.GetProperty("run_id").GetString() == id) is { ValueKind: JsonValueKind.Object } found ? found : null;
+            if (line is null) await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        Assert.NotNull(line);
+        Assert.Equal("b.test", line.Value.GetProperty("host").GetString());
+        Assert.Equal("refused", line.Value.GetProperty("decision").GetString());
+        Assert.Equal("not_allowed", line.Value.GetProperty("reason").GetString());
+        Assert.Equal("GET", line.Value.GetProperty("method").GetString());
+        Assert.True(line.Value.TryGetProperty("principal", out _));
+        var metrics = await (await Client.GetAsync("/metrics", TestContext.Current.CancellationToken)).Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.Contains(metrics.Split('\n'), l => l.StartsWith("warden_egress_connections_total{", StringComparison.Ordinal) && l.Contains("not_allowed", StringComparison.Ordinal));
     }
 
     [Fact]
