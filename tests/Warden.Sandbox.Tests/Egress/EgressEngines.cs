@@ -19,6 +19,12 @@ public sealed class EgressEngines : IAsyncLifetime
 
     internal OriginServer Origin { get; } = new();
 
+    /// <summary>The credential the proxy adds for api.test; it must never be readable inside a sandbox.</summary>
+    public string Secret { get; } = "Bearer s3cret-" + Guid.NewGuid().ToString("N");
+
+    /// <summary>The credentials file (0600, the test's own temp directory): Warden reads it, sandboxes never see it.</summary>
+    public string CredentialsPath { get; } = Path.Combine(Directory.CreateTempSubdirectory("warden-egress-creds-").FullName, "credentials.json");
+
     /// <summary>A listener standing in for Warden's own HTTP port (the tests' engines have no Kestrel).</summary>
     internal TcpListener OwnPort { get; } = new(IPAddress.Loopback, 0);
 
@@ -27,11 +33,14 @@ public sealed class EgressEngines : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         OwnPort.Start();
+        File.WriteAllText(CredentialsPath, $$"""[{"host": "api.test", "header": "Authorization", "value": "{{Secret}}", "upstream": "http"}]""");
+        File.SetUnixFileMode(CredentialsPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         string own = OwnPortNumber.ToString(CultureInfo.InvariantCulture);
         var settings = new Dictionary<string, string?>
         {
-            ["Warden:Egress:Allow"] = "allowed.test:*,pypi.test:*,own.test:*",
-            ["Warden:Egress:Hosts"] = "allowed.test=127.0.0.1,other.test=127.0.0.1,pypi.test=127.0.0.1,own.test=127.0.0.1",
+            ["Warden:Egress:Allow"] = "allowed.test:*,pypi.test:*,own.test:*,api.test:*",
+            ["Warden:Egress:Hosts"] = "allowed.test=127.0.0.1,other.test=127.0.0.1,pypi.test=127.0.0.1,own.test=127.0.0.1,api.test=127.0.0.1",
+            ["Warden:Egress:CredentialsFile"] = CredentialsPath,
             ["Warden:Egress:AllowPrivate"] = $"127.0.0.1/32:{Origin.PortText},127.0.0.1/32:{own}",
         };
         foreach (var backend in Backends.Names)
@@ -56,6 +65,7 @@ public sealed class EgressEngines : IAsyncLifetime
         OwnPort.Stop();
         OwnPort.Dispose();
         await Origin.DisposeAsync();
+        Directory.Delete(Path.GetDirectoryName(CredentialsPath)!, recursive: true);
         if (leaks.Count > 0) throw new InvalidOperationException("Disposing the egress engines left things behind:\n" + string.Join("\n", leaks));
     }
 }
