@@ -12,6 +12,7 @@ namespace Warden.Sandbox.Tests.Egress;
 /// field can reach (Warden's listener; not the host's loopback, not any route), that the helper fails closed, and that
 /// disposing leaves no descriptor behind. Needs root (unshare/setns), as egress does.
 /// </summary>
+[Collection(nameof(EgressCollection))] // serial with the engines: the leak tests count namespace fds
 public sealed class EgressNetworkTests
 {
     private const string Probe = """

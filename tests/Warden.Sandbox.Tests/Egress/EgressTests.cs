@@ -146,4 +146,37 @@ public sealed class EgressTests(EgressEngines engines)
         Assert.Equal("0", result.Run.Stdout.Trim());
         Assert.Null(result.Egress);
     }
+
+    /// <summary>
+    /// Runs granted network leave no namespace handle and no listener in Warden: one that succeeds, one killed at its
+    /// time limit while a tunnel is open, one whose program fails. (Docker keepers are removed in the background.)
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Runs_LeaveNoNamespaceHandles(string backend)
+    {
+        RequireRoot();
+        var before = NamespaceLinks();
+        string url = $"http://allowed.test:{engines.Origin.PortText}/leak";
+
+        await RunAsync(backend, Run.Python($"import urllib.request; urllib.request.urlopen('{url}', timeout=20).read()"));
+        var killed = await engines[backend].Engine.RunAsync(Run.Python($$"""
+            import socket, time
+            s = socket.create_connection(('127.0.0.1', 3128))
+            s.sendall(b'CONNECT allowed.test:{{engines.Origin.PortText}} HTTP/1.1\r\nHost: allowed.test\r\n\r\n')
+            time.sleep(30)
+            """, limits: new Warden.Core.Limits.LimitRequest { TimeoutSeconds = 2 }) with { Network = true }, 60);
+        Run.AssertStatus(ExecutionStatus.Timeout, killed);
+        var failed = await engines[backend].Engine.RunAsync(Run.Python("raise SystemExit(3)") with { Network = true }, 60);
+        Assert.Equal(3, failed.Run.ExitCode);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        List<string> added;
+        while ((added = NamespaceLinks().Except(before).ToList()).Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.Empty(added);
+    }
+
+    private static List<string> NamespaceLinks() =>
+        Directory.GetFiles("/proc/self/fd").Select(f => { try { return new FileInfo(f).LinkTarget; } catch (IOException) { return null; } })
+            .OfType<string>().Where(t => t.StartsWith("net:[", StringComparison.Ordinal)).ToList();
 }
