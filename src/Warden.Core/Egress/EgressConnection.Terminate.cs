@@ -14,13 +14,25 @@ internal sealed partial class EgressConnection
     {
         filled = await AcknowledgeAndReadHelloAsync(buffer, consumed, filled, host, token).ConfigureAwait(false);
         if (filled < 0) return;
+        System.Security.Cryptography.X509Certificates.X509Certificate2 leaf;
+        try
+        {
+            leaf = _proxy.CertificateAuthority!.LeafFor(host);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            // The CA outlived its validity (a Warden up for longer than EgressCertificateAuthority.Validity).
+            Log.ConnectionFailed(_proxy.Logger, _grant.RunId, host, e);
+            Refused(EgressReasons.TlsTermination);
+            return;
+        }
         var tls = new SslStream(new PrefixedStream(buffer.AsMemory(0, filled).ToArray(), _rawClientStream), leaveInnerStreamOpen: false);
         _clientStream = tls;
         try
         {
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
-                ServerCertificate = _proxy.CertificateAuthority!.LeafFor(host),
+                ServerCertificate = leaf,
                 ApplicationProtocols = [SslApplicationProtocol.Http11],
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 ClientCertificateRequired = false,

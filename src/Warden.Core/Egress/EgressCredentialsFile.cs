@@ -12,22 +12,26 @@ internal static class EgressCredentialsFile
     public static IReadOnlyList<EgressCredential> Load(string path, ICollection<string> errors)
     {
         const string setting = "WARDEN_EGRESS_CREDENTIALS_FILE (Warden:Egress:CredentialsFile)";
-        UnixFileMode mode;
-        try { mode = File.GetUnixFileMode(path); }
+        List<CredentialEntry>? entries;
+        try
+        {
+            // The mode is read from the descriptor that is then read: no swapping the file between the check and the read.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var mode = File.GetUnixFileMode(stream.SafeFileHandle);
+            if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
+            {
+                errors.Add($"{setting}: '{path}' must be readable by its owner only (chmod 600); it is {Convert.ToString((int)mode, 8)}");
+                return [];
+            }
+            entries = JsonSerializer.Deserialize(stream, EgressJson.Default.ListCredentialEntry);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             errors.Add($"{setting}: cannot read '{path}': {e.Message}");
             return [];
         }
-        if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
-            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
-        {
-            errors.Add($"{setting}: '{path}' must be readable by its owner only (chmod 600); it is {Convert.ToString((int)mode, 8)}");
-            return [];
-        }
-        List<CredentialEntry>? entries;
-        try { entries = JsonSerializer.Deserialize(File.ReadAllText(path), EgressJson.Default.ListCredentialEntry); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (JsonException e)
         {
             // JsonException messages quote positions, never values.
             errors.Add($"{setting}: '{path}' is not a JSON list of credentials: {e.Message}");

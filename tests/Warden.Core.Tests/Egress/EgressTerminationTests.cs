@@ -185,6 +185,29 @@ public sealed class EgressTerminationTests : IDisposable
             Assert.StartsWith(File.ReadAllText("/etc/ssl/certs/ca-certificates.crt")[..64], bundle, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Ca_LeavesRenewedBeforeExpiry_AndNoneAfterTheCaExpired()
+    {
+        var time = new ShiftedTime();
+        using var authority = new EgressCertificateAuthority(["api.test"], time);
+        var first = authority.LeafFor("api.test");
+
+        time.Shift = TimeSpan.FromHours(23.5);
+        var renewed = authority.LeafFor("api.test");
+        Assert.NotSame(first, renewed);
+        Assert.True(renewed.NotAfter.ToUniversalTime() > first.NotAfter.ToUniversalTime());
+
+        time.Shift = EgressCertificateAuthority.Validity + TimeSpan.FromHours(1);
+        Assert.Throws<CryptographicException>(() => authority.LeafFor("api.test"));
+    }
+
+    private sealed class ShiftedTime : TimeProvider
+    {
+        public TimeSpan Shift { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Shift;
+    }
+
     private static X509Certificate2 Leaf(X509Certificate2 ca, ECDsa caKey, string name)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
