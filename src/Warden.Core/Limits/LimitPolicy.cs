@@ -92,9 +92,10 @@ public sealed class LimitPolicy
     public ResourceLimits ResolveTerminal(Terminals.TerminalOptions terminal)
     {
         ArgumentNullException.ThrowIfNull(terminal);
-        if (terminal.Network && !_network)
+        bool network = terminal.NetworkSetting.Network;
+        if (network && !_network)
             throw new InvalidRequestException("Network access is disabled on this server (WARDEN_EGRESS_ALLOW is empty).", "network");
-        return Build(wall: 0, cpu: 0, terminal.MemoryMb, terminal.MaxProcesses, terminal.MaxLogBytes, terminal.Network) with
+        return Build(wall: 0, cpu: 0, terminal.MemoryMb, terminal.MaxProcesses, terminal.MaxLogBytes, network) with
         {
             WallTime = Timeout.InfiniteTimeSpan,
             CpuTime = TimeSpan.FromDays(365),

@@ -19,12 +19,10 @@ internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, I
         if (options.MaxFilesPerUser > 0 && options.MaxMegabytesPerUser < 1 + options.MaxFilesPerUser / 2048)
             errors.Add($"Warden:Terminal:MaxMegabytesPerUser ({options.MaxMegabytesPerUser}) is too small for Warden:Terminal:MaxFilesPerUser " +
                 $"({options.MaxFilesPerUser}): allow at least {1 + options.MaxFilesPerUser / 2048} MB (the home's filesystem needs 512 bytes per file it may hold, plus 1 MB).");
-        // Network is egress through Warden's proxy now, never the host's network. A terminal's long-lived sandbox does not
-        // get an egress namespace yet, so asking for it is refused here, once, rather than failing every terminal later.
-        if (options.Network)
-            errors.Add(string.IsNullOrWhiteSpace(egress.Value.Allow)
-                ? "Warden:Terminal:Network=true needs a non-empty egress ceiling (WARDEN_EGRESS_ALLOW / Warden:Egress:Allow), and terminals cannot have egress yet: remove it."
-                : "Warden:Terminal:Network=true: terminals cannot have egress yet (only executions can: the host network is gone, issue 19); remove it.");
+        // Network is egress through Warden's proxy, never the host's network: checked against the ceiling once, here,
+        // rather than failing every terminal later.
+        if (options.NetworkSetting.Check(Egress.EgressPolicy.Parse(egress.Value.Allow), "Warden:Terminal:Network") is { } wrong)
+            errors.Add(wrong);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -60,19 +60,26 @@ public sealed class UserWorkspacesTests : IDisposable
         if (!valid) Assert.Contains("MaxMegabytesPerUser", result.FailureMessage);
     }
 
-    /// <summary>Terminals get no egress namespace yet: Network=true is refused at start-up whatever the ceiling, never the host network.</summary>
+    /// <summary>
+    /// Warden:Terminal:Network is the egress ceiling (true) or a subset of it, checked at start-up: with an empty ceiling
+    /// any network is refused, and a pattern outside the ceiling is refused naming the setting.
+    /// </summary>
     [Theory]
-    [InlineData("")]
-    [InlineData("pypi.org")]
-    public void Validator_TerminalNetwork_RefusedUntilTerminalsHaveEgress(string ceiling)
+    [InlineData("", "true", false)]
+    [InlineData("", "pypi.org", false)]
+    [InlineData("pypi.org", "true", true)]
+    [InlineData("pypi.org,*.pythonhosted.org", "files.pythonhosted.org", true)]
+    [InlineData("pypi.org", "*.github.com", false)]
+    [InlineData("", "false", true)]
+    public void Validator_TerminalNetwork_WithinTheEgressCeiling(string ceiling, string network, bool valid)
     {
         var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Egress.EgressOptions { Allow = ceiling }));
 
         Assert.True(validator.Validate(null, new TerminalOptions()).Succeeded);
-        var result = validator.Validate(null, new TerminalOptions { Network = true });
+        var result = validator.Validate(null, new TerminalOptions { Network = network });
 
-        Assert.False(result.Succeeded);
-        Assert.Contains("terminals cannot have egress yet", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Equal(valid, result.Succeeded);
+        if (!valid) Assert.Contains("Warden:Terminal:Network", result.FailureMessage, StringComparison.Ordinal);
     }
 
     public void Dispose()

@@ -208,7 +208,7 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
             egress: limits.Network ? KeeperEgress : null);
 
     /// <summary>A keeper's egress namespace is its own (Docker's "none"); Warden adds its listener after start.</summary>
-    private static readonly EgressEndpoint KeeperEgress = new(null);
+    internal static readonly EgressEndpoint KeeperEgress = new(null);
 
     /// <summary>A container's user as Docker writes it ("uid:gid") as the spec's user.</summary>
     internal static SandboxUser ConfiguredUser(string user)

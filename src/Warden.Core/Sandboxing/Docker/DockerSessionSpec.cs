@@ -30,7 +30,7 @@ internal static class DockerSessionSpec
             : new WorkspaceMount(volume ?? "", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes);
         IReadOnlyList<ReadOnlyBind>? support = supportHost is null ? null : [new ReadOnlyBind(supportHost, spec.SupportDirectory)];
         var sandbox = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(image), []), DockerBackend.ConfiguredUser(user), limits, spec.Command,
-            workspace, support);
+            workspace, support, egress: limits.Network ? DockerBackend.KeeperEgress : null);
         var body = DockerRenderer.Keeper(sandbox, instance, runtime);
         var host = (JsonObject)body["HostConfig"]!;
         // Nothing mounted later on either side of a bind reaches the other.
