@@ -23,7 +23,10 @@ public sealed class SessionHost : IAsyncDisposable
 
     public ISandboxBackend Backend { get; }
 
-    public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null)
+    public IServiceProvider Services => _services;
+
+    public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null,
+        Action<IServiceCollection>? configure = null)
     {
         var values = new Dictionary<string, string?> { ["Warden:MaxConcurrent"] = "1", ["Warden:Backend"] = TestBackend.Name };
         // Engineers running suites side by side give each its own state directory (one process per directory).
@@ -34,6 +37,7 @@ public sealed class SessionHost : IAsyncDisposable
         services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
         if (time is not null) services.AddSingleton(time);
         services.AddWardenCore(configuration);
+        configure?.Invoke(services);
         var provider = services.BuildServiceProvider();
         var host = new SessionHost(provider);
         RequireSandbox(host.Backend);
