@@ -79,3 +79,10 @@ internal static class EgressProbe
 
     public static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// The long-lived egress tests count Warden's network-namespace handles: they run alone, never beside another test
+/// that could open or close one meanwhile.
+/// </summary>
+[CollectionDefinition(nameof(EgressNamespaceCount), DisableParallelization = true)]
+public sealed class EgressNamespaceCount;

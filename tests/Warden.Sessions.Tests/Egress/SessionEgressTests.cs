@@ -10,6 +10,7 @@ namespace Warden.Sessions.Tests.Egress;
 /// kernel too), nothing else; each connection is audited under the session's owner; deleting the session removes its
 /// egress namespace. Runs on <c>WARDEN_TEST_BACKEND</c>; loopback only.
 /// </summary>
+[Collection(nameof(EgressNamespaceCount))]
 public sealed class SessionEgressTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
