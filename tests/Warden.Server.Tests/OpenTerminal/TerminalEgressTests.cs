@@ -16,7 +16,7 @@ public sealed class TerminalEgressTests
 {
     [Theory]
     [InlineData("true")]
-    [InlineData("allowed.test")]
+    [InlineData("allowed.test:*")] // a pattern list; without ":*" only ports 80 and 443 would match
     public async Task UserSandbox_ReachesAllowedOnly_AuditedUnderUser_NamespaceGoneWhenStopped(string network)
     {
         var ct = TestContext.Current.CancellationToken;
