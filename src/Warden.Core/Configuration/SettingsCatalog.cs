@@ -116,5 +116,7 @@ public static class SettingsCatalog
         new("Warden:Cluster:ListTimeoutSeconds", "WARDEN_CLUSTER_LIST_TIMEOUT", "5", "Cluster-wide lists wait this long for each replica; slower ones are left out and named."),
         new("Warden:Metrics:Anonymous", "WARDEN_METRICS_ANONYMOUS", "false", "Serve /metrics without a key (otherwise an admin key, when auth is on)."),
         new("Warden:Jupyter:Password", "WARDEN_JUPYTER_PASSWORD", "(none)", "Enables Jupyter password login (/login + _xsrf) for the Jupyter API."),
+        new("Warden:Jupyter:Network", "WARDEN_JUPYTER_NETWORK", "(none)", "Network of a kernel whose start request names none: true = the egress ceiling, or patterns within it."),
+        new("Warden:Terminal:Network", "WARDEN_TERMINAL_NETWORK", "(none)", "Network of Open Terminal users' sandboxes: true = the egress ceiling, or patterns within it."),
     ];
 }
