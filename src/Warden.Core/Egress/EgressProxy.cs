@@ -51,8 +51,9 @@ public sealed partial class EgressProxy : IAsyncDisposable
         Time = time ?? throw new ArgumentNullException(nameof(time));
         UpstreamTls = new UpstreamTls(settings.UpstreamCa);
         var terminated = settings.Credentials.Values.Where(c => c.Terminate).Select(c => c.Host).Order(StringComparer.Ordinal).ToArray();
+        // Without termination nothing is written and nothing bound: files an earlier start left are public certificates
+        // no sandbox is given (removing them here would race another engine sharing the directory in tests).
         if (terminated.Length > 0) Trust = new EgressTrust(terminated, time, trustDirectory);
-        else if (trustDirectory is not null && Directory.Exists(trustDirectory)) EgressTrust.RemoveStale(trustDirectory);
     }
 
     /// <summary>Warden's state directory's <c>egress</c>: the CA files sandboxes bind (public certificates only).</summary>

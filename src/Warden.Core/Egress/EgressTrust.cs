@@ -139,12 +139,6 @@ public sealed class EgressTrust : IDisposable
         }
     }
 
-    /// <summary>Removes files a previous start left (a Warden that no longer terminates binds nothing stale).</summary>
-    public static void RemoveStale(string directory)
-    {
-        foreach (var name in new[] { "ca-bundle.pem", "ca.pem" }) File.Delete(Path.Combine(directory, name));
-    }
-
     public void Dispose()
     {
         _retired?.Dispose();
