@@ -56,8 +56,13 @@ public sealed partial class EgressProxy : IAsyncDisposable
         if (terminated.Length > 0) Trust = new EgressTrust(terminated, time, trustDirectory);
     }
 
-    /// <summary>Warden's state directory's <c>egress</c>: the CA files sandboxes bind (public certificates only).</summary>
-    private static string TrustDirectory(string stateDirectory) => Path.Combine(Path.GetFullPath(stateDirectory), "egress");
+    /// <summary>
+    /// The CA files sandboxes bind (public certificates only): a directory of this proxy's own under the state
+    /// directory's <c>egress</c>, since the CAs are this proxy's (several engines share one state directory in tests),
+    /// removed when it is disposed.
+    /// </summary>
+    private static string TrustDirectory(string stateDirectory) =>
+        Path.Combine(Path.GetFullPath(stateDirectory), "egress", "ca-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)));
 
     /// <summary>
     /// The CAs the proxy terminates TLS with and the files sandboxes trust them through (null unless a credentialed host

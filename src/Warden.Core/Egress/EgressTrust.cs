@@ -141,6 +141,8 @@ public sealed class EgressTrust : IDisposable
 
     public void Dispose()
     {
+        // The files go with the CAs: nothing stale for a later start (sandboxes still running hold their binds).
+        if (_directory is not null && Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
         _retired?.Dispose();
         Current.Dispose();
         Next.Dispose();

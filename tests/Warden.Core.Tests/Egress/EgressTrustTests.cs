@@ -65,6 +65,17 @@ public sealed class EgressTrustTests : IDisposable
     }
 
     [Fact]
+    public void Dispose_RemovesTheFiles()
+    {
+        var trust = new EgressTrust(["api.test"], TimeProvider.System, Directory_);
+        Assert.True(File.Exists(trust.Files!.BundlePath));
+
+        trust.Dispose();
+
+        Assert.False(Directory.Exists(Directory_));
+    }
+
+    [Fact]
     public void NoDirectory_NoFiles_StillSigns()
     {
         using var trust = new EgressTrust(["api.test"], TimeProvider.System, directory: null);
