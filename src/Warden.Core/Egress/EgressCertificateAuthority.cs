@@ -14,7 +14,7 @@ namespace Warden.Core.Egress;
 /// </summary>
 public sealed class EgressCertificateAuthority : IDisposable
 {
-    /// <summary>How long the CA is valid from start. A process running longer refuses terminated CONNECTs after it.</summary>
+    /// <summary>How long one CA is valid from its minting; <see cref="EgressTrust"/> rotates long before (two generations).</summary>
     public static readonly TimeSpan Validity = TimeSpan.FromDays(7);
     private static readonly TimeSpan LeafValidity = TimeSpan.FromHours(24);
     private static readonly TimeSpan Skew = TimeSpan.FromMinutes(5);

@@ -17,11 +17,11 @@ internal sealed partial class EgressConnection
         System.Security.Cryptography.X509Certificates.X509Certificate2 leaf;
         try
         {
-            leaf = _proxy.CertificateAuthority!.LeafFor(host);
+            leaf = _proxy.Trust!.LeafFor(host);
         }
         catch (System.Security.Cryptography.CryptographicException e)
         {
-            // The CA outlived its validity (a Warden up for longer than EgressCertificateAuthority.Validity).
+            // Not expected (EgressTrust rotates well before a CA's end); refused rather than served with a bad leaf.
             Log.ConnectionFailed(_proxy.Logger, _grant.RunId, host, e);
             Refused(EgressReasons.TlsTermination);
             return;

@@ -25,13 +25,16 @@ public sealed partial class EgressProxy : IAsyncDisposable
     internal readonly TimeProvider Time;
     internal readonly UpstreamTls UpstreamTls;
 
-    public EgressProxy(IOptions<EgressOptions> options, IEgressAuditSink audit, EgressMetrics metrics, ILogger<EgressProxy> logger, TimeProvider time)
-        : this(EgressSettings.From((options ?? throw new ArgumentNullException(nameof(options))).Value), null, null, null, audit, metrics, logger, time)
+    public EgressProxy(IOptions<EgressOptions> options, IOptions<WardenOptions> warden, IEgressAuditSink audit, EgressMetrics metrics,
+        ILogger<EgressProxy> logger, TimeProvider time)
+        : this(EgressSettings.From((options ?? throw new ArgumentNullException(nameof(options))).Value), null, null, null, audit, metrics, logger, time,
+            TrustDirectory((warden ?? throw new ArgumentNullException(nameof(warden))).Value.StateDirectory))
     {
     }
 
+    /// <param name="trustDirectory">Where the CA bundle is written for sandboxes (null: not written; in-process tests).</param>
     internal EgressProxy(EgressSettings settings, AddressPolicy? addresses, IEgressResolver? resolver, IEgressConnector? connector,
-        IEgressAuditSink audit, EgressMetrics metrics, ILogger logger, TimeProvider time)
+        IEgressAuditSink audit, EgressMetrics metrics, ILogger logger, TimeProvider time, string? trustDirectory = null)
     {
         Settings = settings ?? throw new ArgumentNullException(nameof(settings));
         if (addresses is null)
@@ -48,15 +51,27 @@ public sealed partial class EgressProxy : IAsyncDisposable
         Time = time ?? throw new ArgumentNullException(nameof(time));
         UpstreamTls = new UpstreamTls(settings.UpstreamCa);
         var terminated = settings.Credentials.Values.Where(c => c.Terminate).Select(c => c.Host).Order(StringComparer.Ordinal).ToArray();
-        if (terminated.Length > 0) CertificateAuthority = new EgressCertificateAuthority(terminated, time);
+        // Without termination nothing is written and nothing bound: files an earlier start left are public certificates
+        // no sandbox is given (removing them here would race another engine sharing the directory in tests).
+        if (terminated.Length > 0) Trust = new EgressTrust(terminated, time, trustDirectory);
     }
 
     /// <summary>
-    /// The in-memory CA the proxy terminates TLS with (null unless a credentialed host has <c>terminate: true</c>). The
-    /// sandbox side binds its <see cref="EgressCertificateAuthority.CertificatePem"/> and
-    /// <see cref="EgressCertificateAuthority.BundlePem"/> into egress sandboxes.
+    /// The CA files sandboxes bind (public certificates only): a directory of this proxy's own under the state
+    /// directory's <c>egress</c>, since the CAs are this proxy's (several engines share one state directory in tests),
+    /// removed when it is disposed.
     /// </summary>
-    public EgressCertificateAuthority? CertificateAuthority { get; }
+    private static string TrustDirectory(string stateDirectory) =>
+        Path.Combine(Path.GetFullPath(stateDirectory), "egress", "ca-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)));
+
+    /// <summary>
+    /// The CAs the proxy terminates TLS with and the files sandboxes trust them through (null unless a credentialed host
+    /// has <c>terminate: true</c>). Rotated every <see cref="EgressTrust.RotateAfter"/>.
+    /// </summary>
+    public EgressTrust? Trust { get; }
+
+    /// <summary>The CA signing leaves now (null without termination).</summary>
+    public EgressCertificateAuthority? CertificateAuthority => Trust?.Current;
 
     public EgressSettings Settings { get; }
 
@@ -103,7 +118,7 @@ public sealed partial class EgressProxy : IAsyncDisposable
         foreach (var handle in _handles.Keys) await handle.DisposeAsync().ConfigureAwait(false);
         _ownedHostAddresses?.Dispose();
         UpstreamTls.Dispose();
-        CertificateAuthority?.Dispose();
+        Trust?.Dispose();
         _stopping.Dispose();
     }
 }

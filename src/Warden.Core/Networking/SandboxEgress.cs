@@ -20,17 +20,21 @@ internal sealed class EgressAttachment : IAsyncDisposable
     private EgressGrant? _revokes;
     private int _disposed;
 
-    private EgressAttachment(EgressNetwork network, List<IAsyncDisposable> serving, bool ownsNetwork)
+    private EgressAttachment(EgressNetwork network, List<IAsyncDisposable> serving, bool ownsNetwork, EgressTrustFiles? trust)
     {
         Network = network;
         _serving = serving;
         _ownsNetwork = ownsNetwork;
+        Trust = trust;
     }
+
+    /// <summary>The CA files the sandbox binds when the proxy terminates TLS for some hosts (null otherwise).</summary>
+    public EgressTrustFiles? Trust { get; }
 
     public EgressNetwork Network { get; }
 
     /// <summary>The spec's endpoint for bwrap and gVisor: the namespace warden-exec joins.</summary>
-    public Sandboxing.Spec.EgressEndpoint Endpoint => new(Network.HelperPath);
+    public Sandboxing.Spec.EgressEndpoint Endpoint => new(Network.HelperPath, Trust);
 
     /// <summary>A fresh egress network, served for <paramref name="egress"/>'s grant (a cold run's stage).</summary>
     public static async Task<EgressAttachment> CreateAsync(SandboxEgress egress, CancellationToken cancellationToken)
@@ -88,7 +92,7 @@ internal sealed class EgressAttachment : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(egress);
         var serving = new List<IAsyncDisposable>(network.Listeners.Count);
         foreach (var listener in network.Listeners) serving.Add(egress.Proxy.Serve(listener, egress.Grant));
-        return new EgressAttachment(network, serving, ownsNetwork);
+        return new EgressAttachment(network, serving, ownsNetwork, egress.Proxy.Trust?.FilesForNewSandbox());
     }
 
     public async ValueTask DisposeAsync()

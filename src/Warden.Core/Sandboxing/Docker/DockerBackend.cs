@@ -96,7 +96,8 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     }
 
     /// <summary>A fresh keeper with the default limits and no network; stages adjust the limits before they run.</summary>
-    internal async Task<DockerKeeper> CreateKeeperAsync(ResourceLimits limits, CancellationToken cancellationToken)
+    /// <param name="trust">With network: the CA files of a proxy that terminates TLS, bound into the keeper (null: none).</param>
+    internal async Task<DockerKeeper> CreateKeeperAsync(ResourceLimits limits, CancellationToken cancellationToken, Egress.EgressTrustFiles? trust = null)
     {
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-{n}";
@@ -113,7 +114,7 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         var daemon = bounded.Token;
         try
         {
-            var spec = Spec(limits, KeeperCommand, volume, new SandboxUser(lease.Uid, lease.Uid));
+            var spec = Spec(limits, KeeperCommand, volume, new SandboxUser(lease.Uid, lease.Uid), trust);
             await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), daemon).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
@@ -194,8 +195,8 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// The spec of a container sandbox from the runtime image, as <paramref name="user"/> (the keeper's leased uid), with
     /// <paramref name="volume"/> as its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
     /// </summary>
-    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, SandboxUser user) =>
-        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes), user);
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, SandboxUser user, Egress.EgressTrustFiles? trust = null) =>
+        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes), user, trust: trust);
 
     /// <summary>
     /// The spec of a container sandbox from the runtime image with any workspace: a sized one is a volume Warden creates
@@ -203,11 +204,14 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// <paramref name="user"/> its owner). <paramref name="support"/>: read-only binds (a session's driver files).
     /// </summary>
     internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, SandboxUser user,
-        IReadOnlyList<ReadOnlyBind>? support = null) =>
+        IReadOnlyList<ReadOnlyBind>? support = null, Egress.EgressTrustFiles? trust = null) =>
         SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user, limits, command, workspace, support,
-            egress: limits.Network ? KeeperEgress : null);
+            egress: limits.Network ? new EgressEndpoint(null, trust) : null);
 
-    /// <summary>A keeper's egress namespace is its own (Docker's "none"); Warden adds its listener after start.</summary>
+    /// <summary>
+    /// A Docker session's egress namespace is its container's own (Docker's "none"); Warden adds its listener after start.
+    /// No CA trust files: long-lived sandboxes do not get the terminating proxy's bundle yet.
+    /// </summary>
     internal static readonly EgressEndpoint KeeperEgress = new(null);
 
     /// <summary>A container's user as Docker writes it ("uid:gid") as the spec's user.</summary>

@@ -39,7 +39,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             // Pooled keepers have no network; a run granted network gets a container of its own. The pooled one goes once
             // the new one exists, so a failed start leaves this sandbox one keeper to dispose, never one removed twice.
             var pooled = _keeper;
-            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken).ConfigureAwait(false);
+            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken, command.Egress?.Proxy.Trust?.FilesForNewSandbox()).ConfigureAwait(false);
             backend.Discard(pooled);
         }
         if (!_uploaded)
@@ -53,7 +53,8 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
                 _keeper.Egress ?? throw new InvalidOperationException("A stage granted network runs only in a keeper made with network (a compiled language's run cannot have network on docker yet)."),
                 command.Egress ?? throw new InvalidOperationException("A command granted network needs its egress grant."))
             : null;
-        var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User);
+        // A keeper's binds were fixed when it was made; the exec gets the trust environment when the keeper has the files.
+        var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User, _keeper.Network ? command.Egress?.Proxy.Trust?.Files : null);
         var resources = DockerRenderer.Resources(spec.Cgroup);
         if (!DockerKeeper.SameResources(resources, _keeper.Resources))
         {

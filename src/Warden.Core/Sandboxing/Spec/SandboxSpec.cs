@@ -65,8 +65,10 @@ internal enum NetworkPolicy
 /// Where an egress sandbox's network namespace comes from. <paramref name="NamespacePath"/>: the namespace Warden made
 /// (<see cref="Networking.EgressNetwork.HelperPath"/>) that warden-exec joins before it execs bwrap or runsc; null
 /// where the runtime makes the namespace itself and Warden puts its listener into it afterwards (a Docker keeper).
+/// <paramref name="Trust"/>: the CA files of a proxy that terminates TLS for some hosts, bound read-only at
+/// <see cref="Egress.EgressTrust.SandboxBundlePath"/> and <see cref="Egress.EgressTrust.SandboxCaPath"/>; null without termination.
 /// </summary>
-internal sealed record EgressEndpoint(string? NamespacePath);
+internal sealed record EgressEndpoint(string? NamespacePath, Egress.EgressTrustFiles? Trust = null);
 
 /// <summary>The namespaces the sandbox is given, as an intent; each renderer maps them to what its tool can create.</summary>
 [Flags]

@@ -36,6 +36,14 @@ internal static class SandboxSpecBuilder
         var mounts = new List<SandboxMount>(shared.Mounts.Count + 8);
         mounts.AddRange(shared.Mounts);
         mounts.AddRange(support ?? []);
+        // Egress with TLS termination: the CA files over the placeholders the shared /etc holds (bwrap's and gVisor's
+        // roots are read-only, so the mount points exist beforehand). Only for a run granted network.
+        var trust = limits.Network ? egress?.Trust : null;
+        if (trust is not null)
+        {
+            mounts.Add(new ReadOnlyBind(trust.BundlePath, Egress.EgressTrust.SandboxBundlePath));
+            mounts.Add(new ReadOnlyBind(trust.CaPath, Egress.EgressTrust.SandboxCaPath));
+        }
         mounts.Add(new ProcMount("/proc"));
         mounts.Add(new DevMount("/dev"));
         // After /dev, which it sits in.
@@ -49,7 +57,8 @@ internal static class SandboxSpecBuilder
         // Always a network namespace of its own: with egress it is the one Warden made, never the host's.
         var namespaces = SandboxNamespaces.User | SandboxNamespaces.Mount | SandboxNamespaces.Pid | SandboxNamespaces.Ipc
             | SandboxNamespaces.Uts | SandboxNamespaces.Cgroup | SandboxNamespaces.Network;
-        IEnumerable<KeyValuePair<string, string>> environment = egress is null ? command.Environment : WithProxy(command.Environment);
+        IEnumerable<KeyValuePair<string, string>> environment = egress is null ? command.Environment
+            : Replacing(command.Environment, trust is null ? ProxyEnvironment : [.. ProxyEnvironment, .. TrustEnvironment]);
         return new SandboxSpec
         {
             Root = shared.Root,
@@ -90,10 +99,26 @@ internal static class SandboxSpecBuilder
         return env;
     }
 
-    private static IEnumerable<KeyValuePair<string, string>> WithProxy(IEnumerable<KeyValuePair<string, string>> environment)
+    /// <summary>
+    /// Where TLS clients look for their roots, for a sandbox whose proxy terminates TLS: the bundle (public roots + Warden's
+    /// CAs) for those that replace their store with it (OpenSSL's SSL_CERT_FILE: python ssl/urllib, Ruby, PHP, Go;
+    /// requests, pip, curl (Debian's has a compiled-in path), git); the CAs alone for node, whose variable adds to its roots.
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> TrustEnvironment { get; } =
+    [
+        new("CURL_CA_BUNDLE", Egress.EgressTrust.SandboxBundlePath),
+        new("GIT_SSL_CAINFO", Egress.EgressTrust.SandboxBundlePath),
+        new("NODE_EXTRA_CA_CERTS", Egress.EgressTrust.SandboxCaPath),
+        new("PIP_CERT", Egress.EgressTrust.SandboxBundlePath),
+        new("REQUESTS_CA_BUNDLE", Egress.EgressTrust.SandboxBundlePath),
+        new("SSL_CERT_FILE", Egress.EgressTrust.SandboxBundlePath),
+    ];
+
+    private static IEnumerable<KeyValuePair<string, string>> Replacing(IEnumerable<KeyValuePair<string, string>> environment,
+        IReadOnlyList<KeyValuePair<string, string>> set)
     {
-        var proxy = ProxyEnvironment.Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
-        return environment.Where(kv => !proxy.Contains(kv.Key)).Concat(ProxyEnvironment);
+        var names = set.Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        return environment.Where(kv => !names.Contains(kv.Key)).Concat(set);
     }
 
     /// <summary>The rlimits of <paramref name="limits"/>: no core dumps, CPU in whole seconds.</summary>

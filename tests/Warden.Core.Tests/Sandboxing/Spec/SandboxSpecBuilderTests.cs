@@ -55,6 +55,42 @@ public sealed class SandboxSpecBuilderTests
         Assert.DoesNotContain(spec.Environment, kv => kv.Key.Contains("proxy", StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>
+    /// Termination configured: the CA files bound read-only at fixed paths and every TLS client pointed at them (the
+    /// command's own values replaced). Without termination, or without a network grant, neither.
+    /// </summary>
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Build_Trust_OnlyWithEgressAndTermination(bool network, bool terminated)
+    {
+        var trust = new Warden.Core.Egress.EgressTrustFiles("/state/egress/ca-bundle.pem", "/state/egress/ca.pem");
+        var command = Command with { Environment = new Dictionary<string, string> { ["SSL_CERT_FILE"] = "/tmp/mine.pem", ["A"] = "1" } };
+        var spec = SandboxSpecBuilder.Build(Bwrap, new SandboxUser(1000, 1000), TestLimits.Create(network: network), command,
+            new WorkspaceMount("/host/ws", "/sandbox"), egress: new EgressEndpoint("/proc/1/fd/9", terminated ? trust : null));
+        var env = spec.Environment.ToDictionary(kv => kv.Key, kv => kv.Value);
+        var binds = spec.Mounts.OfType<ReadOnlyBind>().Where(b => b.Target.StartsWith("/etc/warden/", StringComparison.Ordinal)).ToList();
+        string[] bundleVars = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"];
+
+        if (network && terminated)
+        {
+            Assert.Equal([new ReadOnlyBind(trust.BundlePath, "/etc/warden/ca-bundle.pem"), new ReadOnlyBind(trust.CaPath, "/etc/warden/ca.pem")], binds);
+            foreach (var name in bundleVars) Assert.Equal("/etc/warden/ca-bundle.pem", env[name]);
+            Assert.Equal("/etc/warden/ca.pem", env["NODE_EXTRA_CA_CERTS"]);
+            // After /etc, which they sit in, and before the sandbox's own mounts.
+            Assert.True(spec.Mounts.ToList().FindIndex(m => m.Target == "/etc") < spec.Mounts.ToList().IndexOf(binds[0]));
+        }
+        else
+        {
+            Assert.Empty(binds);
+            foreach (var name in bundleVars.Append("NODE_EXTRA_CA_CERTS").Where(n => n != "SSL_CERT_FILE")) Assert.False(env.ContainsKey(name), name);
+            // Without trust the command's own value stays: nothing of Warden's to point at.
+            Assert.Equal("/tmp/mine.pem", env["SSL_CERT_FILE"]);
+        }
+        Assert.Equal("1", env["A"]);
+    }
+
     /// <summary>Both cases of every proxy variable, the same value; the command's own proxy settings are replaced.</summary>
     [Fact]
     public void Build_Egress_ProxyEnvironmentBothCases()
