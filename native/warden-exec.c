@@ -17,6 +17,8 @@
  *   fd 3      control pipe: NUL-separated fields, read to EOF, then:
  *               rlimit=NAME:SOFT:HARD   (cpu, fsize, nofile, core, nproc, as, stack)
  *               seccomp=PATH            opened and placed on fd 3 for bwrap's --seccomp 3
+ *               netns=PATH              join that network namespace (setns, while still root): the egress netns
+ *                                       Warden made, whose only way out is Warden's proxy listener
  *               --                      then the argv to exec (argv[0] is an absolute path)
  *   fd 4      (optional) bwrap's --json-status-fd, passed through untouched
  * Exit codes: 125 = warden-exec itself failed (message on stderr, prefixed "warden-exec:"); otherwise the tool's own
@@ -35,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -89,6 +93,22 @@ static void apply_rlimit(char *spec) {
     if (wanted.rlim_max > current.rlim_max) wanted.rlim_max = current.rlim_max;
     if (wanted.rlim_cur > wanted.rlim_max) wanted.rlim_cur = wanted.rlim_max;
     if (setrlimit(resource, &wanted) != 0) die("setrlimit");
+}
+
+/* Join the egress network namespace Warden made before anything is exec'd: bwrap (without --unshare-net) and runsc
+ * (--network host) then run in it, so it is the only network the sandbox has. It needs root (CAP_SYS_ADMIN over the
+ * namespace's user namespace), so it happens before drop_to. Fail closed: a path that is not a network namespace, or a
+ * setns the kernel refuses, ends the run (125) instead of running the sandbox in the host's network. */
+static void join_netns(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open netns");
+    struct stat before, after;
+    if (fstat(fd, &before) != 0) die("fstat netns");
+    if (setns(fd, CLONE_NEWNET) != 0) die("setns netns");
+    close(fd);
+    /* The namespace we are now in is the one the path named (same device and inode as the nsfs file). */
+    if (stat("/proc/thread-self/ns/net", &after) != 0) die("stat own netns");
+    if (after.st_ino != before.st_ino || after.st_dev != before.st_dev) die_msg("netns: joined a different namespace");
 }
 
 static void drop_to(uid_t uid, gid_t gid) {
@@ -148,7 +168,8 @@ int main(int argc, char **argv) {
                 if (dup2(fd, 3) < 0) die("dup2 seccomp");
                 close(fd);
             }
-        } else die_msg("unknown control field");
+        } else if (strncmp(fields[f], "netns=", 6) == 0) join_netns(fields[f] + 6);
+        else die_msg("unknown control field");
     }
     if (f >= count - 1) die_msg("no command in control block");
     char **command = &fields[f + 1];

@@ -6,6 +6,7 @@ using Warden.Core.Sandboxing.Slots;
 
 // The engine benchmark: bare interpreter vs bare bwrap vs Warden Core vs Warden HTTP, in one run, interleaved.
 // Usage: Warden.Benchmarks [--quick] [--pool] [--repetitions N] [--rounds N] [--out FILE] [--warden PATH-TO-warden] [--seed N]
+if (args.Contains("--egress")) return await EgressBench.RunAsync(args); // the egress proxy alone: no sandboxes, no Warden
 var options = BenchOptions.Parse(args);
 var repository = BenchOptions.FindRepository();
 var results = new Results

@@ -23,7 +23,10 @@ public sealed class SessionHost : IAsyncDisposable
 
     public ISandboxBackend Backend { get; }
 
-    public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null)
+    public IServiceProvider Services => _services;
+
+    public static async Task<SessionHost> StartAsync(Dictionary<string, string?>? settings = null, TimeProvider? time = null,
+        Action<IServiceCollection>? configure = null)
     {
         // Warm kernels (on in the product) run under sandbox names of their own, not the session's: the suites that look for
         // a session's sandboxes by its id run without them; WarmKernelTests turns them on.
@@ -39,6 +42,7 @@ public sealed class SessionHost : IAsyncDisposable
         services.AddLogging(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
         if (time is not null) services.AddSingleton(time);
         services.AddWardenCore(configuration);
+        configure?.Invoke(services);
         var provider = services.BuildServiceProvider();
         var host = new SessionHost(provider);
         RequireSandbox(host.Backend);

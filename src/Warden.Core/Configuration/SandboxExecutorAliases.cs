@@ -17,7 +17,7 @@ public static class SandboxExecutorAliases
         ("MAX_MEMORY_MB", "Warden:Limits:Ceiling:MemoryMb (and the default, if lower)"),
         ("MAX_CONCURRENT_EXECUTIONS", "Warden:MaxConcurrent"),
         ("ENABLE_<LANGUAGE>", "false adds the language to Warden:DisabledLanguages (SHELL = bash and sh)"),
-        ("NETWORK_MODE", "none → Warden:Limits:AllowNetwork=false; bridge or host → true"),
+        ("NETWORK_MODE", "none → Warden:Limits:AllowNetwork=false; bridge or host → true, i.e. WARDEN_EGRESS_ALLOW=* through the egress proxy (never the host network)"),
         ("ENABLE_AUDIT_LOG", "Warden:Audit:Enabled"),
         ("RATE_LIMIT_PER_MINUTE", "Warden:RateLimits:PerMinute"),
         ("RATE_LIMIT_BURST", "Warden:RateLimits:Burst"),

@@ -48,4 +48,8 @@ internal static class EventIds
     public const int HomeChecked = 1414;
     public const int HomeSmokeTestFailed = 1415;
     public const int MemoryBudgetRefused = 1501;
+    public const int EgressRefused = 1601;
+    public const int EgressConnectionFailed = 1602;
+    public const int EgressAuditFailed = 1603;
+    public const int NetworkAliased = 1650;
 }

@@ -27,10 +27,12 @@ public sealed partial class ExecutionEngine
     private readonly SemaphoreSlim _slots;
 
     private readonly ExecutionMetrics _metrics;
+    private readonly Egress.EgressProxy _egress;
 
     public ExecutionEngine(BackendSelector backends, BackendStartup startup, LanguageCatalog languages, LimitPolicy limits, IOptions<WardenOptions> options,
-        ExecutionStats stats, SandboxPool pool, ExecutionMetrics metrics, ILogger<ExecutionEngine> logger)
+        ExecutionStats stats, SandboxPool pool, ExecutionMetrics metrics, Egress.EgressProxy egress, ILogger<ExecutionEngine> logger)
     {
+        _egress = egress;
         Pool = pool;
         _metrics = metrics;
         _backends = backends;
@@ -85,7 +87,8 @@ public sealed partial class ExecutionEngine
         var stdin = Encoding.UTF8.GetBytes(request.Stdin ?? "");
         if (stdin.Length > _limits.Options.MaxStdinBytes)
             throw new PayloadTooLargeException($"stdin is {stdin.Length} bytes; the limit is {_limits.Options.MaxStdinBytes}.");
-        var limits = _limits.Resolve(request.Limits, request.Network);
+        var egressPolicy = Networking.EgressRequest.Resolve(_egress.Ceiling, request.Network, request.NetworkAllow);
+        var limits = _limits.Resolve(request.Limits, egressPolicy is not null);
         var args = request.Args ?? [];
         if (args.Count > 256 || args.Any(a => a.Length > 4096))
             throw new InvalidRequestException("args: at most 256 arguments of at most 4096 characters each.", "args");
@@ -105,6 +108,10 @@ public sealed partial class ExecutionEngine
                 ?? await _backends.Selected.AcquireAsync(cancellationToken).ConfigureAwait(false);
             var id = Guid.CreateVersion7().ToString("N");
             var backend = _backends.Selected.Name;
+            // Per execution: the run stage's egress network is served under this grant; revoked when the run ends, so no
+            // upstream connection outlives it.
+            var grant = egressPolicy is null ? null : _egress.CreateGrant(request.Principal ?? "anonymous", id, egressPolicy);
+            using var revoke = new GrantRevocation(grant);
             try
             {
                 await sandbox.WriteFilesAsync(files, cancellationToken).ConfigureAwait(false);
@@ -148,13 +155,17 @@ public sealed partial class ExecutionEngine
 
             var argv = language.Expand(language.Definition.Run, workspace, mainFile).Concat(args).ToArray();
             var command = new SandboxCommand(argv, Environment(language, compile: false), stdin, request.StdinStream,
-                observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: false, kind, data)));
+                observer is null ? null : (kind, data) => observer(new OutputChunk(Compile: false, kind, data)))
+            {
+                Egress = grant is null ? null : new Networking.SandboxEgress(_egress, grant),
+            };
             StageResult run;
             using (var stage = WardenTracing.Source.StartActivity(WardenTracing.Spans.Run))
             {
                 run = OutcomeClassifier.Classify(await sandbox.RunAsync(command, limits, cancellationToken).ConfigureAwait(false), limits, compileStage: false);
                 stage?.SetTag("warden.status", run.Status.ToWireName());
             }
+            grant?.Revoke();
             var collected = CollectedFiles.None;
             if (request.CollectFiles)
             {
@@ -166,7 +177,7 @@ public sealed partial class ExecutionEngine
             return Finish(new ExecutionResult
             {
                 ExecutionId = id, Language = language.Name, Compile = compile, Run = run, Files = collected.Files, FilesTruncated = collected.Truncated,
-                FilesSkipped = collected.Skipped, Backend = backend, Limits = limits, QueuedMs = queuedMs,
+                FilesSkipped = collected.Skipped, Backend = backend, Limits = limits, QueuedMs = queuedMs, Egress = grant?.Snapshot(),
             }, total);
         }
         finally
@@ -174,6 +185,12 @@ public sealed partial class ExecutionEngine
             Stats.Stop();
             _slots.Release();
         }
+    }
+
+    /// <summary>Revokes a grant however the execution ends (a failed compile, an exception, cancellation).</summary>
+    private readonly struct GrantRevocation(Egress.EgressGrant? grant) : IDisposable
+    {
+        public void Dispose() => grant?.Revoke();
     }
 
     private ExecutionResult Finish(ExecutionResult result, Stopwatch total)

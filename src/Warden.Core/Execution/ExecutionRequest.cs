@@ -22,8 +22,17 @@ public sealed record ExecutionRequest
 
     public LimitRequest Limits { get; init; } = new();
 
-    /// <summary>The caller asks for network access; granted only when the server allows it.</summary>
+    /// <summary>
+    /// The caller asks for network access: egress through Warden's proxy to the server's whole ceiling
+    /// (<c>WARDEN_EGRESS_ALLOW</c>), or to <see cref="NetworkAllow"/> when given. Never the host's network.
+    /// </summary>
     public bool Network { get; init; }
+
+    /// <summary><c>"network": {"allow": [...]}</c>: host patterns within the ceiling; an empty list is no network.</summary>
+    public IReadOnlyList<string>? NetworkAllow { get; init; }
+
+    /// <summary>Who asked (API key id, user), written in the egress audit records; "anonymous" when unknown.</summary>
+    public string? Principal { get; init; }
 
     /// <summary>Return the files the program created or changed in its workspace (bounded by the output-file limits).</summary>
     public bool CollectFiles { get; init; }

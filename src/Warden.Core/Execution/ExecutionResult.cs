@@ -40,6 +40,9 @@ public sealed record ExecutionResult
     /// <summary>The run stage's effective limits, after defaults and ceilings.</summary>
     public Limits.ResourceLimits? Limits { get; init; }
 
+    /// <summary>What the run's egress grant used (connections, refusals, bytes); null for a run without network.</summary>
+    public Egress.EgressUsage? Egress { get; init; }
+
     /// <summary>Time spent waiting for a free sandbox.</summary>
     public long QueuedMs { get; init; }
 

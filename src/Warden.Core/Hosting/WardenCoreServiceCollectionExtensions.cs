@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Warden.Core.Configuration;
+using Warden.Core.Egress;
 using Warden.Core.Execution;
 using Warden.Core.Languages;
 using Warden.Core.Limits;
@@ -56,6 +57,17 @@ public static class WardenCoreServiceCollectionExtensions
         services.TryAddSingleton<UserWorkspaces>();
         services.TryAddSingleton<UserHomes>();
         services.TryAddSingleton<TerminalManager>();
+        services.AddWardenEgress(configuration);
+        // The old host-network switch is the ceiling "*" now (strictly narrower), said once at start-up.
+        if (NetworkAlias.Applies(configuration))
+        {
+            services.PostConfigure<Egress.EgressOptions>(o => o.Allow = "*");
+            services.AddSingleton<IHostedService>(sp => new NetworkAliasWarning(sp.GetRequiredService<ILogger<NetworkAliasWarning>>()));
+        }
+        // A non-empty ceiling is a surface of its own: start-up refuses a backend that cannot give a run an egress network.
+        if (!string.IsNullOrWhiteSpace(NetworkAlias.Ceiling(configuration)))
+            services.AddSingleton(new SurfaceRequirement("network access (WARDEN_EGRESS_ALLOW)", BackendFeature.Egress,
+                "WARDEN_EGRESS_ALLOW= (empty) / Warden:Egress:Allow"));
         // Read here, where the configuration is at hand: a host runs the warning once when it starts.
         var retired = RetiredSettings.In(configuration);
         if (retired.Count > 0)

@@ -8,9 +8,28 @@ namespace Warden.Core.Limits;
 /// The only code that decides effective limits: the request's value, else the default; above the ceiling is an error,
 /// never a silent clamp, so a caller always knows what it got. API surfaces pass requests through; backends enforce the result.
 /// </summary>
-public sealed class LimitPolicy(IOptions<LimitsOptions> options)
+public sealed class LimitPolicy
 {
-    private readonly LimitsOptions _options = options.Value;
+    private readonly LimitsOptions _options;
+    private readonly bool _network;
+
+    /// <summary>Limits with network decided by <see cref="LimitsOptions.AllowNetwork"/> alone (no egress configuration).</summary>
+    public LimitPolicy(IOptions<LimitsOptions> options)
+        : this(options, null)
+    {
+    }
+
+    /// <summary>
+    /// Network is available when the egress ceiling (<c>WARDEN_EGRESS_ALLOW</c>) is not empty; the old
+    /// <c>WARDEN_ALLOW_NETWORK=true</c> reaches here as the ceiling <c>*</c> (an alias, see EgressAliases).
+    /// </summary>
+    [Microsoft.Extensions.DependencyInjection.ActivatorUtilitiesConstructor]
+    public LimitPolicy(IOptions<LimitsOptions> options, IOptions<Egress.EgressOptions>? egress)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _network = egress is null ? _options.AllowNetwork : !string.IsNullOrWhiteSpace(egress.Value.Allow);
+    }
 
     public LimitsOptions Options => _options;
 
@@ -27,8 +46,8 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
         int processes = (int)Pick("max_processes", requested.MaxProcesses, d.MaxProcesses, c.MaxProcesses);
         long output = (long)Pick("max_output_bytes", requested.MaxOutputBytes, d.MaxOutputBytes, c.MaxOutputBytes);
 
-        if (network && !_options.AllowNetwork)
-            throw new InvalidRequestException("Network access is disabled on this server (Warden:Limits:AllowNetwork).", "network");
+        if (network && !_network)
+            throw new InvalidRequestException("Network access is disabled on this server (WARDEN_EGRESS_ALLOW is empty).", "network");
 
         return Build(wall, cpu, memory, processes, output, network);
     }
@@ -73,9 +92,10 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
     public ResourceLimits ResolveTerminal(Terminals.TerminalOptions terminal)
     {
         ArgumentNullException.ThrowIfNull(terminal);
-        if (terminal.Network && !_options.AllowNetwork)
-            throw new InvalidRequestException("Network access is disabled on this server (Warden:Limits:AllowNetwork).", "network");
-        return Build(wall: 0, cpu: 0, terminal.MemoryMb, terminal.MaxProcesses, terminal.MaxLogBytes, terminal.Network) with
+        bool network = terminal.NetworkSetting.Network;
+        if (network && !_network)
+            throw new InvalidRequestException("Network access is disabled on this server (WARDEN_EGRESS_ALLOW is empty).", "network");
+        return Build(wall: 0, cpu: 0, terminal.MemoryMb, terminal.MaxProcesses, terminal.MaxLogBytes, network) with
         {
             WallTime = Timeout.InfiniteTimeSpan,
             CpuTime = TimeSpan.FromDays(365),

@@ -11,6 +11,12 @@ public enum BackendFeature
 
     /// <summary>A long-lived sandbox on a user's persistent home, as that home's own uid (Open Terminal).</summary>
     PersistentHomes,
+
+    /// <summary>
+    /// Runs granted network: a namespace whose only way out is Warden's egress proxy (<see cref="BackendCapabilities.NetworkModes"/>
+    /// has "egress"). Needed whenever <c>WARDEN_EGRESS_ALLOW</c> is not empty.
+    /// </summary>
+    Egress,
 }
 
 /// <summary>
@@ -31,7 +37,10 @@ public sealed record BackendCapabilities
     /// <summary>Every concurrent sandbox runs as a host uid of its own (needs root); otherwise they share one.</summary>
     public bool PerSlotUids { get; init; }
 
-    /// <summary>The network modes a run may ask for: "none" always, "host" where a run may have the network.</summary>
+    /// <summary>
+    /// The network modes a run may ask for: "none" always, "egress" where the backend can give a sandbox a namespace
+    /// whose only way out is Warden's proxy. There is no host network mode.
+    /// </summary>
     public IReadOnlyList<string> NetworkModes { get; init; } = ["none"];
 
     public override string ToString() =>
@@ -45,6 +54,7 @@ public sealed record BackendCapabilities
         BackendFeature.WarmSandboxes => WarmSandboxes,
         BackendFeature.LongLivedSandboxes => LongLivedSandboxes,
         BackendFeature.PersistentHomes => PersistentHomes,
+        BackendFeature.Egress => NetworkModes.Contains("egress"),
         _ => false,
     };
 

@@ -51,15 +51,19 @@ public sealed partial class BackendStartup(BackendSelector backends, IEnumerable
         var unserved = surfaces.Where(s => !backend.Capabilities.Has(s.Needs)).ToList();
         if (unserved.Count == 0) return;
         throw new InvalidOperationException($"The {backend.Name} backend cannot serve " +
-            string.Join("; ", unserved.Select(s => $"{s.Surface}: it has no {Words(s.Needs)} (turn it off with {s.TurnOff})")) +
+            string.Join("; ", unserved.Select(s => $"{s.Surface}: it has no {Words(s.Needs, backend)} (turn it off with {s.TurnOff})")) +
             ". Choose a backend that can with Warden:Backend (WARDEN_BACKEND), or turn the surface off.");
     }
 
-    private static string Words(BackendFeature feature) => feature switch
+    private static string Words(BackendFeature feature, ISandboxBackend backend) => feature switch
     {
         BackendFeature.LongLivedSandboxes => "long-lived sandboxes",
         BackendFeature.PersistentHomes => "long-lived sandboxes on persistent homes",
         BackendFeature.WarmSandboxes => "warm sandboxes",
+        // Every backend that can joins or fills a network namespace as root: bwrap and gVisor through warden-exec's setns,
+        // Docker by adding Warden's listener to a keeper's namespace (a local daemon, runc).
+        BackendFeature.Egress => "egress network (it needs Warden running as root" +
+            (backend.Name == "docker" ? ", the runc runtime and a daemon on this host)" : ")"),
         _ => feature.ToString(),
     };
 

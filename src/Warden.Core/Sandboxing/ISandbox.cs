@@ -34,7 +34,14 @@ public interface ISandbox : IAsyncDisposable
 /// output chunks as they are read (the memory is only valid during the call).
 /// </summary>
 public sealed record SandboxCommand(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Environment, byte[] Stdin,
-    Stream? StdinStream = null, Action<OutputStreamKind, ReadOnlyMemory<byte>>? OnOutput = null);
+    Stream? StdinStream = null, Action<OutputStreamKind, ReadOnlyMemory<byte>>? OnOutput = null)
+{
+    /// <summary>
+    /// For a command run with network (<see cref="Limits.ResourceLimits.Network"/>): the proxy and grant its egress
+    /// network is served under. Without it such a command is refused: there is no other network to give it.
+    /// </summary>
+    public Networking.SandboxEgress? Egress { get; init; }
+}
 
 /// <summary>Raw facts about one sandboxed process; <see cref="Execution.OutcomeClassifier"/> turns them into a status.</summary>
 public sealed record ProcessOutcome

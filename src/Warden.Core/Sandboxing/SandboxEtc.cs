@@ -23,6 +23,7 @@ internal static class SandboxEtc
         if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
         ReadableFiles.CreateDirectory(target);
         SandboxIdentity.WriteFiles(Path.Combine(target, "passwd"), Path.Combine(target, "group"), Path.Combine(target, "hosts"), uid, home);
+        TrustMountPoints(target);
         var elsewhere = new List<string>();
         foreach (var path in paths)
         {
@@ -42,7 +43,18 @@ internal static class SandboxEtc
         return elsewhere;
     }
 
-    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "passwd", "group", "hosts", "shadow", "gshadow", "sudoers" };
+    /// <summary>
+    /// Empty files where an egress sandbox whose proxy terminates TLS gets the CA files bound (/etc/warden/ca-bundle.pem,
+    /// ca.pem): the /etc bind is read-only, so the mount points must exist before. Empty in every other sandbox.
+    /// </summary>
+    public static void TrustMountPoints(string etc)
+    {
+        ReadableFiles.CreateDirectory(Path.Combine(etc, "warden"));
+        foreach (var path in new[] { Egress.EgressTrust.SandboxBundlePath, Egress.EgressTrust.SandboxCaPath })
+            ReadableFiles.WriteText(Path.Combine(etc, path["/etc/".Length..]), "");
+    }
+
+    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "passwd", "group", "hosts", "shadow", "gshadow", "sudoers", "warden" };
 
 
     private static void Copy(FileSystemInfo source, string destination)

@@ -32,9 +32,10 @@ internal sealed class KernelProcess : IAsyncDisposable
     public Task Gone => _reader;
 
     public static async Task<KernelProcess> StartAsync(ISessionBackend backend, KernelDefinition kernel, SessionLimits limits, string name,
-        TimeSpan startTimeout, CancellationToken cancellationToken)
+        TimeSpan startTimeout, CancellationToken cancellationToken, Networking.SandboxEgress? egress = null)
     {
-        var spec = new SessionSpec(name, new SandboxCommand(kernel.Argv, kernel.Environment, []), limits.Sandbox, kernel.SupportFiles,
+        var command = new SandboxCommand(kernel.Argv, kernel.Environment, []) { Egress = egress };
+        var spec = new SessionSpec(name, command, limits.Sandbox, kernel.SupportFiles,
             KernelDefinition.SupportDirectory);
         var sandbox = await backend.StartSessionAsync(spec, cancellationToken).ConfigureAwait(false);
         var process = new KernelProcess(sandbox);

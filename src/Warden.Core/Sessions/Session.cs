@@ -55,6 +55,15 @@ public sealed partial class Session : IAsyncDisposable
     public SessionState State { get; private set; } = SessionState.Starting;
     public int ExecutionCount { get; private set; }
 
+    /// <summary>
+    /// The session's network when it was created with it: every kernel incarnation gets a namespace of its own and a grant
+    /// for the session's owner, revoked when that kernel's sandbox is destroyed. Null without network.
+    /// </summary>
+    internal Networking.LongLivedEgress? Egress { get; init; }
+
+    /// <summary>The hosts the session may reach through the egress proxy; null without network.</summary>
+    public Egress.EgressPolicy? Network => Egress?.Patterns;
+
     /// <summary>Marks the session as used now (any client message counts, not only cells).</summary>
     public void Touch() => Interlocked.Exchange(ref _lastActivityTicks, _time.GetUtcNow().UtcTicks);
 
@@ -213,7 +222,7 @@ public sealed partial class Session : IAsyncDisposable
             }
             var backend = await _backend.SessionsAsync(cancellationToken).ConfigureAwait(false);
             kernel = await KernelProcess.StartAsync(backend, Kernel, Limits, name, TimeSpan.FromSeconds(_options.StartTimeoutSeconds),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken, Egress?.GrantFor(Owner.ToString(), name)).ConfigureAwait(false);
         }
         catch
         {
@@ -261,7 +270,7 @@ public sealed partial class Session : IAsyncDisposable
         }
         finally
         {
-            // The sandbox is gone: its memory limit no longer counts against the budget.
+            // The sandbox is gone (and with it its grant): its memory limit no longer counts against the budget.
             _memory.Dispose();
         }
     }

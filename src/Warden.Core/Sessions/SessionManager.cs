@@ -9,8 +9,12 @@ using Warden.Core.Sandboxing;
 
 namespace Warden.Core.Sessions;
 
-/// <summary>What a caller asks for when creating a session; null limits mean the server's session defaults.</summary>
-public sealed record SessionRequest(string? Language, Principal Owner, LimitRequest? Limits = null);
+/// <summary>
+/// What a caller asks for when creating a session; null limits mean the server's session defaults. Network as for an
+/// execution: <paramref name="Network"/> alone is the whole egress ceiling, <paramref name="NetworkAllow"/> a subset of it.
+/// </summary>
+public sealed record SessionRequest(string? Language, Principal Owner, LimitRequest? Limits = null, bool Network = false,
+    IReadOnlyList<string>? NetworkAllow = null);
 
 /// <summary>
 /// Owns every session: creation under the global, per-key and per-user caps and the memory budget, lookup, deletion,
@@ -33,11 +37,13 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly ITimer _reaper;
     private readonly List<Reservation> _reserved = [];
     private readonly KernelPool _warm;
+    private readonly Egress.EgressProxy? _egress;
     private int _disposed;
 
     public SessionManager(BackendStartup backends, KernelCatalog kernels, LimitPolicy policy, IOptions<SessionOptions> options, TimeProvider time,
-        ILoggerFactory loggers, ISessionRegistry registry, MemoryBudget memory)
+        ILoggerFactory loggers, ISessionRegistry registry, MemoryBudget memory, Egress.EgressProxy? egress = null)
     {
+        _egress = egress;
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(options);
@@ -75,6 +81,9 @@ public sealed partial class SessionManager : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var kernel = _kernels.Resolve(request.Language);
         var limits = _policy.ResolveSession(request.Limits, _options);
+        // Network for the session's whole life: its own egress namespace, one grant for its owner, revoked when it ends.
+        var network = Networking.EgressRequest.Resolve(_egress?.Ceiling ?? Egress.EgressPolicy.None, request.Network, request.NetworkAllow);
+        if (network is not null) limits = limits with { Sandbox = limits.Sandbox with { Network = true } };
         var owner = request.Owner;
         var memory = Reserve(owner, kernel, limits);
         var id = _registry.NewSessionId();
@@ -91,7 +100,10 @@ public sealed partial class SessionManager : IAsyncDisposable
             throw;
         }
         var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease,
-            memory.Warm);
+            memory.Warm)
+        {
+            Egress = network is null ? null : new Networking.LongLivedEgress(_egress!, network),
+        };
         try
         {
             _sessions[id] = session;

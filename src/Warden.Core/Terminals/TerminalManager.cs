@@ -23,6 +23,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly UserHomes _homes;
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
+    private readonly Networking.LongLivedEgress? _egress;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
@@ -37,7 +38,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private int _disposed;
 
     public TerminalManager(BackendStartup backends, UserWorkspaces workspaces, UserHomes homes, LimitPolicy policy, IOptions<TerminalOptions> options,
-        TimeProvider time, ILoggerFactory loggers, MemoryBudget memory)
+        TimeProvider time, ILoggerFactory loggers, MemoryBudget memory, Egress.EgressProxy? egress = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         _memory = memory;
@@ -49,6 +50,10 @@ public sealed partial class TerminalManager : IAsyncDisposable
         _homes = homes;
         _options = options.Value;
         _limits = policy.ResolveTerminal(_options);
+        // Resolved once (the validator already checked it against the ceiling): each user's sandbox gets a grant of its own.
+        var setting = _options.NetworkSetting;
+        var patterns = Networking.EgressRequest.Resolve(egress?.Ceiling ?? Egress.EgressPolicy.None, setting.Network, setting.Allow);
+        _egress = patterns is null ? null : new Networking.LongLivedEgress(egress!, patterns);
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger<TerminalManager>();
@@ -80,7 +85,10 @@ public sealed partial class TerminalManager : IAsyncDisposable
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
             var terminal = new UserTerminal(_workspaces.Open(owner), _backends, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
-                _memory, _stopping.GetValueOrDefault(owner));
+                _memory, _stopping.GetValueOrDefault(owner))
+            {
+                Egress = _egress,
+            };
             _terminals[owner] = terminal;
             return terminal;
         }

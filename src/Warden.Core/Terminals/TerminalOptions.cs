@@ -87,8 +87,14 @@ public sealed class TerminalOptions
     /// <summary>What exceeding a per-user quota does: refuse (Reject) or evict the oldest files (Evict).</summary>
     public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;
 
-    /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
-    public bool Network { get; set; }
+    /// <summary>
+    /// Network of users' sandboxes, only through Warden's egress proxy: <c>true</c> is the whole egress ceiling
+    /// (WARDEN_EGRESS_ALLOW), a comma list of patterns a subset of it, empty or <c>false</c> none (the default).
+    /// </summary>
+    public string? Network { get; set; }
+
+    /// <summary>What <see cref="Network"/> asks for.</summary>
+    public Networking.NetworkSetting NetworkSetting => Networking.NetworkSetting.Parse(Network);
 
     /// <summary>Interactive terminals (open-terminal's ENABLE_TERMINAL): <c>/api/terminals</c> and its WebSocket, a PTY in the user's sandbox.</summary>
     public bool Interactive { get; set; } = true;

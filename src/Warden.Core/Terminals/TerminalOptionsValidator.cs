@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace Warden.Core.Terminals;
 
 /// <summary>Cross-section rules: the per-user uid range must not overlap the pool's, or a user could share a uid with a stranger's run.</summary>
-internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, IOptions<Limits.LimitsOptions> limits) : IValidateOptions<TerminalOptions>
+internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, IOptions<Egress.EgressOptions> egress) : IValidateOptions<TerminalOptions>
 {
     public ValidateOptionsResult Validate(string? name, TerminalOptions options)
     {
@@ -19,8 +19,10 @@ internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, I
         if (options.MaxFilesPerUser > 0 && options.MaxMegabytesPerUser < 1 + options.MaxFilesPerUser / 2048)
             errors.Add($"Warden:Terminal:MaxMegabytesPerUser ({options.MaxMegabytesPerUser}) is too small for Warden:Terminal:MaxFilesPerUser " +
                 $"({options.MaxFilesPerUser}): allow at least {1 + options.MaxFilesPerUser / 2048} MB (the home's filesystem needs 512 bytes per file it may hold, plus 1 MB).");
-        if (options.Network && !limits.Value.AllowNetwork)
-            errors.Add("Warden:Terminal:Network=true needs Warden:Limits:AllowNetwork=true.");
+        // Network is egress through Warden's proxy, never the host's network: checked against the ceiling once, here,
+        // rather than failing every terminal later.
+        if (options.NetworkSetting.Check(Egress.EgressPolicy.Parse(egress.Value.Allow), "Warden:Terminal:Network") is { } wrong)
+            errors.Add(wrong);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

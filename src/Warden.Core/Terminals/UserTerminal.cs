@@ -59,6 +59,12 @@ public sealed partial class UserTerminal : IAsyncDisposable
 
     public UserWorkspace Workspace { get; }
 
+    /// <summary>
+    /// The terminal's network: each start of the user's sandbox gets its own egress namespace and a grant for the user,
+    /// revoked when that sandbox stops. Null without network (Warden:Terminal:Network).
+    /// </summary>
+    internal Networking.LongLivedEgress? Egress { get; init; }
+
     public string HomePath => _options.HomePath;
 
     public DateTimeOffset LastActivity => new(Interlocked.Read(ref _lastActivityTicks), TimeSpan.Zero);
@@ -248,8 +254,11 @@ public sealed partial class UserTerminal : IAsyncDisposable
             _memory ??= _budget.Reserve(_limits.MemoryBytes, "a terminal sandbox");
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
             _home ??= await AcquireHomeAsync(cancellationToken).ConfigureAwait(false);
-            var limits = _options.Previews && !_limits.Network ? _limits with { LoopbackSockets = true } : _limits;
-            var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), limits, TerminalAgentFiles.SupportFiles,
+            var name = $"term-{Workspace.Key[..12]}-{++_incarnation}";
+            var command = AgentCommand() with { Egress = Egress?.GrantFor(Workspace.Owner.ToString(), name) };
+            // Previews: inet sockets inside the sandbox's own namespace (loopback only, or the egress namespace's lo).
+            var limits = _options.Previews ? _limits with { LoopbackSockets = true } : _limits;
+            var spec = new SessionSpec(name, command, limits, TerminalAgentFiles.SupportFiles,
                 TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
             TerminalAgent agent;
             try

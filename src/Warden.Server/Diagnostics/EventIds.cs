@@ -33,4 +33,7 @@ internal static class EventIds
     public const int LocalRunRefusedPeer = 2502;
     public const int LocalRunFailed = 2503;
     public const int LocalRunNotListening = 2504;
+    public const int EgressAuditWriteFailed = 2601;
+    public const int EgressAuditAfterShutdown = 2602;
+    public const int EgressAuditDrainTimedOut = 2603;
 }

@@ -27,7 +27,11 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
 
     public string Path { get; } = System.IO.Path.GetFullPath(path);
 
-    public async Task AppendAsync(IReadOnlyList<ExecutionRecord> records, CancellationToken cancellationToken)
+    // Two writers share the file (the execution recorder and the egress recorder): one batch at a time, so lines
+    // never interleave and rotation never races a write.
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    public Task AppendAsync(IReadOnlyList<ExecutionRecord> records, CancellationToken cancellationToken)
     {
         var text = new StringBuilder();
         foreach (var record in records)
@@ -35,16 +39,31 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
             var line = includeCode ? record : record with { Code = null };
             text.Append(JsonSerializer.Serialize(new AuditLine(line), Json.Info<AuditLine>())).Append('\n');
         }
-        var bytes = Encoding.UTF8.GetBytes(text.ToString());
-        _file ??= Open();
-        // A batch bigger than the limit still goes into one file (a line is never split): the next batch rotates it.
-        if (maxFileBytes > 0 && _file.Length > 0 && _file.Length + bytes.Length > maxFileBytes)
+        return AppendLinesAsync(text.ToString(), cancellationToken);
+    }
+
+    /// <summary>Appends whole lines (each ending in a newline), flushed, rotating first when they would pass the limit.</summary>
+    public async Task AppendLinesAsync(string lines, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        var bytes = Encoding.UTF8.GetBytes(lines);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            Rotate();
-            _file = Open();
+            _file ??= Open();
+            // A batch bigger than the limit still goes into one file (a line is never split): the next batch rotates it.
+            if (maxFileBytes > 0 && _file.Length > 0 && _file.Length + bytes.Length > maxFileBytes)
+            {
+                Rotate();
+                _file = Open();
+            }
+            await _file.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        await _file.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-        await _file.FlushAsync(cancellationToken).ConfigureAwait(false);
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     private FileStream Open()
@@ -86,7 +105,11 @@ public sealed class AuditLog(string path, bool includeCode, long maxFileBytes = 
         File.Move(Path, Path + ".1", overwrite: true);
     }
 
-    public void Dispose() => _file?.Dispose();
+    public void Dispose()
+    {
+        _file?.Dispose();
+        _file = null;
+    }
 
     /// <summary>The line's shape: the record with a leading <c>time</c> field, as log shippers expect.</summary>
     internal sealed record AuditLine(

@@ -60,6 +60,9 @@ public sealed partial class ExecutionRecorder : IHostedLifecycleService, IAsyncD
 
     public string? AuditPath => _audit?.Path;
 
+    /// <summary>The audit log, for the egress recorder's lines (null when auditing is off).</summary>
+    internal AuditLog? Audit => _audit;
+
     /// <summary>Queues the record and returns once it is written (or the writer is failing, or after a bound).</summary>
     public async ValueTask RecordAsync(ExecutionRecord record)
     {

@@ -41,6 +41,10 @@ public static class ProductionServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<BackendLifetime>());
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownGrace>());
         services.AddHostedService(sp => sp.GetRequiredService<ExecutionRecorder>());
+        // The proxy's records go to the audit log; registered after the recorder so it drains first at shutdown.
+        services.AddSingleton<EgressAuditRecorder>();
+        services.Replace(ServiceDescriptor.Singleton<Warden.Core.Egress.IEgressAuditSink>(sp => sp.GetRequiredService<EgressAuditRecorder>()));
+        services.AddHostedService(sp => sp.GetRequiredService<EgressAuditRecorder>());
         services.AddWardenRateLimits(shared: sharedQuotas);
         return services;
     }

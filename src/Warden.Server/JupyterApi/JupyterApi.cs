@@ -158,19 +158,27 @@ public static class JupyterApi
     private static JsonHttpResult<List<KernelModel>> ListKernels(HttpContext context, SessionManager sessions, KernelConnections connections) =>
         TypedResults.Json(sessions.List(RequesterOf(context)).Select(s => KernelModel.From(s, connections.Count(s.Id))).ToList(), JupyterHttpJson.Default.ListKernelModel);
 
-    private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, CancellationToken cancellationToken)
+    private static async Task<JsonHttpResult<KernelModel>> StartKernelAsync(HttpRequest request, SessionManager sessions, IOptions<JupyterOptions> options,
+        CancellationToken cancellationToken)
     {
         // Open WebUI posts no body at all; JupyterLab posts {"name": "python3"} (other fields are jupyter_server's, ignored).
         string? name = null;
+        NativeApi.NetworkRequest? asked = null;
         using (var buffer = new MemoryStream())
         {
             await request.Body.CopyToAsync(buffer, cancellationToken);
             if (buffer.Length > 65536) throw new PayloadTooLargeException("The kernel start request is too large.");
             var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
             if (!body.Span.Trim(" \t\r\n"u8).IsEmpty)
-                name = RequestBody.Parse<KernelStartRequest>(body, NativeApi.NativeJson.Options, UnknownFields.Ignore).Name;
+            {
+                var start = RequestBody.Parse<KernelStartRequest>(body, NativeApi.NativeJson.Options, UnknownFields.Ignore);
+                (name, asked) = (start.Name, start.Network);
+            }
         }
-        var session = await sessions.CreateAsync(new SessionRequest(name, RequesterOf(request.HttpContext).Principal), cancellationToken);
+        // The kernel's own network when its request names one, else the server's default for kernels.
+        var network = asked is null ? Warden.Core.Networking.NetworkSetting.Parse(options.Value.Network) : new(asked.Enabled, asked.Allow);
+        var session = await sessions.CreateAsync(new SessionRequest(name, RequesterOf(request.HttpContext).Principal, Network: network.Network,
+            NetworkAllow: network.Allow), cancellationToken);
         request.HttpContext.Response.Headers.Location = $"/api/kernels/{session.Id}";
         return TypedResults.Json(KernelModel.From(session, 0), JupyterHttpJson.Default.KernelModel, statusCode: StatusCodes.Status201Created);
     }

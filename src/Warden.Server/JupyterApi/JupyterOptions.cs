@@ -14,6 +14,12 @@ public sealed class JupyterOptions
     /// <summary>The user Jupyter kernels count against for Warden:Sessions:MaxSessionsPerUser.</summary>
     public string User { get; set; } = "jupyter";
 
+    /// <summary>
+    /// Network of a kernel whose start request names none (WARDEN_JUPYTER_NETWORK): <c>true</c> is the whole egress
+    /// ceiling (WARDEN_EGRESS_ALLOW), a comma list of patterns a subset of it, empty or <c>false</c> none.
+    /// </summary>
+    public string? Network { get; set; }
+
     /// <summary>How long a password login stays valid.</summary>
     public double LoginHours { get; set; } = 24;
 }

@@ -16,7 +16,11 @@ namespace Warden.Server.JupyterApi;
 internal sealed partial class JupyterHttpJson : JsonSerializerContext;
 
 /// <summary>Body of <c>POST /api/kernels</c> (optional).</summary>
-internal sealed record KernelStartRequest(string? Name);
+/// <summary>
+/// <c>POST /api/kernels</c>: Jupyter's <c>name</c>, and Warden's optional <c>network</c> (as on the native API; absent:
+/// the server's <c>Warden:Jupyter:Network</c>). Jupyter clients ignore fields they do not know.
+/// </summary>
+internal sealed record KernelStartRequest(string? Name, NativeApi.NetworkRequest? Network = null);
 
 internal sealed record KernelModel(string Id, string Name, DateTimeOffset LastActivity, string ExecutionState, int Connections)
 {

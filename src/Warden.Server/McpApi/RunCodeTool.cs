@@ -16,19 +16,22 @@ internal sealed class RunCodeTool(IMcpCaller caller)
         + "Nothing persists between calls: no variables, no files, no installed packages (use run_python for state). "
         + "Any installed language: python, javascript, typescript, bash, c, cpp, go, rust, java and more; an unknown name is refused with the installed list. "
         + "Image files the program writes to its working directory (PNG, JPEG, SVG) are returned as images, other files as embedded resources. "
-        + "No network access unless the server allows it.")]
+        + "No network unless asked for: network=true reaches, over HTTP(S) through Warden's egress proxy, every host the server allows "
+        + "(GET /api/v1/config egress_allow); network_allow names fewer.")]
     public async Task<CallToolResult> RunAsync(
         [Description("Language name or alias, e.g. python, javascript, bash, c, go.")] string language,
         [Description("The complete source of the program.")] string code,
         [Description("Text given to the program on standard input.")] string? stdin = null,
         [Description("Wall-clock limit in seconds (default and maximum set by the server).")] double? timeout = null,
         [Description("Memory limit in MB (default and maximum set by the server).")] int? memoryMb = null,
+        [Description("HTTP(S) through the egress proxy to every host the server allows.")] bool network = false,
+        [Description("HTTP(S) through the egress proxy to only these host patterns (each within the server's list), e.g. [\"pypi.org\", \"*.pythonhosted.org\"].")] string[]? networkAllow = null,
         IProgress<ProgressNotificationValue>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var request = new ExecutionRequest
         {
-            Language = language, Code = code, Stdin = stdin, CollectFiles = true,
+            Language = language, Code = code, Stdin = stdin, CollectFiles = true, Network = network, NetworkAllow = networkAllow,
             Limits = new LimitRequest { TimeoutSeconds = timeout, MemoryMb = memoryMb },
         };
         try

@@ -22,8 +22,11 @@ public sealed record ExecuteRequest
     public int? MemoryMb { get; init; }
     public int? MaxProcesses { get; init; }
     public long? MaxOutputBytes { get; init; }
-    /// <summary>Ask for network access; granted only if the server allows it.</summary>
-    public bool? Network { get; init; }
+    /// <summary>
+    /// Network through Warden's egress proxy: true (the server's whole WARDEN_EGRESS_ALLOW) or {"allow": [patterns]}
+    /// (a subset of it). Never the host's network.
+    /// </summary>
+    public NetworkRequest? Network { get; init; }
     /// <summary>Return the files the program created or changed in its workspace (base64).</summary>
     public bool? CollectFiles { get; init; }
 
@@ -35,7 +38,8 @@ public sealed record ExecuteRequest
         MainFile = MainFile,
         Stdin = Stdin,
         Args = Args,
-        Network = Network ?? false,
+        Network = Network?.Enabled ?? false,
+        NetworkAllow = Network?.Allow,
         CollectFiles = CollectFiles ?? false,
         Limits = new LimitRequest
         {

@@ -24,6 +24,8 @@ public sealed record ExecuteResponse
     public bool? FilesTruncated { get; init; }
     /// <summary>Workspace entries not returned and why; present when the request set collect_files.</summary>
     public List<SkippedFileResponse>? FilesSkipped { get; init; }
+    /// <summary>What the run did through the egress proxy; present when the run was granted network.</summary>
+    public EgressResponse? Egress { get; init; }
 
     public static ExecuteResponse From(ExecutionResult result, bool collected = false) => new()
     {
@@ -44,8 +46,12 @@ public sealed record ExecuteResponse
         Files = collected ? result.Files.Select(FileResponse.From).ToList() : null,
         FilesTruncated = collected ? result.FilesTruncated : null,
         FilesSkipped = collected ? result.FilesSkipped.Select(s => new SkippedFileResponse(s.Name, s.Reason.ToWireName())).ToList() : null,
+        Egress = result.Egress is { } e ? new EgressResponse(e.Connections, e.Refused, e.BytesSent, e.BytesReceived) : null,
     };
 }
+
+/// <summary>Connections the proxy dialled and refused for the run, and payload bytes to and from origins.</summary>
+public sealed record EgressResponse(int Connections, int Refused, long BytesSent, long BytesReceived);
 
 /// <summary>A produced file. mime_type is guessed from the extension.</summary>
 public sealed record FileResponse(string Name, long Size, string MimeType, string ContentBase64)

@@ -53,13 +53,16 @@ public static class NativeApi
         return status == "error" ? TypedResults.Json(health, NativeJson.Options.Info<HealthDto>(), statusCode: 503) : TypedResults.Ok(health);
     }
 
-    private static Ok<ConfigDto> GetConfig(IOptions<LimitsOptions> limits, IOptions<WardenOptions> options, LanguageCatalog catalog, ExecutionEngine engine)
+    private static Ok<ConfigDto> GetConfig(IOptions<LimitsOptions> limits, IOptions<WardenOptions> options, LanguageCatalog catalog, ExecutionEngine engine,
+        Warden.Core.Egress.EgressProxy egress)
     {
         var l = limits.Value;
+        // allow_network keeps its meaning for old clients: a request may ask for network (the egress ceiling is not empty).
+        var ceiling = egress.Ceiling.Patterns.IsDefault ? [] : egress.Ceiling.Patterns.Select(p => p.Text).ToList();
         return TypedResults.Ok(new ConfigDto(
             engine.Backend.Name, engine.Backend.Status().ToFacts(), LimitsDto.From(l.Default), LimitsDto.From(l.Ceiling), LimitsDto.From(l.Compile),
-            l.Cpus, l.TmpMb, l.WorkspaceMb, l.MaxFileSizeMb, l.MaxOpenFiles, l.AllowNetwork, l.MaxCodeBytes, l.MaxStdinBytes,
-            options.Value.MaxConcurrent, options.Value.MaxQueue, catalog.Installed.Select(x => x.Name).ToList()));
+            l.Cpus, l.TmpMb, l.WorkspaceMb, l.MaxFileSizeMb, l.MaxOpenFiles, ceiling.Count > 0, l.MaxCodeBytes, l.MaxStdinBytes,
+            options.Value.MaxConcurrent, options.Value.MaxQueue, catalog.Installed.Select(x => x.Name).ToList(), ceiling));
     }
 
     private static Ok<StatsDto> GetStats(ExecutionEngine engine)
@@ -85,7 +88,7 @@ public sealed record LimitsDto(double Timeout, double CpuTime, int MemoryMb, int
 
 public sealed record ConfigDto(string Backend, IReadOnlyDictionary<string, string> BackendInfo, LimitsDto Defaults, LimitsDto Ceilings,
     LimitsDto Compile, double Cpus, int TmpMb, int WorkspaceMb, int MaxFileSizeMb, int MaxOpenFiles, bool AllowNetwork, long MaxCodeBytes,
-    long MaxStdinBytes, int MaxConcurrent, int MaxQueue, IReadOnlyList<string> Languages);
+    long MaxStdinBytes, int MaxConcurrent, int MaxQueue, IReadOnlyList<string> Languages, IReadOnlyList<string> EgressAllow);
 
 public sealed record PercentilesDto(double P50, double P95);
 

@@ -26,11 +26,16 @@ public sealed record CreateSessionRequest
     public int? MemoryMb { get; init; }
     /// <summary>Processes and threads of the whole session.</summary>
     public int? MaxProcesses { get; init; }
+    /// <summary>
+    /// Network for the session's whole life, as for an execution: <c>true</c> is the egress ceiling, <c>{"allow": [...]}</c>
+    /// a subset of it; only through Warden's egress proxy, never the host's network.
+    /// </summary>
+    public NetworkRequest? Network { get; init; }
 
     public SessionRequest ToCore(Principal owner) => new(Language, owner, new LimitRequest
     {
         TimeoutSeconds = Timeout, MaxOutputBytes = MaxOutputBytes, MemoryMb = MemoryMb, MaxProcesses = MaxProcesses,
-    });
+    }, Network?.Enabled ?? false, Network?.Allow);
 }
 
 /// <summary>Body of <c>POST /api/v1/sessions/{id}/execute</c>.</summary>

@@ -46,7 +46,8 @@ internal static class OpenTerminalUiApi
         var t = terminal.Value;
         var prompt = "You have access to a Linux sandbox of your own (bash, Python 3 and the host's tools under /usr), run by Warden. " +
             $"Your home directory {t.HomePath} persists between chats; each chat starts in its own directory under {t.HomePath}/chats. " +
-            (t.Network ? "" : "There is no network access. ") +
+            (t.NetworkSetting.Network ? "HTTP(S) to some public hosts works through the proxy in HTTP_PROXY; nothing else is reachable. "
+                : "There is no network access. ") +
             $"Commands may run up to {t.MaxCommandSeconds:0} s; use run_command with wait to get output inline, or poll get_process_status. " +
             "Use your tools to directly interact with the system: run commands, read and write files, and search the filesystem. " +
             "Prefer verifying the current state before making changes. If a command produces no output, that typically means it succeeded.";

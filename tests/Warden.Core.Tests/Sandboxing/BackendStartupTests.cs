@@ -37,6 +37,37 @@ public sealed class BackendStartupTests
         Assert.False(startup.Started);
     }
 
+    private static readonly SurfaceRequirement Egress =
+        new("network access (WARDEN_EGRESS_ALLOW)", BackendFeature.Egress, "WARDEN_EGRESS_ALLOW= (empty) / Warden:Egress:Allow");
+
+    /// <summary>A non-empty egress ceiling on a backend whose NetworkModes lack "egress": refused, naming why and the setting.</summary>
+    [Theory]
+    [InlineData("docker", "the runc runtime")]
+    [InlineData("bwrap", "Warden running as root")]
+    public async Task StartAsync_EgressCeiling_BackendWithoutEgress_RefusesNamingWhy(string name, string why)
+    {
+        var backend = new StubBackend(name, new BackendCapabilities { NetworkModes = ["none"] });
+        var (startup, _) = Create(name, [Egress], backend);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => startup.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains($"The {name} backend cannot serve network access (WARDEN_EGRESS_ALLOW)", error.Message, StringComparison.Ordinal);
+        Assert.Contains(why, error.Message, StringComparison.Ordinal);
+        Assert.Contains("WARDEN_EGRESS_ALLOW= (empty)", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, backend.Starts);
+    }
+
+    [Fact]
+    public async Task StartAsync_EgressCeiling_BackendWithEgress_Starts()
+    {
+        var backend = new StubBackend("bwrap", new BackendCapabilities { NetworkModes = ["none", "egress"] });
+        var (startup, _) = Create("bwrap", [Egress], backend);
+
+        await startup.StartAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, backend.Starts);
+    }
+
     [Fact]
     public async Task StartAsync_NoSurfaceNeedsMore_StartsABackendWithoutLongLivedSandboxes()
     {

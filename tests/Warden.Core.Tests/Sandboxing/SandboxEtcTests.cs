@@ -80,7 +80,21 @@ public sealed class SandboxEtcTests : IDisposable
         var elsewhere = Prepare("/etc/missing", "/etc/../secret", "/opt/tool.conf");
 
         Assert.Equal(["/opt/tool.conf"], elsewhere);
-        Assert.Equal(["group", "hosts", "passwd"], Directory.EnumerateFileSystemEntries(Target).Select(Path.GetFileName).Order());
+        // warden/: the empty mount points of the egress CA files (bound over them only when the proxy terminates TLS).
+        Assert.Equal(["group", "hosts", "passwd", "warden"], Directory.EnumerateFileSystemEntries(Target).Select(Path.GetFileName).Order());
+        Assert.Equal(["ca-bundle.pem", "ca.pem"], Directory.EnumerateFileSystemEntries(Path.Combine(Target, "warden")).Select(Path.GetFileName).Order());
+        Assert.Equal("", File.ReadAllText(Path.Combine(Target, "warden", "ca-bundle.pem")));
+    }
+
+    /// <summary>A host /etc/warden (or a configured path into it) never replaces the mount points.</summary>
+    [Fact]
+    public void Prepare_HostEtcWarden_NotCopied()
+    {
+        HostFile("etc/warden/ca.pem", "host's", WorldReadable);
+
+        Prepare("/etc/warden/ca.pem", "/etc/warden");
+
+        Assert.Equal("", File.ReadAllText(Path.Combine(Target, "warden", "ca.pem")));
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);

@@ -52,12 +52,34 @@ public sealed class UserWorkspacesTests : IDisposable
     [InlineData(1, 0, true)]
     public void Validator_HomeSize_MustHoldTheFileQuotasInodeTable(int megabytes, int files, bool valid)
     {
-        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Limits.LimitsOptions()));
+        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Egress.EgressOptions()));
 
         var result = validator.Validate(null, new TerminalOptions { MaxMegabytesPerUser = megabytes, MaxFilesPerUser = files });
 
         Assert.Equal(valid, result.Succeeded);
         if (!valid) Assert.Contains("MaxMegabytesPerUser", result.FailureMessage);
+    }
+
+    /// <summary>
+    /// Warden:Terminal:Network is the egress ceiling (true) or a subset of it, checked at start-up: with an empty ceiling
+    /// any network is refused, and a pattern outside the ceiling is refused naming the setting.
+    /// </summary>
+    [Theory]
+    [InlineData("", "true", false)]
+    [InlineData("", "pypi.org", false)]
+    [InlineData("pypi.org", "true", true)]
+    [InlineData("pypi.org,*.pythonhosted.org", "files.pythonhosted.org", true)]
+    [InlineData("pypi.org", "*.github.com", false)]
+    [InlineData("", "false", true)]
+    public void Validator_TerminalNetwork_WithinTheEgressCeiling(string ceiling, string network, bool valid)
+    {
+        var validator = new TerminalOptionsValidator(Options.Create(new WardenOptions()), Options.Create(new Warden.Core.Egress.EgressOptions { Allow = ceiling }));
+
+        Assert.True(validator.Validate(null, new TerminalOptions()).Succeeded);
+        var result = validator.Validate(null, new TerminalOptions { Network = network });
+
+        Assert.Equal(valid, result.Succeeded);
+        if (!valid) Assert.Contains("Warden:Terminal:Network", result.FailureMessage, StringComparison.Ordinal);
     }
 
     public void Dispose()

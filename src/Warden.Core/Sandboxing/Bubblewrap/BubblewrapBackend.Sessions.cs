@@ -17,14 +17,19 @@ public sealed partial class BubblewrapBackend
 
         var slot = _pool.CreateSlot("session-" + spec.Name, spec.Workspace);
         BwrapSessionSandbox? sandbox = null;
+        Networking.EgressAttachment? egress = null;
         try
         {
+            // Egress: a namespace of the sandbox's own, served for its grant until the sandbox is destroyed.
+            egress = await Networking.EgressAttachment.ForSessionAsync(spec, cancellationToken).ConfigureAwait(false);
             slot.ResetWorkspace();
             slot.Cgroup?.Apply(spec.Limits);
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
-            sandbox = new BwrapSessionSandbox(this, slot, helper);
+            sandbox = new BwrapSessionSandbox(this, slot, helper) { Egress = egress };
+            egress = null;
             lock (_sessions) _sessions.Add(sandbox);
-            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, spec.Workspace?.SandboxPath ?? SandboxSpecBuilder.DefaultWorkspace);
+            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, spec.Workspace?.SandboxPath ?? SandboxSpecBuilder.DefaultWorkspace,
+                egress: sandbox.Egress?.Endpoint);
             await helper.LaunchAsync(SlotRun.Encode(ControlFields(sandboxSpec))).ConfigureAwait(false);
             return sandbox;
         }
@@ -33,6 +38,7 @@ public sealed partial class BubblewrapBackend
             // Never leave a half-built sandbox: the session sandbox owns the slot once it exists.
             if (sandbox is not null) await sandbox.DisposeAsync().ConfigureAwait(false);
             else await slot.DestroyAsync().ConfigureAwait(false);
+            if (egress is not null) await egress.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

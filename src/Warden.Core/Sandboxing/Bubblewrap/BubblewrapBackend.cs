@@ -54,7 +54,8 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
         LongLivedSandboxes = true,
         PersistentHomes = true,
         PerSlotUids = Libc.geteuid() == 0,
-        NetworkModes = ["none", "host"],
+        // Egress needs root: warden-exec's setns into Warden's namespace (without root a UDS bridge would be needed: not built).
+        NetworkModes = Libc.geteuid() == 0 ? ["none", "egress"] : ["none"],
     };
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -119,9 +120,10 @@ public sealed partial class BubblewrapBackend : ISessionBackend, IWarmSandboxSou
     /// uid 1000 in bwrap's user namespace (the helper has already dropped to the slot's, or the session's, host uid).
     /// </summary>
     internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command,
-        IReadOnlyList<ReadOnlyBind>? support = null, string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null) =>
+        IReadOnlyList<ReadOnlyBind>? support = null, string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null,
+        EgressEndpoint? egress = null) =>
         SandboxSpecBuilder.Build(_base, new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid), limits, command,
-            new WorkspaceMount(slot.HostWorkspace, workspace), support, exitReport);
+            new WorkspaceMount(slot.HostWorkspace, workspace), support, exitReport, egress);
 
     /// <summary>The control block fields that turn a parked helper into bwrap running <paramref name="spec"/>.</summary>
     internal List<string> ControlFields(SandboxSpec spec) => BwrapRenderer.ControlFields(spec, Tools);

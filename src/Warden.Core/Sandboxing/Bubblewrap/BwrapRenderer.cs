@@ -27,9 +27,24 @@ internal static class BwrapRenderer
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tools);
-        var fields = new List<string>(Rlimits(spec.Rlimits)) { "seccomp=" + tools.SeccompProgram(spec.Seccomp), "--", tools.BwrapPath };
+        var fields = new List<string>(Rlimits(spec.Rlimits)) { "seccomp=" + tools.SeccompProgram(spec.Seccomp) };
+        if (NetnsField(spec) is { } netns) fields.Add(netns);
+        fields.AddRange(["--", tools.BwrapPath]);
         fields.AddRange(Arguments(spec));
         return fields;
+    }
+
+    /// <summary>
+    /// warden-exec's <c>netns=</c> field for an egress sandbox (bwrap and runsc then start inside Warden's namespace), or
+    /// null. Fails closed: an egress spec without the namespace path renders nothing at all.
+    /// </summary>
+    public static string? NetnsField(SandboxSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Network == NetworkPolicy.None) return null;
+        return spec.Egress?.NamespacePath is { Length: > 0 } path
+            ? "netns=" + path
+            : throw new ArgumentException("An egress sandbox needs the egress network namespace it joins.", nameof(spec));
     }
 
     /// <summary>
@@ -83,15 +98,20 @@ internal static class BwrapRenderer
         if (ns.HasFlag(SandboxNamespaces.Uts)) a.Add("--unshare-uts");
         // -try: a kernel without cgroup namespaces still runs sandboxes (they then see the host's cgroup paths).
         if (ns.HasFlag(SandboxNamespaces.Cgroup)) a.Add("--unshare-cgroup-try");
+        if (!ns.HasFlag(SandboxNamespaces.Network))
+            throw new ArgumentException($"Every sandbox has a network namespace of its own; {ns} has none.", nameof(spec));
         switch (spec.Network)
         {
-            case NetworkPolicy.None when ns.HasFlag(SandboxNamespaces.Network):
+            case NetworkPolicy.None:
                 a.Add("--unshare-net");
                 break;
-            case NetworkPolicy.Host when !ns.HasFlag(SandboxNamespaces.Network):
+            case NetworkPolicy.Egress:
+                // No --unshare-net: that would make a new, empty namespace. warden-exec already joined Warden's (netns=),
+                // and bwrap inherits it.
+                _ = NetnsField(spec);
                 break;
             default:
-                throw new ArgumentException($"Network policy {spec.Network} does not match the namespaces {ns}.", nameof(spec));
+                throw new ArgumentException($"Unknown network policy {spec.Network}.", nameof(spec));
         }
     }
 

@@ -14,8 +14,10 @@ internal sealed class BwrapSandbox(BubblewrapBackend backend, SlotPool pool, San
 
     public override async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
+        // Egress: a namespace of this stage's own, served for the command's grant until the stage has ended.
+        await using var egress = await EgressFor(command, limits, cancellationToken).ConfigureAwait(false);
         var helper = await TakeHelperAsync().ConfigureAwait(false);
-        var control = backend.ControlFields(backend.Spec(Slot, limits, command));
+        var control = backend.ControlFields(backend.Spec(Slot, limits, command, egress: egress?.Endpoint));
         return await SlotRun.RunAsync(Slot, helper, control, command, limits, limits, ReadStatusAsync, cancellationToken)
             .ConfigureAwait(false);
     }

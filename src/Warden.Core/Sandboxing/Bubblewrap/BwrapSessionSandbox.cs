@@ -33,6 +33,9 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         _errors = new StderrTail(helper.Stderr);
     }
 
+    /// <summary>The sandbox's egress network and grant, for its whole life; released (grant revoked) when it is destroyed.</summary>
+    public Networking.EgressAttachment? Egress { get; set; }
+
     public Stream Input => _helper.Stdin;
 
     public Stream Output => _helper.Stdout;
@@ -105,5 +108,6 @@ internal sealed class BwrapSessionSandbox : ISessionSandbox
         await _helper.DisposeAsync().ConfigureAwait(false);
         await Task.WhenAll(_statusReader, _errors.Reading).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         await _slot.DestroyAsync().ConfigureAwait(false);
+        if (Egress is { } egress) await egress.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -43,6 +43,7 @@ public sealed partial class DockerBackend
         string? volume = spec.Workspace is null ? name + "-ws" : null;
         string? id = null;
         NetworkStream? stdio = null;
+        Networking.EgressNetwork? network = null;
         // The daemon finishes a create or start its client abandoned: a call cancelled half-way leaves a container (a
         // kernel nobody owns) or a volume behind. So each call runs to its end, bounded, and the caller's token is
         // honoured between them, where everything made so far has a name to remove.
@@ -64,7 +65,14 @@ public sealed partial class DockerBackend
             cancellationToken.ThrowIfCancellationRequested();
             var state = await Engine.InspectAsync(id, daemon).ConfigureAwait(false);
             int initPid = (int?)state?["State"]?["Pid"] ?? 0;
-            var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id), lease);
+            // Egress: Warden's listener in the container's own namespace ("none"), served for the session's grant for its
+            // whole life. The program reads its first cell only after this returns, so no user code runs before it.
+            if (spec.Limits.Network)
+                network = await KeeperNetworkAsync(id, initPid, daemon).ConfigureAwait(false);
+            var egress = network is null ? null : Networking.EgressAttachment.ForLife(network,
+                spec.Command.Egress ?? throw new InvalidOperationException("A long-lived sandbox granted network needs its egress grant."));
+            network = null;
+            var sandbox = new DockerSessionSandbox(this, id, volume, stdio, initPid, DockerKeeper.FindCgroup(id), lease) { Egress = egress };
             lock (_sessions) _sessions.Add(sandbox);
             return sandbox;
         }
@@ -81,6 +89,7 @@ public sealed partial class DockerBackend
             // Never leave a half-built sandbox: no container, no volume, no connection. Without an id (the create failed or
             // timed out) the container is removed by its name, in case the daemon made it all the same.
             stdio?.Dispose();
+            network?.Dispose();
             Release(lease, await RemoveSessionAsync(id ?? name, volume).ConfigureAwait(false));
             throw;
         }

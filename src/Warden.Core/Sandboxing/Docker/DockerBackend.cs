@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Warden.Core.Interop;
 using Warden.Core.Limits;
 using Warden.Core.Sandboxing.Slots;
 using Warden.Core.Sandboxing.Spec;
@@ -57,7 +58,10 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// serves gVisor sessions.</remarks>
     public BackendCapabilities Capabilities => new()
     {
-        LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0, NetworkModes = ["none", "host"],
+        LongLivedSandboxes = _docker.Runtime.Length == 0, PersistentHomes = _docker.Runtime.Length == 0,
+        // Egress puts Warden's listener into a keeper's namespace: root, on the daemon's host, with runc (gVisor's netstack
+        // would hide the namespace's loopback from the program).
+        NetworkModes = _docker.Runtime.Length == 0 && Libc.geteuid() == 0 ? ["none", "egress"] : ["none"],
         // The daemon runs as root and starts a container as any uid: each keeper and session leases one of its own.
         PerSlotUids = true,
     };
@@ -92,7 +96,8 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     }
 
     /// <summary>A fresh keeper with the default limits and no network; stages adjust the limits before they run.</summary>
-    internal async Task<DockerKeeper> CreateKeeperAsync(ResourceLimits limits, CancellationToken cancellationToken)
+    /// <param name="trust">With network: the CA files of a proxy that terminates TLS, bound into the keeper (null: none).</param>
+    internal async Task<DockerKeeper> CreateKeeperAsync(ResourceLimits limits, CancellationToken cancellationToken, Egress.EgressTrustFiles? trust = null)
     {
         var n = Interlocked.Increment(ref _containers).ToString(CultureInfo.InvariantCulture);
         var name = $"warden-{Instance}-{n}";
@@ -102,13 +107,14 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         // executions sharing one uid would share them, and one tenant's program could exhaust another's.
         var lease = UidLease.Acquire(UidLocks(), _options.SandboxUidBase, _options.SandboxUidCount);
         string? id = null;
+        Networking.EgressNetwork? egress = null;
         // As for a session (StartSessionAsync): the daemon's calls run to their end, bounded; the caller's token is
         // honoured between them, so an abandoned cold start leaves no container or volume behind.
         using var bounded = new CancellationTokenSource(DaemonCallTimeout);
         var daemon = bounded.Token;
         try
         {
-            var spec = Spec(limits, KeeperCommand, volume, new SandboxUser(lease.Uid, lease.Uid));
+            var spec = Spec(limits, KeeperCommand, volume, new SandboxUser(lease.Uid, lease.Uid), trust);
             await Engine.CreateVolumeAsync(DockerRenderer.Volume(spec, Instance), daemon).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
@@ -125,12 +131,53 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
                 await Task.Delay(2, cancellationToken).ConfigureAwait(false);
                 own = DockerKeeper.ProcessesOf(initPid);
             }
-            return new DockerKeeper(id, name, volume, limits.Network, DockerRenderer.Resources(spec.Cgroup), DockerKeeper.FindCgroup(id), own, lease);
+            egress = limits.Network ? await KeeperNetworkAsync(id, initPid, daemon).ConfigureAwait(false) : null;
+            return new DockerKeeper(id, name, volume, limits.Network, DockerRenderer.Resources(spec.Cgroup), DockerKeeper.FindCgroup(id), own, lease)
+            {
+                Egress = egress,
+            };
         }
         catch
         {
+            egress?.Dispose();
             await RemoveAsync(id ?? name, volume, lease).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Puts Warden's proxy listener into a just-started keeper's network namespace (design §2.3). The pid is pinned with
+    /// a pidfd, confirmed by a second inspect, its namespace opened, and the pidfd signalled (0) afterwards: a live pidfd
+    /// after the open proves the namespace file was the keeper's, not a process that took the pid since. A keeper in
+    /// Warden's own namespace (a daemon that ignored "none") is refused.
+    /// </summary>
+    private async Task<Networking.EgressNetwork> KeeperNetworkAsync(string id, int initPid, CancellationToken cancellationToken)
+    {
+        int pidfd = initPid > 0 ? (int)Libc.syscall2(Libc.SYS_pidfd_open, initPid, 0) : -1;
+        if (pidfd < 0) throw new InvalidOperationException($"The keeper {id}'s init (pid {initPid}) cannot be pinned: is the daemon on this host?");
+        try
+        {
+            var again = await Engine.InspectAsync(id, cancellationToken).ConfigureAwait(false);
+            if ((int?)again?["State"]?["Pid"] != initPid || (bool?)again?["State"]?["Running"] != true)
+                throw new InvalidOperationException($"The keeper {id} is no longer running as pid {initPid}.");
+            var netns = Networking.NetworkNamespace.Open($"/proc/{initPid}/ns/net");
+            try
+            {
+                if (Libc.syscall4(Libc.SYS_pidfd_send_signal, pidfd, 0, 0, 0) != 0)
+                    throw new InvalidOperationException($"The keeper {id}'s init exited while its network namespace was opened.");
+                if (Networking.NetworkNamespace.Identity(netns) == Networking.NetworkNamespace.IdentityOf("/proc/self/ns/net"))
+                    throw new InvalidOperationException($"The keeper {id} shares Warden's network namespace; egress needs its own.");
+                return await Networking.EgressNetwork.InsideAsync(netns, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                netns.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            Libc.close(pidfd);
         }
     }
 
@@ -148,8 +195,8 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// The spec of a container sandbox from the runtime image, as <paramref name="user"/> (the keeper's leased uid), with
     /// <paramref name="volume"/> as its workspace: a keeper's (with <see cref="KeeperCommand"/>) or a stage's run in it.
     /// </summary>
-    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, SandboxUser user) =>
-        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes), user);
+    internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string volume, SandboxUser user, Egress.EgressTrustFiles? trust = null) =>
+        Spec(limits, command, new WorkspaceMount(volume, SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes), user, trust: trust);
 
     /// <summary>
     /// The spec of a container sandbox from the runtime image with any workspace: a sized one is a volume Warden creates
@@ -157,8 +204,15 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// <paramref name="user"/> its owner). <paramref name="support"/>: read-only binds (a session's driver files).
     /// </summary>
     internal SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, WorkspaceMount workspace, SandboxUser user,
-        IReadOnlyList<ReadOnlyBind>? support = null) =>
-        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user, limits, command, workspace, support);
+        IReadOnlyList<ReadOnlyBind>? support = null, Egress.EgressTrustFiles? trust = null) =>
+        SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user, limits, command, workspace, support,
+            egress: limits.Network ? new EgressEndpoint(null, trust) : null);
+
+    /// <summary>
+    /// A Docker session's egress namespace is its container's own (Docker's "none"); Warden adds its listener after start.
+    /// No CA trust files: long-lived sandboxes do not get the terminating proxy's bundle yet.
+    /// </summary>
+    internal static readonly EgressEndpoint KeeperEgress = new(null);
 
     /// <summary>A container's user as Docker writes it ("uid:gid") as the spec's user.</summary>
     internal static SandboxUser ConfiguredUser(string user)
@@ -180,7 +234,12 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
     /// <summary>Removes a used keeper and its volume in the background, then releases its uid; shutdown waits for it.</summary>
     internal void Discard(DockerKeeper keeper) => Track(RemoveAsync(keeper));
 
-    private Task RemoveAsync(DockerKeeper keeper) => RemoveAsync(keeper.Id, keeper.Volume, keeper.Uid);
+    private Task RemoveAsync(DockerKeeper keeper)
+    {
+        // The listener and namespace handle go first: nothing may connect through a keeper being removed.
+        keeper.Egress?.Dispose();
+        return RemoveAsync(keeper.Id, keeper.Volume, keeper.Uid);
+    }
 
     /// <summary>
     /// Removes a keeper's container and volume, then releases its uid. When either may be left, the uid is kept until

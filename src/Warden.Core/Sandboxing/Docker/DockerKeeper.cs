@@ -21,6 +21,12 @@ internal sealed class DockerKeeper(string id, string name, string volume, bool n
     public string Volume { get; } = volume;
     public bool Network { get; } = network;
 
+    /// <summary>
+    /// A keeper made for a run granted network: Warden's proxy listener inside the keeper's own namespace (Docker's
+    /// "none" network, only lo), added right after start, before any stage runs. Closed when the keeper is removed.
+    /// </summary>
+    public Networking.EgressNetwork? Egress { get; init; }
+
     /// <summary>The host uid the container, its volume and its files belong to: this keeper's alone.</summary>
     public UidLease Uid { get; } = uid;
 

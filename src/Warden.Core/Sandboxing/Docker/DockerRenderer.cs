@@ -131,6 +131,7 @@ internal static class DockerRenderer
             ["WorkingDir"] = spec.WorkingDirectory,
             ["Hostname"] = spec.Hostname,
             ["Env"] = Environment(spec),
+            // Egress keeps Docker's "none" network set up (lo up) for the listener Warden adds; without egress none at all.
             ["NetworkDisabled"] = spec.Network == NetworkPolicy.None,
             ["Labels"] = Labels(instance),
             ["HostConfig"] = host,
@@ -172,15 +173,21 @@ internal static class DockerRenderer
         };
     }
 
-    /// <summary>"none" keeps a container to its own loopback; "host" is the host's network.</summary>
+    /// <summary>
+    /// "none" keeps a container to its own loopback, with or without egress: for egress Warden puts its proxy listener
+    /// into the keeper's namespace after start (<see cref="Networking.EgressNetwork.InsideAsync"/>), before any stage
+    /// runs. Never "host", never a bridge (a bridge keeps a host address the container could reach).
+    /// </summary>
     private static string NetworkMode(SandboxSpec spec)
     {
-        bool own = spec.Namespaces.HasFlag(SandboxNamespaces.Network);
+        if (!spec.Namespaces.HasFlag(SandboxNamespaces.Network))
+            throw new ArgumentException($"Every sandbox has a network namespace of its own; {spec.Namespaces} has none.", nameof(spec));
         return spec.Network switch
         {
-            NetworkPolicy.None when own => "none",
-            NetworkPolicy.Host when !own => "host",
-            _ => throw new ArgumentException($"Network policy {spec.Network} does not match the namespaces {spec.Namespaces}.", nameof(spec)),
+            NetworkPolicy.None => "none",
+            NetworkPolicy.Egress when spec.Egress is { NamespacePath: null } => "none",
+            NetworkPolicy.Egress => throw new ArgumentException("A Docker keeper's egress namespace is its own; Warden cannot hand it one.", nameof(spec)),
+            _ => throw new ArgumentException($"Unknown network policy {spec.Network}.", nameof(spec)),
         };
     }
 

@@ -39,7 +39,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             // Pooled keepers have no network; a run granted network gets a container of its own. The pooled one goes once
             // the new one exists, so a failed start leaves this sandbox one keeper to dispose, never one removed twice.
             var pooled = _keeper;
-            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken).ConfigureAwait(false);
+            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken, command.Egress?.Proxy.Trust?.FilesForNewSandbox()).ConfigureAwait(false);
             backend.Discard(pooled);
         }
         if (!_uploaded)
@@ -47,7 +47,14 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             await engine.PutArchiveAsync(_keeper.Id, SandboxSpecBuilder.DefaultWorkspace, Tar(_files, _keeper.User), cancellationToken).ConfigureAwait(false);
             _uploaded = true;
         }
-        var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User);
+        // Egress: the keeper's listener served under this command's grant for this stage only.
+        await using var egress = limits.Network
+            ? Networking.EgressAttachment.Attach(
+                _keeper.Egress ?? throw new InvalidOperationException("A stage granted network runs only in a keeper made with network (a compiled language's run cannot have network on docker yet)."),
+                command.Egress ?? throw new InvalidOperationException("A command granted network needs its egress grant."))
+            : null;
+        // A keeper's binds were fixed when it was made; the exec gets the trust environment when the keeper has the files.
+        var spec = backend.Spec(limits, command, _keeper.Volume, _keeper.User, _keeper.Network ? command.Egress?.Proxy.Trust?.Files : null);
         var resources = DockerRenderer.Resources(spec.Cgroup);
         if (!DockerKeeper.SameResources(resources, _keeper.Resources))
         {

@@ -47,6 +47,10 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
 
     public string Id => _id;
 
+    /// <summary>The sandbox's egress network and grant, for its whole life; released (grant revoked) when it is destroyed.</summary>
+    public Networking.EgressAttachment? Egress { get; set; }
+
+
     public Stream Input { get; }
 
     public Stream Output { get; }
@@ -216,6 +220,7 @@ internal sealed class DockerSessionSandbox : ISessionSandbox
         // Removing with force kills the container first; its volume can go once no container holds it.
         // The uid is the session's alone until nothing of it is left; a container that could not be removed keeps it.
         _backend.Release(_uid, await _backend.RemoveSessionAsync(_id, _volume).ConfigureAwait(false));
+        if (Egress is { } egress) await egress.DisposeAsync().ConfigureAwait(false);
         await _closing.CancelAsync().ConfigureAwait(false);
         _stdio.Dispose();
         // A demultiplexer waiting for a reader that has gone (its kernel is being disposed too) must not wait forever.

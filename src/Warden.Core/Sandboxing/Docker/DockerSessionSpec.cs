@@ -30,7 +30,7 @@ internal static class DockerSessionSpec
             : new WorkspaceMount(volume ?? "", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes);
         IReadOnlyList<ReadOnlyBind>? support = supportHost is null ? null : [new ReadOnlyBind(supportHost, spec.SupportDirectory)];
         var sandbox = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(image), []), DockerBackend.ConfiguredUser(user), limits, spec.Command,
-            workspace, support);
+            workspace, support, egress: limits.Network ? DockerBackend.KeeperEgress : null);
         var body = DockerRenderer.Keeper(sandbox, instance, runtime);
         var host = (JsonObject)body["HostConfig"]!;
         // Nothing mounted later on either side of a bind reaches the other.
@@ -41,7 +41,11 @@ internal static class DockerSessionSpec
         // stages a session's program is the container's own. Soft: SIGXCPU; hard a second later: SIGKILL.
         long cpu = Math.Max(1, (long)Math.Ceiling(limits.CpuTime.TotalSeconds));
         ((JsonArray)host["Ulimits"]!).Add((JsonNode)new JsonObject { ["Name"] = "cpu", ["Soft"] = cpu, ["Hard"] = cpu + 1 });
-        body["Cmd"] = Command(spec.Command);
+        // The spec's environment, not the command's: for egress it carries the proxy variables the builder adds.
+        body["Cmd"] = Command(spec.Command with
+        {
+            Environment = sandbox.Environment.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+        });
         // The daemon adds PATH, HOSTNAME and HOME to the container's environment; env -i in Cmd gives the program exactly
         // Warden's, as bwrap's --clearenv does. Env stays empty so nothing else is promised here.
         body["Env"] = new JsonArray();

@@ -27,8 +27,11 @@ public sealed partial class GvisorBackend
         var bundle = BundleDirectory(slot.Name);
         GvisorSessionSandbox? sandbox = null;
         GvisorRun? run = null;
+        Networking.EgressAttachment? egress = null;
         try
         {
+            // Egress: a namespace of the sandbox's own, served for its grant until the sandbox is destroyed.
+            egress = await Networking.EgressAttachment.ForSessionAsync(spec, cancellationToken).ConfigureAwait(false);
             slot.ResetWorkspace();
             var uid = slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
             // The Sentry and gofer are charged to the slot's cgroup with the program: they get their overhead on top.
@@ -37,10 +40,12 @@ public sealed partial class GvisorBackend
                 ? [new ReadOnlyBind(SessionSupportFiles.Directory(_pool.RunDirectory, spec.SupportFiles), spec.SupportDirectory)]
                 : null;
             // The session's own /etc identity (its uid named, the workspace its home) in place of the shared one.
-            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)));
+            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)),
+                egress: egress?.Endpoint);
             run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true).ConfigureAwait(false);
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
-            sandbox = new GvisorSessionSandbox(this, slot, helper, run, bundle);
+            sandbox = new GvisorSessionSandbox(this, slot, helper, run, bundle) { Egress = egress };
+            egress = null;
             lock (_sessions) _sessions.Add(sandbox);
             await helper.LaunchAsync(SlotRun.Encode(run.Control)).ConfigureAwait(false);
             return sandbox;
@@ -54,6 +59,7 @@ public sealed partial class GvisorBackend
                 await slot.DestroyAsync().ConfigureAwait(false);
                 DeleteBundle(bundle);
             }
+            if (egress is not null) await egress.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

@@ -53,7 +53,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     public BackendProbe Probe() => RunscProbe.Run(_gvisor, ExecHelper.Locate(_options));
 
     // Root only (StartAsync refuses otherwise): every slot has its own uid.
-    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none", "host"] };
+    public BackendCapabilities Capabilities { get; } = new() { WarmSandboxes = true, LongLivedSandboxes = true, PersistentHomes = true, PerSlotUids = true, NetworkModes = ["none", "egress"] };
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -121,7 +121,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     /// <param name="exitReport">For a warm sandbox: a fresh exit report FIFO in the bundle, bound in at
     /// <see cref="ExitReport.SandboxPath"/> (<see cref="GvisorRun.Report"/>).</param>
     internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxCommand command, Limits.ResourceLimits limits,
-        CancellationToken cancellationToken, bool exitReport = false)
+        CancellationToken cancellationToken, bool exitReport = false, EgressEndpoint? egress = null)
     {
         var uid = slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
         var bundle = BundleDirectory(slot.Name);
@@ -129,7 +129,8 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         var report = exitReport ? ExitReport.Create(Path.Combine(bundle, "exit-report"), uid) : null;
         try
         {
-            return await PrepareRunAsync(slot, Spec(slot, limits, command, exitReport: report?.HostPath), report, cancellationToken).ConfigureAwait(false);
+            return await PrepareRunAsync(slot, Spec(slot, limits, command, exitReport: report?.HostPath, egress: egress), report, cancellationToken)
+                .ConfigureAwait(false);
         }
         catch
         {
@@ -157,10 +158,15 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         {
             // No RLIMIT_FSIZE/CPU on runsc itself: the Sentry's guest memory is a host file it truncates to gigabytes, and
             // its CPU time includes gVisor's own. The spec's rlimits apply to the program inside.
-            "rlimit=core:0:0", "--",
+            "rlimit=core:0:0",
+        };
+        // Egress: warden-exec joins Warden's namespace before it execs runsc, whose --network host then uses it.
+        if (Bubblewrap.BwrapRenderer.NetnsField(spec) is { } netns) control.Add(netns);
+        control.AddRange([
+            "--",
             _gvisor.RunscPath, "--root", StateRoot, "--platform", Platform,
             "--network", OciRenderer.RunscNetwork(spec), "--ignore-cgroups", "--oci-seccomp",
-        };
+        ]);
         if (_gvisor.DebugLogDirectory is { } logs) control.AddRange(["--debug", "--debug-log", logs.TrimEnd('/') + "/"]);
         // The exit report is a host FIFO; gVisor opens host FIFOs only when told to. The sandbox's other binds hold none
         // but those the program itself creates in its workspace.
@@ -179,11 +185,12 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     /// host uid; a session with a persistent workspace passes its own) with the workspace at <paramref name="workspace"/>.
     /// </summary>
     internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command, IReadOnlyList<ReadOnlyBind>? support = null,
-        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null)
+        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null,
+        EgressEndpoint? egress = null)
     {
         int user = uid ?? slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
         return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
-            support, exitReport);
+            support, exitReport, egress);
     }
 
     /// <summary>The Sentry and gofer are charged to the same cgroup as the program: they get their overhead on top.</summary>

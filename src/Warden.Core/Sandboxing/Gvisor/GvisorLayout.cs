@@ -36,6 +36,7 @@ internal sealed record GvisorLayout(
             ReadableFiles.CreateDirectory(Path.GetDirectoryName(inRoot)!);
             if (Directory.Exists(path)) ReadableFiles.CreateDirectory(inRoot); else ReadableFiles.WriteText(inRoot, "");
         }
+        SandboxEtc.TrustMountPoints(Path.Combine(root, "etc"));
         var etc = Path.Combine(runDirectory, "etc");
         ReadableFiles.CreateDirectory(etc);
         var files = new List<(string, string)>();

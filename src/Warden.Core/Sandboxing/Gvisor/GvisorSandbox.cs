@@ -12,8 +12,9 @@ internal sealed class GvisorSandbox(GvisorBackend backend, SlotPool pool, Sandbo
 
     public override async Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
     {
+        await using var egress = await EgressFor(command, limits, cancellationToken).ConfigureAwait(false);
         var helper = await TakeHelperAsync().ConfigureAwait(false);
-        var run = await backend.PrepareRunAsync(Slot, command, limits, cancellationToken).ConfigureAwait(false);
+        var run = await backend.PrepareRunAsync(Slot, command, limits, cancellationToken, egress: egress?.Endpoint).ConfigureAwait(false);
         try
         {
             // gVisor does not enforce RLIMIT_CPU: watch the cgroup's CPU time instead.

@@ -32,6 +32,9 @@ internal sealed class GvisorSessionSandbox : ISessionSandbox
         _errors = new StderrTail(helper.Stderr);
     }
 
+    /// <summary>The sandbox's egress network and grant, for its whole life; released (grant revoked) when it is destroyed.</summary>
+    public Networking.EgressAttachment? Egress { get; set; }
+
     public Stream Input => _helper.Stdin;
 
     public Stream Output => _helper.Stdout;
@@ -83,6 +86,7 @@ internal sealed class GvisorSessionSandbox : ISessionSandbox
         {
             await _slot.DestroyAsync().ConfigureAwait(false);
             GvisorBackend.DeleteBundle(_bundle);
+            if (Egress is { } egress) await egress.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

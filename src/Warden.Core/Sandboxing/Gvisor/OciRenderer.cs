@@ -50,7 +50,10 @@ internal static class OciRenderer
             ["mounts"] = mounts,
             ["linux"] = new JsonObject
             {
-                ["namespaces"] = Namespaces(spec.Namespaces),
+                // Egress: no "network" entry. Without a path runsc would make a new, empty namespace; with one it would
+                // join it itself, and a runsc that ignored the path would leave hostinet on the host's network. The
+                // namespace is warden-exec's to join, failing closed.
+                ["namespaces"] = Namespaces(spec.Network == NetworkPolicy.Egress ? spec.Namespaces & ~SandboxNamespaces.Network : spec.Namespaces),
                 ["maskedPaths"] = new JsonArray("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"),
                 ["readonlyPaths"] = new JsonArray("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"),
                 ["seccomp"] = SeccompProfileJson.Build(spec.Seccomp.AllowInetSockets, SeccompProfileOptions.Gvisor),
@@ -58,16 +61,22 @@ internal static class OciRenderer
         };
     }
 
-    /// <summary>runsc's <c>--network</c>: the Sentry's own netstack with only loopback, or the host's network.</summary>
+    /// <summary>
+    /// runsc's <c>--network</c>: the Sentry's own netstack with only loopback (<c>none</c>), or for egress <c>host</c>:
+    /// the Sentry's host-network stack, which is the namespace warden-exec joined before it exec'd runsc (netns=, see
+    /// <see cref="Bubblewrap.BwrapRenderer.NetnsField"/>) — only <c>lo</c> and Warden's proxy listener. Checked on runsc
+    /// 20221219 (commit "Spike (egress §2.2)"): 127.0.0.1:3128 connects, the host's loopback refuses, no route, no DNS.
+    /// </summary>
     public static string RunscNetwork(SandboxSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        bool own = spec.Namespaces.HasFlag(SandboxNamespaces.Network);
+        if (!spec.Namespaces.HasFlag(SandboxNamespaces.Network))
+            throw new ArgumentException($"Every sandbox has a network namespace of its own; {spec.Namespaces} has none.", nameof(spec));
         return spec.Network switch
         {
-            NetworkPolicy.None when own => "none",
-            NetworkPolicy.Host when !own => "host",
-            _ => throw new ArgumentException($"Network policy {spec.Network} does not match the namespaces {spec.Namespaces}.", nameof(spec)),
+            NetworkPolicy.None => "none",
+            NetworkPolicy.Egress when Bubblewrap.BwrapRenderer.NetnsField(spec) is not null => "host",
+            _ => throw new ArgumentException($"Unknown network policy {spec.Network}.", nameof(spec)),
         };
     }
 

@@ -21,6 +21,19 @@ internal abstract class SlotSandbox(SlotPool pool, SandboxSlot slot) : ISandbox
 
     public abstract Task<ProcessOutcome> RunAsync(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A stage's egress network when <paramref name="limits"/> grant network: a fresh namespace (the helper joins it
+    /// through netns=) served for the command's grant; null without network. A grant without its proxy is refused.
+    /// </summary>
+    protected static async Task<Networking.EgressAttachment?> EgressFor(SandboxCommand command, ResourceLimits limits, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(limits);
+        if (!limits.Network) return null;
+        var egress = command.Egress ?? throw new InvalidOperationException("A command granted network needs its egress grant.");
+        return await Networking.EgressAttachment.CreateAsync(egress, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The slot's parked helper, or a freshly parked one for a second run (compile, then run).</summary>
     protected async Task<ParkedHelper> TakeHelperAsync()
     {

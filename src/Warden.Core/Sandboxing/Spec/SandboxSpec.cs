@@ -36,21 +36,39 @@ internal sealed record SandboxSpec
 
     public required NetworkPolicy Network { get; init; }
 
+    /// <summary>Where an <see cref="NetworkPolicy.Egress"/> sandbox's network is; null for <see cref="NetworkPolicy.None"/>.</summary>
+    public EgressEndpoint? Egress { get; init; }
+
     public required SandboxCgroupLimits Cgroup { get; init; }
 
     /// <summary>The workspace among <see cref="Mounts"/>: every sandbox has exactly one.</summary>
     public WorkspaceMount Workspace => Mounts.OfType<WorkspaceMount>().Single();
 }
 
-/// <summary>What the sandbox may reach over the network. Later an egress mode (through a filtering proxy) joins these.</summary>
+/// <summary>
+/// What the sandbox may reach over the network. Never the host's network: a run granted network gets a namespace whose
+/// only way out is Warden's egress proxy (docs/design/egress-proposal.md).
+/// </summary>
 internal enum NetworkPolicy
 {
     /// <summary>A network namespace of its own with only loopback; inet sockets are denied by seccomp too.</summary>
     None,
 
-    /// <summary>The host's network (a run granted network access).</summary>
-    Host,
+    /// <summary>
+    /// A network namespace with only loopback, where Warden's proxy listens on 127.0.0.1:3128; inet sockets allowed
+    /// (they reach only that loopback), programs told about the proxy through the environment.
+    /// </summary>
+    Egress,
 }
+
+/// <summary>
+/// Where an egress sandbox's network namespace comes from. <paramref name="NamespacePath"/>: the namespace Warden made
+/// (<see cref="Networking.EgressNetwork.HelperPath"/>) that warden-exec joins before it execs bwrap or runsc; null
+/// where the runtime makes the namespace itself and Warden puts its listener into it afterwards (a Docker keeper).
+/// <paramref name="Trust"/>: the CA files of a proxy that terminates TLS for some hosts, bound read-only at
+/// <see cref="Egress.EgressTrust.SandboxBundlePath"/> and <see cref="Egress.EgressTrust.SandboxCaPath"/>; null without termination.
+/// </summary>
+internal sealed record EgressEndpoint(string? NamespacePath, Egress.EgressTrustFiles? Trust = null);
 
 /// <summary>The namespaces the sandbox is given, as an intent; each renderer maps them to what its tool can create.</summary>
 [Flags]

@@ -23,7 +23,8 @@ public sealed class BwrapRendererTests
 
     private static List<string> Build(bool network = false, string? exitReport = null) =>
         BwrapRenderer.Arguments(SandboxSpecBuilder.Build(Layout.Base(), new SandboxUser(BwrapRenderer.SandboxUid, BwrapRenderer.SandboxUid),
-            TestLimits.Create(network: network), Command, new WorkspaceMount(HostWorkspace, SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport));
+            TestLimits.Create(network: network), Command, new WorkspaceMount(HostWorkspace, SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport,
+            egress: network ? new EgressEndpoint("/proc/1/fd/9") : null));
 
     /// <summary>The options bwrap parses: everything before the "--" that ends them.</summary>
     private static List<string> Options(List<string> args) => args[..args.IndexOf("--")];
@@ -41,8 +42,9 @@ public sealed class BwrapRendererTests
         Assert.Contains("--unshare-net", Options(Build(network: false)));
     }
 
+    /// <summary>Egress: no namespace of bwrap's making; the one warden-exec joined (netns=) is inherited.</summary>
     [Fact]
-    public void Build_NetworkGranted_KeepsHostNetwork()
+    public void Build_NetworkGranted_JoinsWardensNamespaceInsteadOfUnsharing()
     {
         Assert.DoesNotContain("--unshare-net", Options(Build(network: true)));
     }

@@ -12,7 +12,8 @@ public sealed class DockerRendererTests
 
     private static SandboxSpec Spec(ResourceLimits limits, SandboxCommand command, string user = "199999:199999") =>
         SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot("warden-runtime:latest"), []), DockerBackend.ConfiguredUser(user), limits, command,
-            new WorkspaceMount("vol", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes));
+            new WorkspaceMount("vol", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes),
+            egress: limits.Network ? new EgressEndpoint(null) : null);
 
     private static JsonObject Keeper(bool network = false, string runtime = "") =>
         DockerRenderer.Keeper(Spec(TestLimits.Create(network: network), Idle), "1-2-3", runtime);

@@ -15,7 +15,8 @@ public sealed class OciRendererTests
 
     private static JsonObject Build(bool network = false, string? exitReport = null) =>
         OciRenderer.Render(SandboxSpecBuilder.Build(Layout.Base(), new SandboxUser(200007, 200007), TestLimits.Create(network: network), Command,
-            new WorkspaceMount("/var/lib/warden/run/x/ws-slot-0", SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport));
+            new WorkspaceMount("/var/lib/warden/run/x/ws-slot-0", SandboxSpecBuilder.DefaultWorkspace), exitReport: exitReport,
+            egress: network ? new EgressEndpoint("/proc/1/fd/9") : null));
 
     [Fact]
     public void Build_Process_UnprivilegedWithoutCapabilitiesAndNoNewPrivileges()
