@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Warden.Core.Hosting;
 
 namespace Warden.Core.Egress;
 
@@ -15,7 +16,7 @@ public static class EgressServiceCollectionExtensions
     public static IServiceCollection AddWardenEgress(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<EgressOptions>().Bind(configuration.GetSection(EgressOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EgressOptions>().Bind(configuration.GetSection(EgressOptions.Section)).ValidateWith<EgressOptions, EgressOptionsAttributes>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EgressOptions>, EgressOptionsValidator>());
         services.TryAddSingleton<IEgressAuditSink, NullEgressAuditSink>();
         services.TryAddSingleton<EgressMetrics>();

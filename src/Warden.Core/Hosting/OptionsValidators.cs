@@ -20,6 +20,7 @@ namespace Warden.Core.Hosting;
 [OptionsValidator] internal sealed partial class DockerOptionsAttributes : IValidateOptions<DockerOptions>;
 [OptionsValidator] internal sealed partial class GvisorOptionsAttributes : IValidateOptions<GvisorOptions>;
 [OptionsValidator] internal sealed partial class TerminalOptionsAttributes : IValidateOptions<TerminalOptions>;
+[OptionsValidator] internal sealed partial class EgressOptionsAttributes : IValidateOptions<Egress.EgressOptions>;
 
 public static class OptionsBuilderValidation
 {
