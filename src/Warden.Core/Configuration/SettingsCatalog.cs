@@ -79,6 +79,7 @@ public static class SettingsCatalog
         new("Warden:Terminal:MaxFilesPerUser", "WARDEN_MAX_FILES_PER_USER", "10000", "Files and directories one user may keep: the inode count of their home's filesystem (0 = no limit)."),
         new("Warden:Terminal:MaxMegabytesPerUser", "WARDEN_MAX_MEGABYTES_PER_USER", "1024", "Megabytes one user may keep: the size of their home's filesystem, so the kernel stops a writer there (at least 1)."),
         new("Warden:Terminal:HomeStorage", "WARDEN_TERMINAL_HOME_STORAGE", "auto", "Users' homes: image (an ext4 image per user, loop-mounted, persistent), tmpfs (size-capped, lost when the sandbox stops), auto (image where loop devices work, else tmpfs with a warning)."),
+        new("Warden:Terminal:HomesDir", "WARDEN_TERMINAL_HOMES_DIR", "{StateDirectory}/users", "Where users' homes (uid, ext4 image) live: a volume every replica mounts, so a user's files follow them to another replica."),
         new("Warden:Terminal:QuotaMode", "WARDEN_QUOTA_MODE", "Reject", "Over quota: Reject (clear error) or Evict (delete the oldest files, as safe-code-execution does)."),
         new("Warden:DisabledLanguages", "WARDEN_DISABLED_LANGUAGES", "(none)", "Comma-separated languages never offered (Sandbox Executor: ENABLE_<LANGUAGE>=false)."),
         new("Warden:ShutdownGraceSeconds", "WARDEN_SHUTDOWN_GRACE", "30", "After SIGTERM, running executions may finish this long; then they are killed."),

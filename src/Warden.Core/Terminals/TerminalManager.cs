@@ -27,7 +27,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly MemoryBudget _memory;
-    private readonly ConcurrentDictionary<Principal, UserTerminal> _terminals = new();
+    private readonly ConcurrentDictionary<TerminalKey, UserTerminal> _terminals = new();
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private int _reaping;
@@ -58,27 +58,34 @@ public sealed partial class TerminalManager : IAsyncDisposable
     /// <summary>Users whose sandboxes are up now.</summary>
     public int RunningCount => _terminals.Values.Count(t => t.IsRunning);
 
-    /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's.</summary>
+    /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's. With a
+    /// <paramref name="policy"/>, the principal's terminal under that policy: another sandbox, home and uid, with the
+    /// policy's limits (as they were when the terminal was made: a changed policy applies to the next one).</summary>
     /// <exception cref="CapacityExceededException">The server, or this key, already has the most users' sandboxes it may,
     /// or the memory budget cannot hold one more.</exception>
-    public UserTerminal Get(Principal owner)
+    public UserTerminal Get(Principal owner, TerminalPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var key = new TerminalKey(owner, policy?.Id);
         // A request that finds its terminal counts as activity from now, so the reaper does not stop it under the request.
-        if (_terminals.TryGetValue(owner, out var existing)) return Touched(existing);
+        if (_terminals.TryGetValue(key, out var existing)) return Touched(existing);
         lock (_admission)
         {
-            if (_terminals.TryGetValue(owner, out existing)) return Touched(existing);
+            if (_terminals.TryGetValue(key, out existing)) return Touched(existing);
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
+            if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Owner.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var terminal = new UserTerminal(_workspaces.Open(owner), _backends, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
-                _memory);
-            _terminals[owner] = terminal;
+            var terminal = new UserTerminal(_workspaces.Open(owner, policy), _backends, _homes, _options, policy?.Limits ?? _limits, _time,
+                _loggers.CreateLogger<UserTerminal>(), _memory)
+            {
+                IdleTimeout = policy?.IdleTimeout ?? TimeSpan.FromSeconds(_options.IdleTimeoutSeconds),
+                Environment = policy?.Environment ?? new Dictionary<string, string>(),
+            };
+            _terminals[key] = terminal;
             return terminal;
         }
     }
@@ -95,10 +102,12 @@ public sealed partial class TerminalManager : IAsyncDisposable
         if (Interlocked.Exchange(ref _reaping, 1) != 0) return 0;
         try
         {
-            var cutoff = _time.GetUtcNow() - TimeSpan.FromSeconds(_options.IdleTimeoutSeconds);
+            var now = _time.GetUtcNow();
             int reaped = 0;
             foreach (var (owner, terminal) in _terminals)
             {
+                // Each terminal's own idle time: a policy's may be shorter or longer than the server's.
+                var cutoff = now - terminal.IdleTimeout;
                 if (terminal.LastActivity > cutoff) continue;
                 try
                 {
@@ -129,6 +138,9 @@ public sealed partial class TerminalManager : IAsyncDisposable
         foreach (var owner in _terminals.Keys.ToArray())
             if (_terminals.TryRemove(owner, out var terminal)) await terminal.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>A terminal is the principal's own, or the principal's under one policy.</summary>
+    private readonly record struct TerminalKey(Principal Owner, string? PolicyId);
 
     private static partial class Log
     {

@@ -87,6 +87,13 @@ public sealed class TerminalOptions
     /// <summary>What exceeding a per-user quota does: refuse (Reject) or evict the oldest files (Evict).</summary>
     public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;
 
+    /// <summary>
+    /// Where users' directories (uid, home image, locks) live; empty = <c>{StateDirectory}/users</c>. Replicas that point
+    /// this at one shared volume serve every user's files wherever the user lands, and a database lease (cluster mode)
+    /// fences the home so two replicas never mount it at once.
+    /// </summary>
+    public string? HomesDir { get; set; }
+
     /// <summary>Whether users' sandboxes have network access (needs Warden:Limits:AllowNetwork too).</summary>
     public bool Network { get; set; }
 }

@@ -87,7 +87,7 @@ public sealed partial class UserHomes
         PrepareMountPoint(workspace.HostHome);
         var superblock = Ext4Superblock.Read(image) ?? throw new IOException($"{image} is not an ext4 filesystem.");
         if (!superblock.Clean) await CheckAsync(workspace, image).ConfigureAwait(false);
-        if (superblock.SizeBytes != QuotaBytes || superblock.Label != Label)
+        if (superblock.SizeBytes != QuotaBytesOf(workspace) || superblock.Label != Label)
             await RebuildAsync(workspace, superblock, cancellationToken).ConfigureAwait(false);
     }
 
@@ -183,12 +183,12 @@ public sealed partial class UserHomes
         if (build.Report!.Complete)
         {
             Commit(build, image);
-            Log.Rebuilt(_logger, workspace.Key, old.SizeBytes >> 20, _options.MaxMegabytesPerUser, _options.MaxFilesPerUser);
+            Log.Rebuilt(_logger, workspace.Key, old.SizeBytes >> 20, MegabytesOf(workspace), _options.MaxFilesPerUser);
         }
         else
         {
             File.Delete(build.Staging);
-            Log.RebuildRefused(_logger, workspace.Key, old.SizeBytes >> 20, _options.MaxMegabytesPerUser, _options.MaxFilesPerUser, build.Report.Incomplete!);
+            Log.RebuildRefused(_logger, workspace.Key, old.SizeBytes >> 20, MegabytesOf(workspace), _options.MaxFilesPerUser, build.Report.Incomplete!);
         }
     }
 
@@ -205,7 +205,7 @@ public sealed partial class UserHomes
         var mountPoint = Path.Combine(UserDirectory(workspace), "build");
         try
         {
-            CreateSparse(staging, QuotaBytes);
+            CreateSparse(staging, QuotaBytesOf(workspace));
             await FormatAsync(staging, workspace.Uid, _options.MaxFilesPerUser).ConfigureAwait(false);
             EmptyPrivateDirectory(mountPoint);
             int number;

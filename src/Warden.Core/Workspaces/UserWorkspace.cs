@@ -9,4 +9,8 @@ namespace Warden.Core.Workspaces;
 /// </summary>
 /// <param name="Owner">The principal (tenant and user) the identity layer established.</param>
 /// <param name="Key">A filesystem-safe name derived from the principal (a hash: user ids are caller-controlled text).</param>
-public sealed record UserWorkspace(Principal Owner, string Key, int Uid, string HostHome);
+public sealed record UserWorkspace(Principal Owner, string Key, int Uid, string HostHome)
+{
+    /// <summary>The size of this home's filesystem when a policy sets it; null: <see cref="Terminals.TerminalOptions.MaxMegabytesPerUser"/>.</summary>
+    public int? HomeMegabytes { get; init; }
+}

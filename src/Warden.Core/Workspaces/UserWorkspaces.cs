@@ -24,7 +24,15 @@ public sealed class UserWorkspaces
         ArgumentNullException.ThrowIfNull(warden);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        _root = Path.Combine(warden.Value.StateDirectory, "users");
+        _root = RootOf(warden.Value, _options);
+    }
+
+    /// <summary>Where users' directories live: <see cref="TerminalOptions.HomesDir"/>, else <c>{StateDirectory}/users</c>.</summary>
+    public static string RootOf(WardenOptions warden, TerminalOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(warden);
+        ArgumentNullException.ThrowIfNull(options);
+        return string.IsNullOrEmpty(options.HomesDir) ? Path.Combine(warden.StateDirectory, "users") : Path.GetFullPath(options.HomesDir);
     }
 
     /// <summary>The directory holding every user's directory.</summary>
@@ -35,18 +43,23 @@ public sealed class UserWorkspaces
     /// before keys were tenants stay where they are); another tenant's users are hashed with the tenant, separated by a
     /// newline, which no user id or tenant contains (<see cref="Principal"/>), so no two principals share a home.
     /// </summary>
-    public static string KeyOf(Principal owner)
+    /// <remarks>
+    /// A policy's terminal (<paramref name="policyId"/>) is another home: the policy id, a newline and the whole principal,
+    /// hashed. Policy ids have no newline (the API refuses them), so no policy's home is a plain user's or another policy's.
+    /// </remarks>
+    public static string KeyOf(Principal owner, string? policyId = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
         var name = owner.Tenant == Principal.ServerTenant ? owner.User : owner.Tenant + "\n" + owner.User;
+        if (policyId is not null) name = "policy\n" + policyId + "\n" + owner.Tenant + "\n" + owner.User;
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..32];
     }
 
     /// <summary>The principal's workspace, created (home, uid) on first use.</summary>
-    public UserWorkspace Open(Principal owner)
+    public UserWorkspace Open(Principal owner, TerminalPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        var key = KeyOf(owner);
+        var key = KeyOf(owner, policy?.Id);
         var userDir = Path.Combine(_root, key);
         var home = Path.Combine(userDir, "home");
         lock (_lock)
@@ -63,7 +76,7 @@ public sealed class UserWorkspaces
                 Directory.CreateDirectory(home);
                 Libc.chmod(home, Convert.ToInt32("700", 8));
             }
-            return new UserWorkspace(owner, key, uid, home);
+            return new UserWorkspace(owner, key, uid, home) { HomeMegabytes = policy?.HomeMegabytes };
         }
     }
 
