@@ -12,6 +12,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Warden.Core.Execution;
 using Warden.Server.Hosting;
+using Warden.Server.TerminalPolicies;
 
 namespace Warden.Server.OpenTerminalApi;
 
@@ -34,6 +35,7 @@ public static class OpenTerminalApi
         services.AddSingleton<OpenWebUiTokenValidator>();
         services.AddSingleton<TerminalIdentity>();
         services.AddHostedService<TerminalHomesRecovery>();
+        services.AddTerminalPolicies();
         var basePath = section.Get<OpenTerminalOptions>()?.BasePath ?? new OpenTerminalOptions().BasePath;
         services.AddOpenApi(DocumentName, o =>
         {
@@ -62,6 +64,7 @@ public static class OpenTerminalApi
         // Identity is checked by TerminalCaller's binding, in the forms Open WebUI sends; the API-key middleware stands aside.
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
+        app.MapTerminalPoliciesApi(options.BasePath);
         OpenTerminalUiApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
