@@ -27,4 +27,5 @@ internal static class EventIds
     public const int ClusterLeaveFailed = 2410;
     public const int ClusterRelayFailed = 2411;
     public const int ClusterDatabaseWait = 2412;
+    public const int ClusterHomeLeaseTaken = 2451;
 }
