@@ -96,8 +96,16 @@ internal static partial class PolicyData
             throw new InvalidRequestException($"{field} must be a quantity such as {(cpu ? "\"2\" or \"500m\"" : "\"4Gi\" or \"512Mi\"")} (got '{text}').", field);
         decimal factor = match.Groups[2].Value switch
         {
-            "" => 1, "m" when cpu => 0.001m, "k" => 1e3m, "M" => 1e6m, "G" => 1e9m, "T" => 1e12m,
-            "Ki" => 1024m, "Mi" => 1024m * 1024, "Gi" => 1024m * 1024 * 1024, "Ti" => 1024m * 1024 * 1024 * 1024,
+            "" => 1,
+            "m" when cpu => 0.001m,
+            "k" => 1e3m,
+            "M" => 1e6m,
+            "G" => 1e9m,
+            "T" => 1e12m,
+            "Ki" => 1024m,
+            "Mi" => 1024m * 1024,
+            "Gi" => 1024m * 1024 * 1024,
+            "Ti" => 1024m * 1024 * 1024 * 1024,
             _ => throw new InvalidRequestException($"{field}: unknown unit '{match.Groups[2].Value}'.", field),
         };
         if (cpu && factor > 1) throw new InvalidRequestException($"{field} is in cores (\"2\") or millicores (\"500m\").", field);
