@@ -21,6 +21,7 @@ public sealed class HomeFailoverTests : IAsyncLifetime
     private readonly PostgresCluster _postgres = new();
     private readonly string _homes = Path.Combine(Path.GetTempPath(), "warden-shared-homes-" + Guid.NewGuid().ToString("N")[..8]);
     private ReplicaCluster? _cluster;
+    private int? _killed;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -35,6 +36,8 @@ public sealed class HomeFailoverTests : IAsyncLifetime
             // One homes directory, one uid range: a user's uid file is shared, so both replicas run them under the same uid.
             ["WARDEN_USER_UID_BASE"] = "520000",
             ["WARDEN_TERMINAL_HOME_STORAGE"] = "image",
+            // The long-lived-sandbox suites' backend (WARDEN_TEST_BACKEND): a user's terminal runs on it.
+            ["WARDEN_BACKEND"] = TestBackend.Name,
         });
     }
 
@@ -57,6 +60,7 @@ public sealed class HomeFailoverTests : IAsyncLifetime
         var (holder, generation) = await LeaseAsync();
         Assert.Equal("r1", holder);
 
+        _killed = cluster.Replicas["r1"].Pid;
         await cluster.KillAsync("r1");
         var clock = Stopwatch.StartNew();
         string? output = null;
@@ -121,6 +125,17 @@ public sealed class HomeFailoverTests : IAsyncLifetime
         Assert.True(await fenceA.EnterAsync(key, Ct) > taken);
     }
 
+    private static async Task RemoveContainersAsync(string namePattern)
+    {
+        using var list = Process.Start(new ProcessStartInfo("docker", ["ps", "-aq", "--filter", "name=" + namePattern]) { RedirectStandardOutput = true })!;
+        var ids = (await list.StandardOutput.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await list.WaitForExitAsync();
+        if (ids.Length == 0) return;
+        using var remove = Process.Start(new ProcessStartInfo("docker", ["rm", "-f", .. ids]) { RedirectStandardOutput = true })!;
+        await remove.StandardOutput.ReadToEndAsync();
+        await remove.WaitForExitAsync();
+    }
+
     private async Task ExecuteAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(PostgresUrl.ToConnectionString(_postgres.ConnectionString));
@@ -160,6 +175,9 @@ public sealed class HomeFailoverTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         if (_cluster is not null) await _cluster.DisposeAsync();
+        // On Docker the killed replica's containers (its warm slots) outlive it: the daemon keeps them, and only that
+        // replica's next start would reap them. Its containers' names start with its pid.
+        if (_killed is int pid && TestBackend.Name == "docker") await RemoveContainersAsync($"^/warden-{pid}-");
         await _postgres.DisposeAsync();
         // The killed replica's mount of the home (and a loop device) outlives it: lazily unmounted, then the directory goes.
         if (!Directory.Exists(_homes)) return;
