@@ -65,6 +65,8 @@ public static class PolicyRouting
             return;
         }
         context.Items[PolicyItem] = policy;
+        // In cluster mode the owner of the (policy, user) terminal must get the prefixed path, not the rewritten one.
+        Cluster.ForwardedPath.Keep(context, context.Request.Path);
         context.Request.Path = new PathString(basePath + remainder);
         await next(context);
     }

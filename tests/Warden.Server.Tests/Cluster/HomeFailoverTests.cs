@@ -91,6 +91,43 @@ public sealed class HomeFailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PolicyRoute_ForwardedToTheOwner_IsServedByThePolicysTerminalThere()
+    {
+        _postgres.Require();
+        NginxBalancer.Require();
+        var cluster = _cluster!;
+        using var admin = ReplicaCluster.Authorized(new HttpClient { BaseAddress = new Uri(cluster.Replicas["r2"].Address, "/terminal/") });
+        using (var put = await admin.PutAsync("api/v1/policies/marked", Json.Body(new { env = new Dictionary<string, string> { ["POLICY_MARK"] = "blue" } }), Ct))
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        using var viaR1 = Terminal(cluster.Replicas["r1"].Address, "erin");
+        using var viaR2 = Terminal(cluster.Replicas["r2"].Address, "erin");
+        const string Probe = "echo mark=$POLICY_MARK; cat ~/where.txt 2>/dev/null; echo policy-home > ~/where.txt";
+
+        // r1 claims erin's terminal under the policy (the policy, written on r2, is read from the shared database).
+        var (_, first, firstReplica) = await RunRawAsync(viaR1, "p/marked/execute?wait=20", Probe);
+        Assert.Equal("r1", firstReplica);
+        Assert.Contains("mark=blue", first, StringComparison.Ordinal);
+        // Through r2 the request is forwarded to r1 and must reach the same (policy, user) terminal: the mark and the
+        // file its home holds, not erin's plain terminal (which has neither).
+        var (_, second, secondReplica) = await RunRawAsync(viaR2, "p/marked/execute?wait=20", Probe);
+        Assert.Equal("r1", secondReplica);
+        Assert.Contains("mark=blue", second, StringComparison.Ordinal);
+        Assert.Contains("policy-home", second, StringComparison.Ordinal);
+        var (_, plain, _) = await RunRawAsync(viaR2, "execute?wait=20", Probe);
+        Assert.Contains("mark=\n", plain, StringComparison.Ordinal);
+        Assert.DoesNotContain("policy-home", plain, StringComparison.Ordinal);
+    }
+
+    private static async Task<(HttpStatusCode Status, string Output, string? Replica)> RunRawAsync(HttpClient client, string path, string command)
+    {
+        using var response = await client.PostAsync(path, Json.Body(new { command }), Ct);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var output = string.Concat(JsonDocument.Parse(text).RootElement.GetProperty("output").EnumerateArray().Select(e => e.GetProperty("data").GetString()));
+        return (response.StatusCode, output, response.Headers.TryGetValues("X-Warden-Replica", out var values) ? values.First() : null);
+    }
+
+    [Fact]
     public async Task Fence_ALiveHoldersLeaseIsNeverTaken_ADeadOnesIs_AndAStaleReleaseEndsNothing()
     {
         _postgres.Require();
