@@ -98,7 +98,10 @@ public sealed class LimitPolicy(IOptions<LimitsOptions> options)
             Cpus = clamped.Cpus ?? _options.Cpus,
         };
         var idle = clamped.IdleTimeoutSeconds is { } s and > 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(terminal.IdleTimeoutSeconds);
-        return new Terminals.TerminalPolicy(id, limits, clamped.StorageMb ?? terminal.MaxMegabytesPerUser, idle, clamped.Environment);
+        return new Terminals.TerminalPolicy(id, limits, clamped.StorageMb ?? terminal.MaxMegabytesPerUser, idle, clamped.Environment)
+        {
+            SharedHome = clamped.SharedHome,
+        };
     }
 
     /// <summary>A policy's values lowered to the server's ceilings: cpu to Warden:Limits:Cpus, memory to Warden:Terminal:MemoryMb,

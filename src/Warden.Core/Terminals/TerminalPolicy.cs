@@ -22,6 +22,9 @@ public sealed record TerminalPolicyRequest
     public double? IdleTimeoutSeconds { get; init; }
 
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>One home for every user of the policy (<c>storage_mode</c> <c>shared</c> or <c>shared-rwo</c>), not one each.</summary>
+    public bool SharedHome { get; init; }
 }
 
 /// <summary>
@@ -29,4 +32,9 @@ public sealed record TerminalPolicyRequest
 /// Terminals of different policies are different sandboxes, homes and uids, even for the same user.
 /// </summary>
 /// <param name="Id">The policy id (validated by the API: a safe name, no path characters).</param>
-public sealed record TerminalPolicy(string Id, ResourceLimits Limits, int HomeMegabytes, TimeSpan IdleTimeout, IReadOnlyDictionary<string, string> Environment);
+public sealed record TerminalPolicy(string Id, ResourceLimits Limits, int HomeMegabytes, TimeSpan IdleTimeout, IReadOnlyDictionary<string, string> Environment)
+{
+    /// <summary>Every user of the policy shares one home (see <see cref="Workspaces.UserWorkspace.SharedGid"/>); each still has
+    /// a sandbox and uid of their own.</summary>
+    public bool SharedHome { get; init; }
+}

@@ -197,7 +197,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
             // The home is a filesystem of the quota's size, mounted before the sandbox binds it and held until it stops.
             _home ??= await AcquireHomeAsync(cancellationToken).ConfigureAwait(false);
             var spec = new SessionSpec($"term-{Workspace.Key[..12]}-{++_incarnation}", AgentCommand(), _limits, TerminalAgentFiles.SupportFiles,
-                TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
+                TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath, Workspace.SharedGid));
             TerminalAgent agent;
             try
             {
@@ -262,6 +262,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
         {
             env[name] = value;
         }
+        // A shared home's files are group-writable by default, so the policy's other users can change them (setgid keeps the group).
+        if (Workspace.SharedGid is not null) env["WARDEN_TERMINAL_UMASK"] = "002";
         return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);
     }
 

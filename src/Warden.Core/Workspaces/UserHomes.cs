@@ -66,7 +66,7 @@ public sealed partial class UserHomes : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(workspace);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var storage = Storage ?? throw new HomeStorageException(Warning!);
-        var holder = _holders.GetOrAdd(workspace.Key, _ => new Holder());
+        var holder = _holders.GetOrAdd(workspace.HomeKey, _ => new Holder());
         await holder.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -88,11 +88,11 @@ public sealed partial class UserHomes : IAsyncDisposable
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
                     if (mounted && holder.Count == 0) Unmount(workspace.HostHome);
-                    if (holder.Count == 0) await _fence.ExitAsync(workspace.Key, holder.Generation, CancellationToken.None).ConfigureAwait(false);
-                    Log.MountFailed(_logger, workspace.Key, e);
+                    if (holder.Count == 0) await _fence.ExitAsync(workspace.HomeKey, holder.Generation, CancellationToken.None).ConfigureAwait(false);
+                    Log.MountFailed(_logger, workspace.HomeKey, e);
                     throw new HomeStorageException($"The user's home could not be mounted: {e.Message}", e);
                 }
-                if (holder.Count == 0) Log.Mounted(_logger, workspace.Key, storage.ToString().ToLowerInvariant());
+                if (holder.Count == 0) Log.Mounted(_logger, workspace.HomeKey, storage.ToString().ToLowerInvariant());
             }
             holder.Count++;
             return new HomeLease(this, workspace);
@@ -106,7 +106,7 @@ public sealed partial class UserHomes : IAsyncDisposable
     /// <summary>Drops one hold on the home; the last one unmounts it (an image's loop device then unbinds itself).</summary>
     internal async Task ReleaseAsync(UserWorkspace workspace)
     {
-        if (!_holders.TryGetValue(workspace.Key, out var holder)) return;
+        if (!_holders.TryGetValue(workspace.HomeKey, out var holder)) return;
         await holder.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
@@ -114,8 +114,8 @@ public sealed partial class UserHomes : IAsyncDisposable
             Unmount(workspace.HostHome);
             try { File.Delete(Path.Combine(UserDirectory(workspace), OwnerName)); } catch (IOException) { }
             // After the unmount: another replica may mount the image as soon as the lease is gone.
-            await _fence.ExitAsync(workspace.Key, holder.Generation, CancellationToken.None).ConfigureAwait(false);
-            Log.Unmounted(_logger, workspace.Key);
+            await _fence.ExitAsync(workspace.HomeKey, holder.Generation, CancellationToken.None).ConfigureAwait(false);
+            Log.Unmounted(_logger, workspace.HomeKey);
         }
         finally
         {
@@ -127,7 +127,7 @@ public sealed partial class UserHomes : IAsyncDisposable
     {
         try
         {
-            return await _fence.EnterAsync(workspace.Key, cancellationToken).ConfigureAwait(false);
+            return await _fence.EnterAsync(workspace.HomeKey, cancellationToken).ConfigureAwait(false);
         }
         catch (HomeFencedException e)
         {
@@ -152,8 +152,9 @@ public sealed partial class UserHomes : IAsyncDisposable
         PrepareMountPoint(workspace.HostHome);
         // nr_inodes counts the root directory too; 0 would mean "no limit" to tmpfs, so an unlimited file count is left out.
         var files = _options.MaxFilesPerUser > 0 ? $",nr_inodes={(_options.MaxFilesPerUser + 1).ToString(CultureInfo.InvariantCulture)}" : "";
-        var data = $"size={QuotaBytesOf(workspace).ToString(CultureInfo.InvariantCulture)}{files},mode=0700,uid={workspace.Uid.ToString(CultureInfo.InvariantCulture)}," +
-            $"gid={workspace.Uid.ToString(CultureInfo.InvariantCulture)}";
+        var (owner, group, mode) = workspace.HomeRoot;
+        var data = $"size={QuotaBytesOf(workspace).ToString(CultureInfo.InvariantCulture)}{files},mode={Convert.ToString(mode, 8)},uid={owner.ToString(CultureInfo.InvariantCulture)}," +
+            $"gid={group.ToString(CultureInfo.InvariantCulture)}";
         Mount("tmpfs", workspace.HostHome, "tmpfs", MS_NOSUID | MS_NODEV, data);
     }
 

@@ -15,7 +15,7 @@ internal sealed record TerminalCaller(Principal Owner, string? SessionId, UserTe
     /// <summary>Endpoint metadata of every route that acts on the caller's terminal: in cluster mode it is served where the user's terminal lives.</summary>
     /// <remarks>Under a policy's prefix the key is the (policy, user) terminal's, which may live on another replica than the user's own.</remarks>
     public static readonly Cluster.OwnedResource Owned = Cluster.OwnedResource.Terminal(async context => await OwnerOfAsync(context).ConfigureAwait(false),
-        context => TerminalPolicies.PolicyRouting.PolicyOf(context)?.Id);
+        TerminalPolicies.PolicyRouting.PolicyOf);
 
     private static readonly object UserItem = new();
 

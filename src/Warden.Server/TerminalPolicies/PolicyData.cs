@@ -17,6 +17,10 @@ internal static partial class PolicyData
     public const int MaxEnvironment = 64, MaxEnvironmentBytes = 32 << 10;
     private static readonly string[] LifecycleKeys = ["reset", "lifecycle", "schedule"];
 
+    /// <summary>The orchestrator's values. <c>shared</c> and <c>shared-rwo</c> differ only in the Kubernetes volume the
+    /// orchestrator asks for (ReadWriteMany or ReadWriteOnce); here both are one home image for the whole policy.</summary>
+    private static readonly string[] StorageModes = ["per-user", "shared", "shared-rwo"];
+
     /// <summary>Policy ids become part of URLs and of home keys: a plain name, never a path.</summary>
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     private static partial Regex IdPattern();
@@ -38,8 +42,8 @@ internal static partial class PolicyData
         if (Text(data, "image") is { } image && !profiles.Contains(image, StringComparer.Ordinal))
             throw new InvalidRequestException($"Image '{image}' not in allowed list: this server's profiles are {string.Join(", ", profiles)} " +
                 "(terminal sandboxes run this server's tools; there are no container images to pull).", "image");
-        if (Text(data, "storage_mode") is { } mode && mode != "per-user")
-            throw new InvalidRequestException($"storage_mode '{mode}' is not supported: Warden gives every user of a policy a home of their own (per-user).", "storage_mode");
+        if (Text(data, "storage_mode") is { } mode && !StorageModes.Contains(mode, StringComparer.Ordinal))
+            throw new InvalidRequestException($"storage_mode must be one of {string.Join(", ", StorageModes)} (got '{mode}').", "storage_mode");
         CheckNetwork(data["network"]);
         var request = Parse(data);
         var clamped = limits.ClampTerminalPolicy(terminal, request);
@@ -62,6 +66,7 @@ internal static partial class PolicyData
             StorageMb = Quantity(data, "storage", cpu: false) is { } storage ? Megabytes(storage, "storage") : null,
             IdleTimeoutSeconds = Number(data, "idle_timeout_minutes") is { } minutes ? minutes * 60 : null,
             Environment = Environment(data["env"]),
+            SharedHome = Text(data, "storage_mode") is "shared" or "shared-rwo",
         };
     }
 

@@ -93,7 +93,7 @@ public sealed class PolicyTests(SharedTerminalServer shared) : IClassFixture<Sha
         {
             ("""{"image":"ghcr.io/evil/image:latest"}""", "Image 'ghcr.io/evil/image:latest' not in allowed list"),
             ("""{"network":{"allow":["example.com"]}}""", "network.allow is not enforced"),
-            ("""{"storage_mode":"shared"}""", "storage_mode 'shared'"),
+            ("""{"storage_mode":"replicated"}""", "storage_mode must be one of per-user, shared, shared-rwo"),
             ("""{"reset":{"schedule":"@weekly"}}""", "Lifecycle keys are not valid policy fields: reset"),
             ("""{"env":{"WARDEN_TERMINAL_MAX_BYTES_PER_USER":"1"}}""", "not an allowed variable name"),
             ("""{"memory_limit":"lots"}""", "memory_limit must be a quantity"),

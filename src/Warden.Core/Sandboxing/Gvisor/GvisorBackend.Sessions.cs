@@ -37,7 +37,7 @@ public sealed partial class GvisorBackend
                 ? [new ReadOnlyBind(SessionSupportFiles.Directory(_pool.RunDirectory, spec.SupportFiles), spec.SupportDirectory)]
                 : null;
             // The session's own /etc identity (its uid named, the workspace its home) in place of the shared one.
-            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)));
+            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, gid: slot.Gid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)));
             run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true).ConfigureAwait(false);
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             sandbox = new GvisorSessionSandbox(this, slot, helper, run, bundle);

@@ -179,10 +179,10 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     /// host uid; a session with a persistent workspace passes its own) with the workspace at <paramref name="workspace"/>.
     /// </summary>
     internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command, IReadOnlyList<ReadOnlyBind>? support = null,
-        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null)
+        string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null, int? gid = null)
     {
         int user = uid ?? slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
-        return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
+        return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, gid ?? user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
             support, exitReport);
     }
 
