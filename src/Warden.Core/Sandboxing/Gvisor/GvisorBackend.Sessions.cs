@@ -38,7 +38,8 @@ public sealed partial class GvisorBackend
                 : null;
             // The session's own /etc identity (its uid named, the workspace its home) in place of the shared one.
             var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, gid: slot.Gid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)));
-            run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true).ConfigureAwait(false);
+            run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true,
+                sharedWorkspace: spec.Workspace?.Gid is not null).ConfigureAwait(false);
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             sandbox = new GvisorSessionSandbox(this, slot, helper, run, bundle);
             lock (_sessions) _sessions.Add(sandbox);
