@@ -96,6 +96,30 @@ public sealed partial class TerminalManager : IAsyncDisposable
         return terminal;
     }
 
+    /// <summary>Every terminal this server knows now (running or stopped-but-kept), for an administrator's overview.</summary>
+    public IReadOnlyList<TerminalSummary> List() =>
+        [.. _terminals.Select(p => new TerminalSummary(p.Key.Owner, p.Key.PolicyId, p.Value.IsRunning, p.Value.LastActivity, p.Value.IdleTimeout))];
+
+    /// <summary>Stops (and forgets) the terminals of <paramref name="user"/> under <paramref name="policyId"/> (null: the plain
+    /// surface), whatever key they came with; their homes stay. The next request starts a fresh sandbox. Returns how many.</summary>
+    public async Task<int> StopAsync(string user, string? policyId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        List<UserTerminal> stopped = [];
+        lock (_admission)
+        {
+            foreach (var key in _terminals.Keys.Where(k => k.Owner.User == user && k.PolicyId == policyId).ToList())
+                if (_terminals.TryRemove(key, out var terminal)) stopped.Add(terminal);
+        }
+        foreach (var terminal in stopped)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await terminal.DisposeAsync().ConfigureAwait(false);
+            Log.Stopped(_logger, terminal.Workspace.Key);
+        }
+        return stopped.Count;
+    }
+
     /// <summary>Stops the sandboxes of users idle for the timeout with no command running; their homes stay.</summary>
     public async Task<int> ReapIdleAsync(CancellationToken cancellationToken)
     {
@@ -140,11 +164,15 @@ public sealed partial class TerminalManager : IAsyncDisposable
     }
 
     /// <summary>A terminal is the principal's own, or the principal's under one policy.</summary>
+    /// <remarks>(<see cref="TerminalSummary"/> is the same pair, seen from outside.)</remarks>
     private readonly record struct TerminalKey(Principal Owner, string? PolicyId);
 
     private static partial class Log
     {
         [LoggerMessage(Diagnostics.EventIds.TerminalReaped, LogLevel.Information, "Terminal sandbox for user {UserKey} stopped after being idle")]
         public static partial void Reaped(ILogger logger, string userKey);
+
+        [LoggerMessage(Diagnostics.EventIds.TerminalStoppedByAdmin, LogLevel.Information, "Terminal sandbox for user {UserKey} stopped by an administrator")]
+        public static partial void Stopped(ILogger logger, string userKey);
     }
 }

@@ -38,3 +38,7 @@ public sealed record TerminalPolicy(string Id, ResourceLimits Limits, int HomeMe
     /// a sandbox and uid of their own.</summary>
     public bool SharedHome { get; init; }
 }
+
+/// <summary>One terminal as an administrator sees it: whose, under which policy (null: the plain surface), whether its
+/// sandbox runs now, when it was last used and after how long idle it is stopped.</summary>
+public sealed record TerminalSummary(Ownership.Principal Owner, string? PolicyId, bool Running, DateTimeOffset LastActivity, TimeSpan IdleTimeout);

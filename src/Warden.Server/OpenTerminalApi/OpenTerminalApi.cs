@@ -65,6 +65,7 @@ public static class OpenTerminalApi
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
         app.MapTerminalPoliciesApi(options.BasePath);
+        app.MapTerminalAdminApi(options.BasePath);
         OpenTerminalUiApi.Map(root);
 
         var api = root.MapGroup("").WithGroupName(DocumentName).WithTags("terminal").WithMetadata(TerminalCaller.Owned);
