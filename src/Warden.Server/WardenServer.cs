@@ -23,6 +23,7 @@ using Warden.Server.NativeApi;
 using Warden.Server.Observability;
 using Warden.Server.OpenTerminalApi;
 using Warden.Server.Streaming;
+using Warden.Server.TerminalPolicies;
 
 namespace Warden.Server;
 
@@ -126,6 +127,9 @@ public static class WardenServer
         builder.Services.AddMcpApi(builder.Configuration, clustered: replica is not null);
 
         var app = builder.Build();
+        // Before routing: /terminal/p/{policy}/… is matched as /terminal/… with the policy attached (Open WebUI's Terminals routes).
+        app.UseTerminalPolicyPrefix();
+        app.UseRouting();
         // Listen from the start: measurements made before the first scrape count too.
         app.Services.GetRequiredService<PrometheusExporter>();
         app.Services.GetRequiredService<ProcessMetrics>();

@@ -188,15 +188,28 @@ class PostgresOverlay(unittest.TestCase):
     def setUpClass(cls):
         cls.r = render("overlays/postgres")
 
-    def test_several_replicas_without_a_volume_claim(self):
+    def test_several_replicas_without_a_state_volume_claim(self):
         r = self.r
         self.assertGreaterEqual(r.deployment["spec"]["replicas"], 2)
-        self.assertEqual(r.of("PersistentVolumeClaim"), [])
+        self.assertEqual([c["metadata"]["name"] for c in r.of("PersistentVolumeClaim")], ["warden-homes"])
         state = next(v for v in r.pod["volumes"] if v["name"] == "state")
         self.assertIn("emptyDir", state)
         self.assertNotIn("persistentVolumeClaim", state)
         self.assertEqual(r.deployment["spec"]["strategy"]["type"], "RollingUpdate")
         self.assertEqual(r.deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0)
+
+    def test_homes_on_one_volume_every_replica_mounts(self):
+        r = self.r
+        claim = r.one("PersistentVolumeClaim")
+        self.assertEqual(claim["spec"]["accessModes"], ["ReadWriteMany"])
+        volume = next(v for v in r.pod["volumes"] if v["name"] == "homes")
+        self.assertEqual(volume["persistentVolumeClaim"]["claimName"], claim["metadata"]["name"])
+        mount = next(m for m in r.container["volumeMounts"] if m["name"] == "homes")
+        env = {e["name"]: e.get("value") for e in r.container["env"]}
+        self.assertEqual(env["WARDEN_TERMINAL_HOMES_DIR"], mount["mountPath"])
+        # Not under the per-pod state directory: that one is scratch.
+        state = next(m for m in r.container["volumeMounts"] if m["name"] == "state")["mountPath"]
+        self.assertFalse(mount["mountPath"].startswith(state.rstrip("/") + "/"))
 
     def test_replicas_prefer_different_nodes(self):
         terms = self.r.pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]

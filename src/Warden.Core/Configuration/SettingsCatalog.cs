@@ -100,6 +100,7 @@ public static class SettingsCatalog
         new("Warden:Terminal:MaxInteractivePerUser", "WARDEN_TERMINAL_MAX_INTERACTIVE", "4", "Interactive terminals one user may have open at once; more get 429."),
         new("Warden:Terminal:Term", "WARDEN_TERMINAL_TERM", "xterm-256color", "TERM of an interactive terminal's shell (open-terminal's OPEN_TERMINAL_TERM)."),
         new("Warden:Terminal:PtyWindowBytes", "WARDEN_TERMINAL_PTY_WINDOW", "262144", "Terminal output not yet delivered to its WebSocket before the shell is made to wait (back-pressure, no loss)."),
+        new("Warden:Terminal:HomesDir", "WARDEN_TERMINAL_HOMES_DIR", "{StateDirectory}/users", "Where users' homes (uid, ext4 image) live: a volume every replica mounts, so a user's files follow them to another replica."),
         new("Warden:Terminal:QuotaMode", "WARDEN_QUOTA_MODE", "Reject", "Over quota: Reject (clear error) or Evict (delete the oldest files, as safe-code-execution does)."),
         new("Warden:Terminal:SessionCwdTtlSeconds", "WARDEN_TERMINAL_SESSION_CWD_TTL", "604800", "A working directory a chat set is forgotten after this long without use (sliding); the chat is back in ~/chats/{chat}."),
         new("Warden:Terminal:Notebooks", "WARDEN_TERMINAL_NOTEBOOKS", "true", "Serve /notebooks (Warden's Python kernel in the user's sandbox); /api/config says so."),

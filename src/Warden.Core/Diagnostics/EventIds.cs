@@ -32,6 +32,7 @@ internal static class EventIds
     public const int TerminalStarted = 1301;
     public const int TerminalLost = 1302;
     public const int TerminalReaped = 1303;
+    public const int TerminalStoppedByAdmin = 1321;
     public const int HomeMounted = 1401;
     public const int HomeUnmounted = 1402;
     public const int HomeMountFailed = 1403;

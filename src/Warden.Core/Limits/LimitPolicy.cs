@@ -102,6 +102,51 @@ public sealed class LimitPolicy
         };
     }
 
+    /// <summary>
+    /// An orchestrator policy's terminal: the policy's cpu, memory, home size and idle timeout where it sets them, else
+    /// the server's terminal defaults. Unlike a request, a policy is lowered to the ceilings rather than refused (as Open
+    /// WebUI's Terminals clamps to TERMINALS_MAX_*): the server's terminal settings are the ceilings, and a policy written
+    /// before an operator lowered them still works, within the new ones. <see cref="ClampTerminalPolicy"/> is the clamp.
+    /// </summary>
+    public Terminals.TerminalPolicy ResolveTerminalPolicy(string id, Terminals.TerminalOptions terminal, Terminals.TerminalPolicyRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(terminal);
+        var clamped = ClampTerminalPolicy(terminal, request);
+        var limits = ResolveTerminal(terminal) with
+        {
+            MemoryBytes = (long)(clamped.MemoryMb ?? terminal.MemoryMb) << 20,
+            Cpus = clamped.Cpus ?? _options.Cpus,
+        };
+        var idle = clamped.IdleTimeoutSeconds is { } s and > 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(terminal.IdleTimeoutSeconds);
+        return new Terminals.TerminalPolicy(id, limits, clamped.StorageMb ?? terminal.MaxMegabytesPerUser, idle, clamped.Environment)
+        {
+            SharedHome = clamped.SharedHome,
+        };
+    }
+
+    /// <summary>A policy's values lowered to the server's ceilings: cpu to Warden:Limits:Cpus, memory to Warden:Terminal:MemoryMb,
+    /// storage to Warden:Terminal:MaxMegabytesPerUser, idle time to a week. Values at or below 0 are refused.</summary>
+    public Terminals.TerminalPolicyRequest ClampTerminalPolicy(Terminals.TerminalOptions terminal, Terminals.TerminalPolicyRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(terminal);
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Cpus is <= 0 || request.Cpus is double c && double.IsNaN(c)) throw new InvalidRequestException("cpu_limit must be greater than 0.", "cpu_limit");
+        if (request.MemoryMb is < 32) throw new InvalidRequestException("memory_limit must be at least 32Mi.", "memory_limit");
+        if (request.StorageMb is < 1) throw new InvalidRequestException("storage must be at least 1Mi.", "storage");
+        if (request.IdleTimeoutSeconds is < 0 || request.IdleTimeoutSeconds is double i && double.IsNaN(i))
+            throw new InvalidRequestException("idle_timeout_minutes must be 0 or more.", "idle_timeout_minutes");
+        double? cpus = request.Cpus is { } wanted ? Math.Min(wanted, _options.Cpus) : null;
+        // A home needs room for its inode table (see TerminalOptionsValidator): never below what the file quota needs.
+        int minimumStorage = terminal.MaxFilesPerUser > 0 ? 1 + terminal.MaxFilesPerUser / 2048 : 1;
+        return request with
+        {
+            Cpus = cpus,
+            MemoryMb = request.MemoryMb is { } m ? Math.Min(m, terminal.MemoryMb) : null,
+            StorageMb = request.StorageMb is { } st ? Math.Clamp(st, Math.Min(minimumStorage, terminal.MaxMegabytesPerUser), terminal.MaxMegabytesPerUser) : null,
+            IdleTimeoutSeconds = request.IdleTimeoutSeconds is { } idle ? Math.Min(idle, 7 * 86400) : null,
+        };
+    }
+
     /// <summary>The fixed limits of a compile stage.</summary>
     public ResourceLimits ResolveCompile()
     {

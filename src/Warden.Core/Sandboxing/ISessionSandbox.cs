@@ -21,7 +21,14 @@ public sealed record SessionSpec(
 /// sandbox runs as <see cref="Uid"/>, the directory's owner, which belongs to this workspace alone: no other
 /// sandbox ever runs under it, so host permissions keep every other sandbox out even if a mount went wrong.
 /// </summary>
-public sealed record PersistentWorkspace(string HostDirectory, int Uid, string SandboxPath);
+/// <param name="Gid">The host gid the sandbox runs as; null: <see cref="Uid"/> (a group of its own). A home shared by the
+/// users of one policy is that policy's group's (setgid, group-writable): each user keeps a uid of their own, and only
+/// the sandboxes of that policy's users run with its gid.</param>
+public sealed record PersistentWorkspace(string HostDirectory, int Uid, string SandboxPath, int? Gid = null)
+{
+    /// <summary>The gid the sandbox's processes run as on the host.</summary>
+    public int HostGid => Gid ?? Uid;
+}
 
 /// <summary>
 /// A running long-lived sandbox on its own slot (host uid, cgroup, workspace), not taken from the execution pool.

@@ -28,10 +28,10 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly MemoryBudget _memory;
-    private readonly ConcurrentDictionary<Principal, UserTerminal> _terminals = new();
+    private readonly ConcurrentDictionary<TerminalKey, UserTerminal> _terminals = new();
 
-    /// <summary>Terminals the reaper is stopping, by owner: a new terminal of the same owner starts its sandbox after it.</summary>
-    private readonly ConcurrentDictionary<Principal, Task> _stopping = new();
+    /// <summary>Terminals the reaper is stopping: a new terminal of the same (policy, user) starts its sandbox after it.</summary>
+    private readonly ConcurrentDictionary<TerminalKey, Task> _stopping = new();
     private readonly Lock _admission = new();
     private readonly ITimer _reaper;
     private int _reaping;
@@ -66,39 +66,45 @@ public sealed partial class TerminalManager : IAsyncDisposable
     /// <summary>Users whose sandboxes are up now.</summary>
     public int RunningCount => _terminals.Values.Count(t => t.IsRunning);
 
-    /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's.</summary>
+    /// <summary>The principal's own terminal (its sandbox starts on its first operation); never anyone else's. With a
+    /// <paramref name="policy"/>, the principal's terminal under that policy: another sandbox, home and uid, with the
+    /// policy's limits (as they were when the terminal was made: a changed policy applies to the next one).</summary>
     /// <exception cref="CapacityExceededException">The server, or this key, already has the most users' sandboxes it may,
     /// or the memory budget cannot hold one more.</exception>
-    public UserTerminal Get(Principal owner)
+    public UserTerminal Get(Principal owner, TerminalPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var key = new TerminalKey(owner, policy?.Id);
         // A request that finds its terminal counts as activity from now, so the reaper does not stop it under the request.
-        if (_terminals.TryGetValue(owner, out var existing)) return Touched(existing);
+        if (_terminals.TryGetValue(key, out var existing)) return Touched(existing);
         lock (_admission)
         {
-            if (_terminals.TryGetValue(owner, out existing)) return Touched(existing);
+            if (_terminals.TryGetValue(key, out existing)) return Touched(existing);
             if (_terminals.Count >= _options.MaxUsers)
                 throw new CapacityExceededException($"The server already runs terminals for its maximum of {_options.MaxUsers} users " +
                     "(Warden:Terminal:MaxUsers); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
+            if (owner.Tenant != Principal.ServerTenant && _terminals.Keys.Count(o => o.Owner.Tenant == owner.Tenant) >= _options.MaxUsersPerKey)
                 throw new CapacityExceededException($"This API key already has terminals for its maximum of {_options.MaxUsersPerKey} users " +
                     "(Warden:Terminal:MaxUsersPerKey); retry when one has been idle long enough to be stopped.", TimeSpan.FromSeconds(30));
-            var terminal = new UserTerminal(_workspaces.Open(owner), _backends, _homes, _options, _limits, _time, _loggers.CreateLogger<UserTerminal>(),
-                _memory, _stopping.GetValueOrDefault(owner))
+            var terminal = new UserTerminal(_workspaces.Open(owner, policy), _backends, _homes, _options, policy?.Limits ?? _limits, _time,
+                _loggers.CreateLogger<UserTerminal>(), _memory, _stopping.GetValueOrDefault(key))
             {
+                IdleTimeout = policy?.IdleTimeout ?? TimeSpan.FromSeconds(_options.IdleTimeoutSeconds),
+                Environment = policy?.Environment ?? new Dictionary<string, string>(),
                 Egress = _egress,
             };
-            _terminals[owner] = terminal;
+            _terminals[key] = terminal;
             return terminal;
         }
     }
 
-    /// <summary>The principal's terminal if they have one now; never creates one (a WebSocket attach looks up, it does not admit).</summary>
-    public UserTerminal? Find(Principal owner)
+    /// <summary>The principal's terminal (under <paramref name="policyId"/>, null: the plain surface) if they have one now;
+    /// never creates one (a WebSocket attach looks up, it does not admit).</summary>
+    public UserTerminal? Find(Principal owner, string? policyId = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        return _terminals.TryGetValue(owner, out var existing) ? Touched(existing) : null;
+        return _terminals.TryGetValue(new TerminalKey(owner, policyId), out var existing) ? Touched(existing) : null;
     }
 
     private static UserTerminal Touched(UserTerminal terminal)
@@ -107,16 +113,42 @@ public sealed partial class TerminalManager : IAsyncDisposable
         return terminal;
     }
 
+    /// <summary>Every terminal this server knows now (running or stopped-but-kept), for an administrator's overview.</summary>
+    public IReadOnlyList<TerminalSummary> List() =>
+        [.. _terminals.Select(p => new TerminalSummary(p.Key.Owner, p.Key.PolicyId, p.Value.IsRunning, p.Value.LastActivity, p.Value.IdleTimeout))];
+
+    /// <summary>Stops (and forgets) the terminals of <paramref name="user"/> under <paramref name="policyId"/> (null: the plain
+    /// surface), whatever key they came with; their homes stay. The next request starts a fresh sandbox. Returns how many.</summary>
+    public async Task<int> StopAsync(string user, string? policyId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        List<UserTerminal> stopped = [];
+        lock (_admission)
+        {
+            foreach (var key in _terminals.Keys.Where(k => k.Owner.User == user && k.PolicyId == policyId).ToList())
+                if (_terminals.TryRemove(key, out var terminal)) stopped.Add(terminal);
+        }
+        foreach (var terminal in stopped)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await terminal.DisposeAsync().ConfigureAwait(false);
+            Log.Stopped(_logger, terminal.Workspace.Key);
+        }
+        return stopped.Count;
+    }
+
     /// <summary>Stops the sandboxes of users idle for the timeout with no command running; their homes stay.</summary>
     public async Task<int> ReapIdleAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _reaping, 1) != 0) return 0;
         try
         {
-            var cutoff = _time.GetUtcNow() - TimeSpan.FromSeconds(_options.IdleTimeoutSeconds);
+            var now = _time.GetUtcNow();
             int reaped = 0;
             foreach (var (owner, terminal) in _terminals)
             {
+                // Each terminal's own idle time: a policy's may be shorter or longer than the server's.
+                var cutoff = now - terminal.IdleTimeout;
                 if (terminal.LastActivity > cutoff || terminal.HasAttachedInteractive) continue;
                 try
                 {
@@ -160,9 +192,16 @@ public sealed partial class TerminalManager : IAsyncDisposable
             if (_terminals.TryRemove(owner, out var terminal)) await terminal.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>A terminal is the principal's own, or the principal's under one policy.</summary>
+    /// <remarks>(<see cref="TerminalSummary"/> is the same pair, seen from outside.)</remarks>
+    private readonly record struct TerminalKey(Principal Owner, string? PolicyId);
+
     private static partial class Log
     {
         [LoggerMessage(Diagnostics.EventIds.TerminalReaped, LogLevel.Information, "Terminal sandbox for user {UserKey} stopped after being idle")]
         public static partial void Reaped(ILogger logger, string userKey);
+
+        [LoggerMessage(Diagnostics.EventIds.TerminalStoppedByAdmin, LogLevel.Information, "Terminal sandbox for user {UserKey} stopped by an administrator")]
+        public static partial void Stopped(ILogger logger, string userKey);
     }
 }

@@ -88,6 +88,13 @@ public sealed class TerminalOptions
     public QuotaMode QuotaMode { get; set; } = QuotaMode.Reject;
 
     /// <summary>
+    /// Where users' directories (uid, home image, locks) live; empty = <c>{StateDirectory}/users</c>. Replicas that point
+    /// this at one shared volume serve every user's files wherever the user lands, and a database lease (cluster mode)
+    /// fences the home so two replicas never mount it at once.
+    /// </summary>
+    public string? HomesDir { get; set; }
+
+    /// <summary>
     /// Network of users' sandboxes, only through Warden's egress proxy: <c>true</c> is the whole egress ceiling
     /// (WARDEN_EGRESS_ALLOW), a comma list of patterns a subset of it, empty or <c>false</c> none (the default).
     /// </summary>

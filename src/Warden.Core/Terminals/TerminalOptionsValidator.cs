@@ -19,6 +19,8 @@ internal sealed class TerminalOptionsValidator(IOptions<WardenOptions> warden, I
         if (options.MaxFilesPerUser > 0 && options.MaxMegabytesPerUser < 1 + options.MaxFilesPerUser / 2048)
             errors.Add($"Warden:Terminal:MaxMegabytesPerUser ({options.MaxMegabytesPerUser}) is too small for Warden:Terminal:MaxFilesPerUser " +
                 $"({options.MaxFilesPerUser}): allow at least {1 + options.MaxFilesPerUser / 2048} MB (the home's filesystem needs 512 bytes per file it may hold, plus 1 MB).");
+        if (options.HomesDir is { Length: > 0 } homes && (!Path.IsPathRooted(homes) || homes.Split('/').Contains("..")))
+            errors.Add($"Warden:Terminal:HomesDir must be an absolute path (got '{homes}').");
         // Network is egress through Warden's proxy, never the host's network: checked against the ceiling once, here,
         // rather than failing every terminal later.
         if (options.NetworkSetting.Check(Egress.EgressPolicy.Parse(egress.Value.Allow), "Warden:Terminal:Network") is { } wrong)

@@ -65,6 +65,12 @@ public sealed partial class UserTerminal : IAsyncDisposable
     /// </summary>
     internal Networking.LongLivedEgress? Egress { get; init; }
 
+    /// <summary>No request and no running command for this long stops the sandbox (the server's, or its policy's).</summary>
+    public TimeSpan IdleTimeout { get; init; }
+
+    /// <summary>Variables a policy adds to the sandbox's environment (Warden's own names win over them).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
     public string HomePath => _options.HomePath;
 
     public DateTimeOffset LastActivity => new(Interlocked.Read(ref _lastActivityTicks), TimeSpan.Zero);
@@ -259,7 +265,7 @@ public sealed partial class UserTerminal : IAsyncDisposable
             // Previews: inet sockets inside the sandbox's own namespace (loopback only, or the egress namespace's lo).
             var limits = _options.Previews ? _limits with { LoopbackSockets = true } : _limits;
             var spec = new SessionSpec(name, command, limits, TerminalAgentFiles.SupportFiles,
-                TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath));
+                TerminalAgentFiles.SupportDirectory, new PersistentWorkspace(Workspace.HostHome, Workspace.Uid, HomePath, Workspace.SharedGid));
             TerminalAgent agent;
             try
             {
@@ -296,7 +302,8 @@ public sealed partial class UserTerminal : IAsyncDisposable
 
     private SandboxCommand AgentCommand()
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal)
+        var env = new Dictionary<string, string>(Environment, StringComparer.Ordinal);
+        foreach (var (name, value) in new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
             ["HOME"] = HomePath,
@@ -313,21 +320,28 @@ public sealed partial class UserTerminal : IAsyncDisposable
             ["WARDEN_TERMINAL_RETENTION_SECONDS"] = Str(_options.FinishedRetentionSeconds),
             ["WARDEN_TERMINAL_MAX_FILES_PER_EXECUTION"] = Str(_options.MaxFilesPerExecution),
             ["WARDEN_TERMINAL_MAX_FILES_PER_USER"] = Str(_options.MaxFilesPerUser),
-            ["WARDEN_TERMINAL_MAX_BYTES_PER_USER"] = Str((long)_options.MaxMegabytesPerUser << 20),
+            ["WARDEN_TERMINAL_MAX_BYTES_PER_USER"] = Str((long)HomeMegabytes << 20),
             ["WARDEN_TERMINAL_QUOTA_MODE"] = _options.QuotaMode.ToString().ToLowerInvariant(),
             ["WARDEN_TERMINAL_PTY_TERM"] = _options.Term,
             ["WARDEN_TERMINAL_MAX_PTYS"] = Str(_options.MaxInteractivePerUser),
             ["WARDEN_TERMINAL_PTY_WINDOW"] = Str(_options.PtyWindowBytes),
             // Evict mode frees this much before each command: room for one file of the largest size a command may write
             // and for its share of new files (the kernel stops a command at the quota itself; nothing is evicted meanwhile).
-            ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)_options.MaxMegabytesPerUser << 20) / 4)),
+            ["WARDEN_TERMINAL_EVICT_FREE_BYTES"] = Str(Math.Min(_limits.MaxFileBytes, ((long)HomeMegabytes << 20) / 4)),
             ["WARDEN_TERMINAL_MAX_NOTEBOOKS"] = Str(_options.MaxNotebooks),
             ["WARDEN_TERMINAL_NOTEBOOK_CELL_SECONDS"] = Str(_options.NotebookCellTimeoutSeconds),
             ["WARDEN_TERMINAL_NOTEBOOK_IDLE_SECONDS"] = Str(_options.NotebookIdleTimeoutSeconds),
             ["WARDEN_TERMINAL_EVICT_FREE_FILES"] = Str(_options.MaxFilesPerUser == 0 ? 0 : Math.Min(Math.Max(1, _options.MaxFilesPerExecution), Math.Max(1, _options.MaxFilesPerUser / 4))),
-        };
+        })
+        {
+            env[name] = value;
+        }
+        // A shared home's files are group-writable by default, so the policy's other users can change them (setgid keeps the group).
+        if (Workspace.SharedGid is not null) env["WARDEN_TERMINAL_UMASK"] = "002";
         return new SandboxCommand(["/usr/bin/python3", "-I", "-u", $"{TerminalAgentFiles.SupportDirectory}/{TerminalAgentFiles.AgentFile}"], env, []);
     }
+
+    private int HomeMegabytes => Workspace.HomeMegabytes ?? _options.MaxMegabytesPerUser;
 
     private static string Str(double value) => value.ToString(CultureInfo.InvariantCulture);
 

@@ -39,7 +39,7 @@ public sealed partial class UserHomes
         {
             // Still used by a mount in some other mount namespace: mounting the same device shares its one superblock (a
             // second loop device on the image would be a second, corrupting, writer). No check or rebuild while in use.
-            Log.ImageInUse(_logger, workspace.Key, LoopDevice.DevicePathOf(device));
+            Log.ImageInUse(_logger, workspace.HomeKey, LoopDevice.DevicePathOf(device));
             PrepareMountPoint(home);
             Mount(LoopDevice.DevicePathOf(device), home, "ext4", MS_NOSUID | MS_NODEV, null);
         }
@@ -51,8 +51,9 @@ public sealed partial class UserHomes
             Mount(loop.DevicePath, home, "ext4", MS_NOSUID | MS_NODEV, "discard");
         }
         // The filesystem's root is the home: the user's, and nobody else's.
-        Libc.chown(home, workspace.Uid, workspace.Uid);
-        Libc.chmod(home, Convert.ToInt32("700", 8));
+        var (owner, group, mode) = workspace.HomeRoot;
+        Libc.chown(home, owner, group);
+        Libc.chmod(home, (int)mode);
     }
 
     /// <summary>A loop device still bound to the image a moment after its last user went is being unbound (autoclear runs
@@ -87,7 +88,7 @@ public sealed partial class UserHomes
         PrepareMountPoint(workspace.HostHome);
         var superblock = Ext4Superblock.Read(image) ?? throw new IOException($"{image} is not an ext4 filesystem.");
         if (!superblock.Clean) await CheckAsync(workspace, image).ConfigureAwait(false);
-        if (superblock.SizeBytes != QuotaBytes || superblock.Label != Label)
+        if (superblock.SizeBytes != QuotaBytesOf(workspace) || superblock.Label != Label)
             await RebuildAsync(workspace, superblock, cancellationToken).ConfigureAwait(false);
     }
 
@@ -122,11 +123,11 @@ public sealed partial class UserHomes
             // Set the old tree aside before the image takes its place: a crash in between must not look like a finished copy.
             var aside = Path.Combine(UserDirectory(workspace), "home.unmigrated-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
             Directory.Move(home, aside);
-            Log.MigrationIncomplete(_logger, workspace.Key, report.Incomplete!, aside);
+            Log.MigrationIncomplete(_logger, workspace.HomeKey, report.Incomplete!, aside);
         }
         Commit(build, ImagePath(workspace));
         if (report.Complete) RemovePlainHome(workspace);
-        Log.Migrated(_logger, workspace.Key, report.Files, report.Directories, report.Links, report.Bytes, report.Skipped);
+        Log.Migrated(_logger, workspace.HomeKey, report.Files, report.Directories, report.Links, report.Bytes, report.Skipped);
     }
 
     /// <summary>Removes the old plain home once its content is in the image (descriptor by descriptor, links unfollowed).</summary>
@@ -142,7 +143,7 @@ public sealed partial class UserHomes
         {
             var aside = Path.Combine(UserDirectory(workspace), "home.unmigrated-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
             Directory.Move(home, aside);
-            Log.MigrationIncomplete(_logger, workspace.Key, "the old home could not be removed completely", aside);
+            Log.MigrationIncomplete(_logger, workspace.HomeKey, "the old home could not be removed completely", aside);
         }
     }
 
@@ -183,12 +184,12 @@ public sealed partial class UserHomes
         if (build.Report!.Complete)
         {
             Commit(build, image);
-            Log.Rebuilt(_logger, workspace.Key, old.SizeBytes >> 20, _options.MaxMegabytesPerUser, _options.MaxFilesPerUser);
+            Log.Rebuilt(_logger, workspace.HomeKey, old.SizeBytes >> 20, MegabytesOf(workspace), _options.MaxFilesPerUser);
         }
         else
         {
             File.Delete(build.Staging);
-            Log.RebuildRefused(_logger, workspace.Key, old.SizeBytes >> 20, _options.MaxMegabytesPerUser, _options.MaxFilesPerUser, build.Report.Incomplete!);
+            Log.RebuildRefused(_logger, workspace.HomeKey, old.SizeBytes >> 20, MegabytesOf(workspace), _options.MaxFilesPerUser, build.Report.Incomplete!);
         }
     }
 
@@ -205,7 +206,7 @@ public sealed partial class UserHomes
         var mountPoint = Path.Combine(UserDirectory(workspace), "build");
         try
         {
-            CreateSparse(staging, QuotaBytes);
+            CreateSparse(staging, QuotaBytesOf(workspace));
             await FormatAsync(staging, workspace.Uid, _options.MaxFilesPerUser).ConfigureAwait(false);
             EmptyPrivateDirectory(mountPoint);
             int number;
@@ -240,8 +241,9 @@ public sealed partial class UserHomes
         try
         {
             fixed (byte* name = "lost+found\0"u8) StorageCalls.unlinkat(root, name, StorageCalls.AT_REMOVEDIR);
-            StorageCalls.fchown(root, workspace.Uid, workspace.Uid);
-            StorageCalls.fchmod(root, Convert.ToUInt32("700", 8));
+            var (owner, group, mode) = workspace.HomeRoot;
+            StorageCalls.fchown(root, owner, group);
+            StorageCalls.fchmod(root, mode);
             if (source < 0) return new TreeCopyReport(0, 0, 0, 0, 0, null);
             var room = FsRoom(root);
             if (needed is { } need && (need.Bytes > room.Bytes || need.Inodes > room.Inodes))
@@ -288,7 +290,7 @@ public sealed partial class UserHomes
         var (code, output) = await StorageTool.RunAsync("e2fsck", ["-p", image], CheckTimeout, CancellationToken.None).ConfigureAwait(false);
         if (code >= 4) (code, output) = await StorageTool.RunAsync("e2fsck", ["-f", "-y", image], CheckTimeout, CancellationToken.None).ConfigureAwait(false);
         if (code >= 4) throw new IOException($"the home filesystem {image} is damaged and e2fsck could not repair it (exit {code}): {output}");
-        Log.Checked(_logger, workspace.Key, code, output);
+        Log.Checked(_logger, workspace.HomeKey, code, output);
     }
 
     private static unsafe void CreateSparse(string path, long bytes)

@@ -30,13 +30,16 @@ public sealed partial class UserHomes : IAsyncDisposable
     private readonly Lazy<Resolution> _resolution;
     private int _disposed;
 
-    public UserHomes(IOptions<WardenOptions> warden, IOptions<TerminalOptions> options, ILogger<UserHomes> logger)
+    private readonly IHomeFence _fence;
+
+    public UserHomes(IOptions<WardenOptions> warden, IOptions<TerminalOptions> options, ILogger<UserHomes> logger, IHomeFence? fence = null)
     {
         ArgumentNullException.ThrowIfNull(warden);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _logger = logger;
-        _root = Path.Combine(warden.Value.StateDirectory, "users");
+        _fence = fence ?? LocalHomeFence.Instance;
+        _root = UserWorkspaces.RootOf(warden.Value, _options);
         _resolution = new Lazy<Resolution>(Resolve);
     }
 
@@ -49,7 +52,9 @@ public sealed partial class UserHomes : IAsyncDisposable
     /// <summary>Homes mounted by this instance now.</summary>
     public int MountedCount => _holders.Values.Count(h => h.Count > 0);
 
-    private long QuotaBytes => (long)_options.MaxMegabytesPerUser << 20;
+    private int MegabytesOf(UserWorkspace workspace) => workspace.HomeMegabytes ?? _options.MaxMegabytesPerUser;
+
+    private long QuotaBytesOf(UserWorkspace workspace) => (long)MegabytesOf(workspace) << 20;
 
     /// <summary>
     /// Mounts the user's home (if this instance has not already) and holds it mounted until the returned lease is
@@ -61,13 +66,16 @@ public sealed partial class UserHomes : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(workspace);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var storage = Storage ?? throw new HomeStorageException(Warning!);
-        var holder = _holders.GetOrAdd(workspace.Key, _ => new Holder());
+        var holder = _holders.GetOrAdd(workspace.HomeKey, _ => new Holder());
         await holder.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (holder.Count == 0 || !IsMounted(workspace, storage))
             {
                 using var userLock = await UserLock.AcquireAsync(Path.Combine(UserDirectory(workspace), "home.lock"), cancellationToken).ConfigureAwait(false);
+                // The fence before the mount: where homes are shared by replicas, only the lease's holder may mount it, so
+                // two replicas never write one image at once (a live holder's lease is never taken; a dead one's expires).
+                if (holder.Count == 0) holder.Generation = await EnterFenceAsync(workspace, cancellationToken).ConfigureAwait(false);
                 bool mounted = false;
                 try
                 {
@@ -80,10 +88,11 @@ public sealed partial class UserHomes : IAsyncDisposable
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
                     if (mounted && holder.Count == 0) Unmount(workspace.HostHome);
-                    Log.MountFailed(_logger, workspace.Key, e);
+                    if (holder.Count == 0) await _fence.ExitAsync(workspace.HomeKey, holder.Generation, CancellationToken.None).ConfigureAwait(false);
+                    Log.MountFailed(_logger, workspace.HomeKey, e);
                     throw new HomeStorageException($"The user's home could not be mounted: {e.Message}", e);
                 }
-                if (holder.Count == 0) Log.Mounted(_logger, workspace.Key, storage.ToString().ToLowerInvariant());
+                if (holder.Count == 0) Log.Mounted(_logger, workspace.HomeKey, storage.ToString().ToLowerInvariant());
             }
             holder.Count++;
             return new HomeLease(this, workspace);
@@ -97,18 +106,32 @@ public sealed partial class UserHomes : IAsyncDisposable
     /// <summary>Drops one hold on the home; the last one unmounts it (an image's loop device then unbinds itself).</summary>
     internal async Task ReleaseAsync(UserWorkspace workspace)
     {
-        if (!_holders.TryGetValue(workspace.Key, out var holder)) return;
+        if (!_holders.TryGetValue(workspace.HomeKey, out var holder)) return;
         await holder.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
             if (holder.Count == 0 || --holder.Count > 0) return;
             Unmount(workspace.HostHome);
             try { File.Delete(Path.Combine(UserDirectory(workspace), OwnerName)); } catch (IOException) { }
-            Log.Unmounted(_logger, workspace.Key);
+            // After the unmount: another replica may mount the image as soon as the lease is gone.
+            await _fence.ExitAsync(workspace.HomeKey, holder.Generation, CancellationToken.None).ConfigureAwait(false);
+            Log.Unmounted(_logger, workspace.HomeKey);
         }
         finally
         {
             holder.Gate.Release();
+        }
+    }
+
+    private async Task<long> EnterFenceAsync(UserWorkspace workspace, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _fence.EnterAsync(workspace.HomeKey, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HomeFencedException e)
+        {
+            throw new HomeStorageException(e.Message, e);
         }
     }
 
@@ -129,8 +152,9 @@ public sealed partial class UserHomes : IAsyncDisposable
         PrepareMountPoint(workspace.HostHome);
         // nr_inodes counts the root directory too; 0 would mean "no limit" to tmpfs, so an unlimited file count is left out.
         var files = _options.MaxFilesPerUser > 0 ? $",nr_inodes={(_options.MaxFilesPerUser + 1).ToString(CultureInfo.InvariantCulture)}" : "";
-        var data = $"size={QuotaBytes.ToString(CultureInfo.InvariantCulture)}{files},mode=0700,uid={workspace.Uid.ToString(CultureInfo.InvariantCulture)}," +
-            $"gid={workspace.Uid.ToString(CultureInfo.InvariantCulture)}";
+        var (owner, group, mode) = workspace.HomeRoot;
+        var data = $"size={QuotaBytesOf(workspace).ToString(CultureInfo.InvariantCulture)}{files},mode={Convert.ToString(mode, 8)},uid={owner.ToString(CultureInfo.InvariantCulture)}," +
+            $"gid={group.ToString(CultureInfo.InvariantCulture)}";
         Mount("tmpfs", workspace.HostHome, "tmpfs", MS_NOSUID | MS_NODEV, data);
     }
 
@@ -190,6 +214,11 @@ public sealed partial class UserHomes : IAsyncDisposable
                 var userDir = Path.Combine(_root, key);
                 Unmount(Path.Combine(userDir, "home"));
                 try { File.Delete(Path.Combine(userDir, OwnerName)); } catch (IOException) { }
+                try { await _fence.ExitAsync(key, holder.Generation, CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException or System.Data.Common.DbException)
+                {
+                    // The lease ends with this replica's heartbeats anyway.
+                }
             }
             finally
             {
@@ -202,6 +231,9 @@ public sealed partial class UserHomes : IAsyncDisposable
     {
         public SemaphoreSlim Gate { get; } = new(1, 1);
         public int Count { get; set; }
+
+        /// <summary>The fence's generation this instance mounted under (see <see cref="IHomeFence"/>).</summary>
+        public long Generation { get; set; }
     }
 
     private static partial class Log

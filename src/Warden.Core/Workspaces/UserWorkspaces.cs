@@ -24,7 +24,15 @@ public sealed class UserWorkspaces
         ArgumentNullException.ThrowIfNull(warden);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        _root = Path.Combine(warden.Value.StateDirectory, "users");
+        _root = RootOf(warden.Value, _options);
+    }
+
+    /// <summary>Where users' directories live: <see cref="TerminalOptions.HomesDir"/>, else <c>{StateDirectory}/users</c>.</summary>
+    public static string RootOf(WardenOptions warden, TerminalOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(warden);
+        ArgumentNullException.ThrowIfNull(options);
+        return string.IsNullOrEmpty(options.HomesDir) ? Path.Combine(warden.StateDirectory, "users") : Path.GetFullPath(options.HomesDir);
     }
 
     /// <summary>The directory holding every user's directory.</summary>
@@ -35,20 +43,40 @@ public sealed class UserWorkspaces
     /// before keys were tenants stay where they are); another tenant's users are hashed with the tenant, separated by a
     /// newline, which no user id or tenant contains (<see cref="Principal"/>), so no two principals share a home.
     /// </summary>
-    public static string KeyOf(Principal owner)
+    /// <remarks>
+    /// A policy's terminal (<paramref name="policyId"/>) is another home: the policy id, a newline and the whole principal,
+    /// hashed. Policy ids have no newline (the API refuses them), so no policy's home is a plain user's or another policy's.
+    /// </remarks>
+    public static string KeyOf(Principal owner, string? policyId = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
         var name = owner.Tenant == Principal.ServerTenant ? owner.User : owner.Tenant + "\n" + owner.User;
+        if (policyId is not null) name = "policy\n" + policyId + "\n" + owner.Tenant + "\n" + owner.User;
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..32];
     }
 
-    /// <summary>The principal's workspace, created (home, uid) on first use.</summary>
-    public UserWorkspace Open(Principal owner)
+    /// <summary>The directory name of the home a policy's users share (<see cref="TerminalPolicy.SharedHome"/>). The hashed
+    /// text starts with a line no user id can be (user ids have no newline), so it is never a user's own home.</summary>
+    public static string SharedHomeKeyOf(string policyId)
+    {
+        ArgumentNullException.ThrowIfNull(policyId);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("shared home\n" + policyId)))[..32];
+    }
+
+    /// <summary>What replicas route a terminal request by: the home it mounts (a shared home's users are served together).</summary>
+    public static string RoutingKeyOf(Principal owner, TerminalPolicy? policy) =>
+        policy is { SharedHome: true } ? SharedHomeKeyOf(policy.Id) : KeyOf(owner, policy?.Id);
+
+    /// <summary>The principal's workspace, created (home, uid) on first use. Under a policy with a shared home the uid is
+    /// still the user's own (its file in the user's directory), and the home and its group id are the policy's.</summary>
+    public UserWorkspace Open(Principal owner, TerminalPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        var key = KeyOf(owner);
+        var key = KeyOf(owner, policy?.Id);
         var userDir = Path.Combine(_root, key);
-        var home = Path.Combine(userDir, "home");
+        var homeKey = policy is { SharedHome: true } ? SharedHomeKeyOf(policy.Id) : key;
+        var homeDir = Path.Combine(_root, homeKey);
+        var home = Path.Combine(homeDir, "home");
         lock (_lock)
         {
             // The root and each user directory are traversable but not listable (0711): the sandbox's helper, running as
@@ -56,6 +84,13 @@ public sealed class UserWorkspaces
             EnsureDirectory(_root, "711");
             EnsureDirectory(userDir, "711");
             int uid = ReadOrAllocateUid(userDir);
+            // A shared home's id comes from the users' range: no user's uid is ever the group that opens the home.
+            int? sharedGid = null;
+            if (homeKey != key)
+            {
+                EnsureDirectory(homeDir, "711");
+                sharedGid = ReadOrAllocateUid(homeDir);
+            }
             // The home is a mount point (see UserHomes): while nothing is mounted on it, an empty directory only root can
             // enter. An existing one is left alone: it may be an older version's plain home, which UserHomes migrates.
             if (!Directory.Exists(home))
@@ -63,7 +98,7 @@ public sealed class UserWorkspaces
                 Directory.CreateDirectory(home);
                 Libc.chmod(home, Convert.ToInt32("700", 8));
             }
-            return new UserWorkspace(owner, key, uid, home);
+            return new UserWorkspace(owner, key, uid, home) { HomeMegabytes = policy?.HomeMegabytes, HomeKey = homeKey, SharedGid = sharedGid };
         }
     }
 

@@ -50,6 +50,15 @@ internal static class ClusterSchema
             tokens DOUBLE PRECISION NOT NULL,
             updated_at BIGINT NOT NULL
         );
+        -- Which replica may mount a user's home on the shared homes volume (ClusterHomeFence): valid while that replica
+        -- heartbeats; generation grows with every taking, so a late release of an older holder ends nothing.
+        CREATE TABLE IF NOT EXISTS terminal_home_leases (
+            key TEXT PRIMARY KEY,
+            replica_id TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            generation BIGINT NOT NULL,
+            acquired_at BIGINT NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS cluster_secrets (
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL

@@ -30,6 +30,7 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton<ClusterForwarder>();
         services.AddSingleton<WebSocketRelay>();
         services.AddSingleton<ClusterListMerger>();
+        services.AddSingleton<Warden.Core.Workspaces.IHomeFence, ClusterHomeFence>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterMembership>());
         return services;
     }

@@ -57,7 +57,7 @@ public sealed class ClusterTransport : IDisposable
     public HttpRequestMessage CreateRequest(HttpContext context, ReplicaRow owner, bool withBody)
     {
         var request = context.Request;
-        var target = new Uri(owner.AdvertiseUrl, request.PathBase.ToUriComponent() + request.Path.ToUriComponent() + request.QueryString.ToUriComponent());
+        var target = new Uri(owner.AdvertiseUrl, request.PathBase.ToUriComponent() + ForwardedPath.Of(context).ToUriComponent() + request.QueryString.ToUriComponent());
         var message = new HttpRequestMessage(new HttpMethod(request.Method), target)
         {
             Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionExact,

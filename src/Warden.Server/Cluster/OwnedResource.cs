@@ -37,8 +37,11 @@ public sealed class OwnedResource
         new(ResourceKind.Session, noun, context => ValueTask.FromResult(context.GetRouteValue(routeParameter) as string), authorize);
 
     /// <summary>The terminal of the principal <paramref name="ownerOf"/> authenticates (it throws for a caller who is not one).</summary>
-    public static OwnedResource Terminal(Func<HttpContext, ValueTask<Principal>> ownerOf) =>
-        new(ResourceKind.Terminal, "Your terminal sandbox", async context => UserWorkspaces.KeyOf(await ownerOf(context).ConfigureAwait(false)), null);
+    /// <param name="policyOf">The orchestrator policy the request is under (its terminal is another one), or null.</param>
+    /// <remarks>A policy whose users share one home is routed by that home's key: its users are served where it is mounted.</remarks>
+    public static OwnedResource Terminal(Func<HttpContext, ValueTask<Principal>> ownerOf, Func<HttpContext, Core.Terminals.TerminalPolicy?>? policyOf = null) =>
+        new(ResourceKind.Terminal, "Your terminal sandbox",
+            async context => UserWorkspaces.RoutingKeyOf(await ownerOf(context).ConfigureAwait(false), policyOf?.Invoke(context)), null);
 }
 
 /// <summary>Endpoint metadata: a list of sessions that, in cluster mode, shows every replica's (<see cref="ClusterListMerger"/>).</summary>

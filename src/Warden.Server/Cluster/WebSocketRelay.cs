@@ -35,7 +35,7 @@ internal sealed partial class WebSocketRelay(ClusterTransport transport, Cluster
         foreach (var (name, values) in context.Request.Headers)
             if (ClusterTransport.IsCopied(name) && !HandshakeHeaders.Contains(name)) upstream.Options.SetRequestHeader(name, values.ToString());
         foreach (var (name, value) in transport.MarkerHeaders(context, owner)) upstream.Options.SetRequestHeader(name, value);
-        var target = new UriBuilder(new Uri(owner.AdvertiseUrl, context.Request.Path.ToUriComponent() + context.Request.QueryString.ToUriComponent()))
+        var target = new UriBuilder(new Uri(owner.AdvertiseUrl, ForwardedPath.Of(context).ToUriComponent() + context.Request.QueryString.ToUriComponent()))
         {
             Scheme = owner.AdvertiseUrl.Scheme == "https" ? "wss" : "ws",
         }.Uri;

@@ -54,6 +54,12 @@ internal static class DatabaseSchema
             CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
             CREATE INDEX IF NOT EXISTS executions_key ON executions (key_id, id);
             CREATE INDEX IF NOT EXISTS executions_user ON executions (user_id, id);
+            CREATE TABLE IF NOT EXISTS terminal_policies (
+                id TEXT PRIMARY KEY,
+                data TEXT NOT NULL,
+                created_at {bigint} NOT NULL,
+                updated_at {bigint} NOT NULL
+            );
             """;
     }
 }

@@ -36,4 +36,5 @@ internal static class EventIds
     public const int EgressAuditWriteFailed = 2601;
     public const int EgressAuditAfterShutdown = 2602;
     public const int EgressAuditDrainTimedOut = 2603;
+    public const int ClusterHomeLeaseTaken = 2451;
 }

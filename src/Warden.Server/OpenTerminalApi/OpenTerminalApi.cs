@@ -13,6 +13,7 @@ using Microsoft.OpenApi;
 using Warden.Core.Execution;
 using Warden.Core.Hosting;
 using Warden.Server.Hosting;
+using Warden.Server.TerminalPolicies;
 
 namespace Warden.Server.OpenTerminalApi;
 
@@ -37,6 +38,7 @@ public static class OpenTerminalApi
         services.AddSingleton<TerminalIdentity>();
         services.AddSingleton<TerminalSocketIdentity>();
         services.AddHostedService<TerminalHomesRecovery>();
+        services.AddTerminalPolicies();
         var basePath = section.Get<OpenTerminalOptions>()?.BasePath ?? new OpenTerminalOptions().BasePath;
         services.AddOpenApi(DocumentName, o =>
         {
@@ -72,6 +74,8 @@ public static class OpenTerminalApi
         // Identity is checked by TerminalCaller's binding, in the forms Open WebUI sends; the API-key middleware stands aside.
         var root = app.MapGroup(options.BasePath).WithMetadata(OwnAuthentication.Instance);
         root.MapGet("/openapi.json", ServeOpenApiAsync).ExcludeFromDescription();
+        app.MapTerminalPoliciesApi(options.BasePath);
+        app.MapTerminalAdminApi(options.BasePath);
         OpenTerminalUiApi.Map(root);
         // Read from configuration, not IOptions: resolving the validated options here would throw a bad setting's error
         // while the app is built instead of from StartAsync, where start-up validation reports it (StartupValidationTests).

@@ -13,7 +13,9 @@ namespace Warden.Server.OpenTerminalApi;
 internal sealed record TerminalCaller(Principal Owner, string? SessionId, UserTerminal Terminal)
 {
     /// <summary>Endpoint metadata of every route that acts on the caller's terminal: in cluster mode it is served where the user's terminal lives.</summary>
-    public static readonly Cluster.OwnedResource Owned = Cluster.OwnedResource.Terminal(async context => await OwnerOfAsync(context).ConfigureAwait(false));
+    /// <remarks>Under a policy's prefix the key is the (policy, user) terminal's, which may live on another replica than the user's own.</remarks>
+    public static readonly Cluster.OwnedResource Owned = Cluster.OwnedResource.Terminal(async context => await OwnerOfAsync(context).ConfigureAwait(false),
+        TerminalPolicies.PolicyRouting.PolicyOf);
 
     private static readonly object UserItem = new();
 
@@ -24,7 +26,7 @@ internal sealed record TerminalCaller(Principal Owner, string? SessionId, UserTe
     {
         var owner = await OwnerOfAsync(context).ConfigureAwait(false);
         var session = context.Request.Headers["X-Session-Id"].ToString();
-        var terminal = context.RequestServices.GetRequiredService<TerminalManager>().Get(owner);
+        var terminal = context.RequestServices.GetRequiredService<TerminalManager>().Get(owner, TerminalPolicies.PolicyRouting.PolicyOf(context));
         return new TerminalCaller(owner, session.Length == 0 ? null : session, terminal);
     }
 

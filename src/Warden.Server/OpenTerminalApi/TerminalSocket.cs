@@ -45,7 +45,7 @@ internal static partial class TerminalSocket
             return;
         }
         var chat = context.Request.Headers["X-Session-Id"].ToString() is { Length: > 0 } header ? header : auth.ChatId;
-        var user = identity.Owner is null ? null : services.GetRequiredService<TerminalManager>().Find(identity.Owner);
+        var user = identity.Owner is null ? null : services.GetRequiredService<TerminalManager>().Find(identity.Owner, TerminalPolicies.PolicyRouting.PolicyOf(context)?.Id);
         var terminal = user?.FindInteractive(id, chat, anyChat: chat is null);
         if (terminal is null)
         {

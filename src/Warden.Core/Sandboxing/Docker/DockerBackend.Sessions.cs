@@ -39,7 +39,8 @@ public sealed partial class DockerBackend
         // the keeper user would share them, and one tenant could exhaust another's.
         var lease = spec.Workspace is { } home ? UidLease.AcquireExact(UidLocks(), home.Uid)
             : UidLease.Acquire(UidLocks(), _options.SandboxUidBase, _options.SandboxUidCount);
-        var user = $"{lease.Uid.ToString(CultureInfo.InvariantCulture)}:{lease.Uid.ToString(CultureInfo.InvariantCulture)}";
+        var gid = spec.Workspace?.HostGid ?? lease.Uid;
+        var user = $"{lease.Uid.ToString(CultureInfo.InvariantCulture)}:{gid.ToString(CultureInfo.InvariantCulture)}";
         string? volume = spec.Workspace is null ? name + "-ws" : null;
         string? id = null;
         NetworkStream? stdio = null;

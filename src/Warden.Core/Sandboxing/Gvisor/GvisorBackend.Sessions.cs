@@ -40,9 +40,10 @@ public sealed partial class GvisorBackend
                 ? [new ReadOnlyBind(SessionSupportFiles.Directory(_pool.RunDirectory, spec.SupportFiles), spec.SupportDirectory)]
                 : null;
             // The session's own /etc identity (its uid named, the workspace its home) in place of the shared one.
-            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)),
+            var sandboxSpec = Spec(slot, spec.Limits, spec.Command, support, workspace, uid: uid, gid: slot.Gid, shared: Layout.Base(WriteIdentity(bundle, uid, workspace)),
                 egress: egress?.Endpoint);
-            run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true).ConfigureAwait(false);
+            run = await PrepareRunAsync(slot, sandboxSpec, report: null, cancellationToken, session: true,
+                sharedWorkspace: spec.Workspace?.Gid is not null).ConfigureAwait(false);
             var helper = await _pool.ParkAsync(slot).ConfigureAwait(false);
             sandbox = new GvisorSessionSandbox(this, slot, helper, run, bundle) { Egress = egress };
             egress = null;

@@ -145,7 +145,7 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     /// <paramref name="session"/>: a session's long-lived sandbox (its binds change only through the sandbox).
     /// </summary>
     internal async Task<GvisorRun> PrepareRunAsync(SandboxSlot slot, SandboxSpec spec, ExitReport? report, CancellationToken cancellationToken,
-        bool session = false)
+        bool session = false, bool sharedWorkspace = false)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var bundle = BundleDirectory(slot.Name);
@@ -175,7 +175,9 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
         // never during): gVisor may cache them instead of asking the gofer to revalidate every path component, and
         // keeps the FIFOs and sockets the program makes there (they exist only inside gVisor, and revalidation against
         // the host dropped them).
-        if (session) control.AddRange(["--file-access-mounts", "exclusive"]);
+        // A home shared by several users' sandboxes changes under this one: there gVisor must revalidate (shared access),
+        // or one user would not see another's new files.
+        if (session) control.AddRange(["--file-access-mounts", sharedWorkspace ? "shared" : "exclusive"]);
         control.AddRange(["run", "--bundle", bundle, "--pid-file", pidFile, id]);
         return new GvisorRun(control, pidFile, id, report);
     }
@@ -186,10 +188,10 @@ public sealed partial class GvisorBackend : ISandboxBackend, IWarmSandboxSource,
     /// </summary>
     internal SandboxSpec Spec(SandboxSlot slot, Limits.ResourceLimits limits, SandboxCommand command, IReadOnlyList<ReadOnlyBind>? support = null,
         string workspace = SandboxSpecBuilder.DefaultWorkspace, string? exitReport = null, int? uid = null, SandboxBase? shared = null,
-        EgressEndpoint? egress = null)
+        EgressEndpoint? egress = null, int? gid = null)
     {
         int user = uid ?? slot.Uid ?? throw new InvalidOperationException("gVisor slots need a sandbox uid (run as root).");
-        return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
+        return SandboxSpecBuilder.Build(shared ?? _base, new SandboxUser(user, gid ?? user), limits, command, new WorkspaceMount(slot.HostWorkspace, workspace),
             support, exitReport, egress);
     }
 

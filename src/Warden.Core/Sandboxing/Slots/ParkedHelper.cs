@@ -28,10 +28,10 @@ internal sealed class ParkedHelper : IAsyncDisposable
     public Stream Control { get; }
     public Stream Status { get; }
 
-    public static async Task<ParkedHelper> StartAsync(string helperPath, int? uid, IReadOnlyList<string> procsFiles)
+    public static async Task<ParkedHelper> StartAsync(string helperPath, int? uid, IReadOnlyList<string> procsFiles, int? gid = null)
     {
         var argv = new List<string> { helperPath, "--parent", Environment.ProcessId.ToString(CultureInfo.InvariantCulture) };
-        if (uid is int u) argv.AddRange(["--uid", u.ToString(CultureInfo.InvariantCulture), "--gid", u.ToString(CultureInfo.InvariantCulture)]);
+        if (uid is int u) argv.AddRange(["--uid", u.ToString(CultureInfo.InvariantCulture), "--gid", (gid ?? u).ToString(CultureInfo.InvariantCulture)]);
         foreach (var file in procsFiles) argv.AddRange(["--cgroup", file]);
 
         using Pipe stdin = new(), stdout = new(), stderr = new(), control = new(), status = new();

@@ -11,7 +11,7 @@ namespace Warden.Core.Sandboxing.Slots;
 /// A dedicated slot may instead use a persistent workspace (a user's home): it is neither replaced nor removed.
 /// </summary>
 internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICgroup? cgroup, string hostWorkspace, long workspaceBytes,
-    bool persistentWorkspace = false)
+    bool persistentWorkspace = false, int? gid = null)
 {
     private const ulong MS_NOSUID = 2, MS_NODEV = 4;
 
@@ -20,6 +20,9 @@ internal sealed class SandboxSlot(string name, int? uid, UidLease? uidLease, ICg
 
     /// <summary>The host uid the sandbox runs as; null when the service is not root and cannot switch.</summary>
     public int? Uid { get; } = uid;
+
+    /// <summary>The host gid the sandbox runs as: the uid's own, or a shared home's group (see <see cref="PersistentWorkspace.Gid"/>).</summary>
+    public int? Gid { get; } = uid is null ? null : gid ?? uid;
 
     public ICgroup? Cgroup { get; } = cgroup;
 

@@ -109,7 +109,8 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         {
             return persistent is null
                 ? new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), Path.Combine(RunDirectory, "ws-" + name), settings.WorkspaceBytes)
-                : new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), persistent.HostDirectory, 0, persistentWorkspace: true);
+                : new SandboxSlot(name, lease?.Uid, lease, _cgroups?.Create(name), persistent.HostDirectory, 0, persistentWorkspace: true,
+                    gid: persistent.HostGid);
         }
         catch
         {
@@ -170,7 +171,7 @@ internal sealed partial class SlotPool(SlotPoolSettings settings, ILogger logger
         }, () => Quarantine(slot, _warmSlots));
 
     public Task<ParkedHelper> ParkAsync(SandboxSlot slot) =>
-        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? []);
+        ParkedHelper.StartAsync(settings.HelperPath, settings.HelperDropsPrivileges ? slot.Uid : null, slot.Cgroup?.ProcsFiles ?? [], slot.Gid);
 
     /// <summary>
     /// Returns a slot to the pool in the background, clean: no process, an empty workspace, a helper parked for the

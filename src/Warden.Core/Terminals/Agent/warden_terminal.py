@@ -43,6 +43,9 @@ MAX_BYTES = int(CONFIG.get("WARDEN_TERMINAL_MAX_BYTES_PER_USER", "0"))
 EVICT = CONFIG.get("WARDEN_TERMINAL_QUOTA_MODE", "reject").lower() == "evict"
 EVICT_FREE_BYTES = int(CONFIG.get("WARDEN_TERMINAL_EVICT_FREE_BYTES", "0"))
 EVICT_FREE_FILES = int(CONFIG.get("WARDEN_TERMINAL_EVICT_FREE_FILES", "0"))
+# A home shared by a policy's users: files made here are the group's to read and write (the home is setgid to it).
+if CONFIG.get("WARDEN_TERMINAL_UMASK"):
+    os.umask(int(CONFIG["WARDEN_TERMINAL_UMASK"], 8))
 COMMAND_ENV = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_TERMINAL_")}
 for k in list(os.environ):
     if k.startswith("WARDEN_TERMINAL_"):
