@@ -112,14 +112,19 @@ internal static class CgroupFiles
         }
     }
 
-    /// <summary>rmdir, retrying while the kernel still counts exiting tasks (EBUSY for a few hundred ms after a kill).</summary>
+    /// <summary>
+    /// rmdir, retrying while the kernel still counts exiting tasks: EBUSY for a few hundred ms after a kill on a quiet
+    /// host, but seconds on a loaded one (killed warm sandboxes at shutdown under a busy test run left slot cgroups
+    /// behind after the old 1 s). Up to 10 s, backing off from 10 ms to 200 ms.
+    /// </summary>
     public static void RemoveDirectory(string path)
     {
+        var deadline = Environment.TickCount64 + 10_000;
         for (int attempt = 0; ; attempt++)
         {
             try { Directory.Delete(path); return; }
             catch (DirectoryNotFoundException) { return; }
-            catch (IOException) when (attempt < 100) { Thread.Sleep(10); }
+            catch (IOException) when (Environment.TickCount64 < deadline) { Thread.Sleep(Math.Min(200, 10 << Math.Min(attempt, 5))); }
         }
     }
 }

@@ -31,6 +31,7 @@ public sealed partial class SandboxPool : IAsyncDisposable
     private readonly Dictionary<string, Queue<IWarmSandbox>> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _starting = new(StringComparer.Ordinal);
     private readonly HashSet<Task> _inflight = [];
+    private readonly HashSet<Task> _retiring = [];
     private readonly Dictionary<IWarmSandbox, MemoryLease> _leases = new(ReferenceEqualityComparer.Instance);
     private readonly MemoryBudget _memory;
     private readonly SemaphoreSlim _wake = new(0);
@@ -306,8 +307,17 @@ public sealed partial class SandboxPool : IAsyncDisposable
         if (_leases.Remove(sandbox, out var lease)) lease.Dispose();
     }
 
-    /// <summary>Destroys a warm sandbox that will not run anything (its slot is recycled in the background).</summary>
-    private static void Retire(IWarmSandbox sandbox) => _ = sandbox.DisposeAsync().AsTask();
+    /// <summary>
+    /// Destroys a warm sandbox that will not run anything, in the background — but tracked: disposal waits for it, or the
+    /// backend would destroy the slot (cgroup, workspace mount) while the sandbox's processes were still being killed
+    /// ("Device or resource busy", a leaked cgroup and mount at every shutdown that raced a retirement).
+    /// </summary>
+    private void Retire(IWarmSandbox sandbox)
+    {
+        var task = sandbox.DisposeAsync().AsTask();
+        lock (_gate) _retiring.Add(task);
+        _ = task.ContinueWith(t => { lock (_gate) _retiring.Remove(t); }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -331,6 +341,14 @@ public sealed partial class SandboxPool : IAsyncDisposable
             foreach (var sandbox in ready) ReleaseLease(sandbox);
         }
         foreach (var sandbox in ready) await sandbox.DisposeAsync().ConfigureAwait(false);
+        Task[] retiring;
+        lock (_gate) retiring = [.. _retiring];
+        // A retirement's failure was never anyone's to handle (it is logged where it happens); only its end matters here.
+        foreach (var task in retiring)
+        {
+            try { await task.ConfigureAwait(false); }
+            catch (Exception e) when (e is not OutOfMemoryException) { }
+        }
         _stop.Dispose();
     }
 
