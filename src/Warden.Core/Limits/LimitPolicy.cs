@@ -116,11 +116,14 @@ public sealed class LimitPolicy
         {
             MemoryBytes = (long)(clamped.MemoryMb ?? terminal.MemoryMb) << 20,
             Cpus = clamped.Cpus ?? _options.Cpus,
+            // A policy's network is its own network.allow (through the egress proxy), never the plain surface's setting.
+            Network = clamped.NetworkAllow is { Count: > 0 },
         };
         var idle = clamped.IdleTimeoutSeconds is { } s and > 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(terminal.IdleTimeoutSeconds);
         return new Terminals.TerminalPolicy(id, limits, clamped.StorageMb ?? terminal.MaxMegabytesPerUser, idle, clamped.Environment)
         {
             SharedHome = clamped.SharedHome,
+            NetworkAllow = clamped.NetworkAllow,
         };
     }
 

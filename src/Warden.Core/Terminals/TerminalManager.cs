@@ -24,6 +24,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
     private readonly TerminalOptions _options;
     private readonly ResourceLimits _limits;
     private readonly Networking.LongLivedEgress? _egress;
+    private readonly Egress.EgressProxy? _proxy;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
@@ -54,6 +55,7 @@ public sealed partial class TerminalManager : IAsyncDisposable
         var setting = _options.NetworkSetting;
         var patterns = Networking.EgressRequest.Resolve(egress?.Ceiling ?? Egress.EgressPolicy.None, setting.Network, setting.Allow);
         _egress = patterns is null ? null : new Networking.LongLivedEgress(egress!, patterns);
+        _proxy = egress;
         _time = time;
         _loggers = loggers;
         _logger = loggers.CreateLogger<TerminalManager>();
@@ -92,11 +94,20 @@ public sealed partial class TerminalManager : IAsyncDisposable
             {
                 IdleTimeout = policy?.IdleTimeout ?? TimeSpan.FromSeconds(_options.IdleTimeoutSeconds),
                 Environment = policy?.Environment ?? new Dictionary<string, string>(),
-                Egress = _egress,
+                Egress = policy is null ? _egress : PolicyEgress(policy),
             };
             _terminals[key] = terminal;
             return terminal;
         }
+    }
+
+    /// <summary>A policy's own network (its <c>network.allow</c>), never the plain surface's: checked against the ceiling
+    /// of now, so a policy stored under a wider ceiling gets a 400 naming the pattern rather than more than the server allows.</summary>
+    private Networking.LongLivedEgress? PolicyEgress(TerminalPolicy policy)
+    {
+        if (policy.NetworkAllow is not { Count: > 0 } allow || _proxy is null) return null;
+        var patterns = Networking.EgressRequest.Resolve(_proxy.Ceiling, network: false, allow);
+        return patterns is null ? null : new Networking.LongLivedEgress(_proxy, patterns);
     }
 
     /// <summary>The principal's terminal (under <paramref name="policyId"/>, null: the plain surface) if they have one now;

@@ -25,6 +25,9 @@ public sealed record TerminalPolicyRequest
 
     /// <summary>One home for every user of the policy (<c>storage_mode</c> <c>shared</c> or <c>shared-rwo</c>), not one each.</summary>
     public bool SharedHome { get; init; }
+
+    /// <summary>Hosts the policy's sandboxes may reach through Warden's egress proxy (<c>network.allow</c>); null or empty: none.</summary>
+    public IReadOnlyList<string>? NetworkAllow { get; init; }
 }
 
 /// <summary>
@@ -37,6 +40,9 @@ public sealed record TerminalPolicy(string Id, ResourceLimits Limits, int HomeMe
     /// <summary>Every user of the policy shares one home (see <see cref="Workspaces.UserWorkspace.SharedGid"/>); each still has
     /// a sandbox and uid of their own.</summary>
     public bool SharedHome { get; init; }
+
+    /// <summary>The policy's egress allowlist (patterns within the server's WARDEN_EGRESS_ALLOW); null or empty: no network.</summary>
+    public IReadOnlyList<string>? NetworkAllow { get; init; }
 }
 
 /// <summary>One terminal as an administrator sees it: whose, under which policy (null: the plain surface), whether its

@@ -66,7 +66,9 @@ public static class OpenTerminalApi
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<OpenTerminalOptions>>().Value;
         if (!options.Enabled) return;
-        app.UseWhen(c => c.Request.Path.StartsWithSegments(options.BasePath), b =>
+        // open-terminal's routes answer validation as FastAPI does; the Terminals orchestrator's admin API under
+        // {base}/api/v1 answers its own 400s with a string detail, as the orchestrator does (PolicyTests).
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(options.BasePath, out var rest) && !rest.StartsWithSegments("/api/v1"), b =>
         {
             b.Use(DropNullQueryValues);
             b.Use(FastApiValidation.InvokeAsync);

@@ -12,7 +12,8 @@ namespace Warden.Server.TerminalPolicies;
 /// no database round trip; another replica's change is seen within that time) and resolved to the limits a sandbox gets
 /// with the server's ceilings of now.
 /// </summary>
-internal sealed class PolicyCatalog(PolicyStore store, LimitPolicy limits, IOptions<TerminalOptions> terminal, LanguageCatalog languages, TimeProvider time)
+internal sealed class PolicyCatalog(PolicyStore store, LimitPolicy limits, IOptions<TerminalOptions> terminal, LanguageCatalog languages, TimeProvider time,
+    Core.Egress.EgressProxy egress)
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, (TerminalPolicy? Policy, DateTimeOffset Expires)> _cache = new(StringComparer.Ordinal);
@@ -22,7 +23,7 @@ internal sealed class PolicyCatalog(PolicyStore store, LimitPolicy limits, IOpti
     /// <summary>The names an <c>image</c> may take: the server's installed language profiles.</summary>
     public IReadOnlyCollection<string> Profiles => languages.Installed.Select(l => l.Name).ToList();
 
-    public JsonObject Validate(JsonObject data) => PolicyData.Validate(data, limits, terminal.Value, Profiles);
+    public JsonObject Validate(JsonObject data) => PolicyData.Validate(data, limits, terminal.Value, Profiles, egress.Ceiling);
 
     /// <summary>The policy's effective terminal settings, or null when there is no such policy.</summary>
     public async ValueTask<TerminalPolicy?> FindAsync(string id, CancellationToken cancellationToken)

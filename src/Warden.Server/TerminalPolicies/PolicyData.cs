@@ -34,7 +34,8 @@ internal static partial class PolicyData
     /// the orchestrator stores clamped values) and returns the data to store.</summary>
     /// <exception cref="InvalidRequestException">A field is malformed, names what this server does not have, or asks
     /// for what it cannot enforce yet.</exception>
-    public static JsonObject Validate(JsonObject data, Core.Limits.LimitPolicy limits, TerminalOptions terminal, IReadOnlyCollection<string> profiles)
+    public static JsonObject Validate(JsonObject data, Core.Limits.LimitPolicy limits, TerminalOptions terminal, IReadOnlyCollection<string> profiles,
+        Core.Egress.EgressPolicy ceiling)
     {
         ArgumentNullException.ThrowIfNull(data);
         var lifecycle = data.Select(p => p.Key).Where(k => LifecycleKeys.Contains(k, StringComparer.Ordinal)).ToList();
@@ -44,7 +45,7 @@ internal static partial class PolicyData
                 "(terminal sandboxes run this server's tools; there are no container images to pull).", "image");
         if (Text(data, "storage_mode") is { } mode && !StorageModes.Contains(mode, StringComparer.Ordinal))
             throw new InvalidRequestException($"storage_mode must be one of {string.Join(", ", StorageModes)} (got '{mode}').", "storage_mode");
-        CheckNetwork(data["network"]);
+        CheckNetwork(data["network"], ceiling);
         var request = Parse(data);
         var clamped = limits.ClampTerminalPolicy(terminal, request);
         var stored = (JsonObject)data.DeepClone();
@@ -67,6 +68,8 @@ internal static partial class PolicyData
             IdleTimeoutSeconds = Number(data, "idle_timeout_minutes") is { } minutes ? minutes * 60 : null,
             Environment = Environment(data["env"]),
             SharedHome = Text(data, "storage_mode") is "shared" or "shared-rwo",
+            NetworkAllow = data["network"] is JsonObject { } network && network["allow"] is JsonArray { Count: > 0 } allow
+                ? [.. allow.Select(a => a!.GetValue<string>())] : null,
         };
     }
 
@@ -145,7 +148,9 @@ internal static partial class PolicyData
     /// <c>network</c>: <c>{"allow": [hosts]}</c>. Terminal sandboxes have no network on this server; until egress filtering
     /// exists a non-empty allow list would be a promise nothing keeps, so it is refused (an empty one is stored).
     /// </summary>
-    private static void CheckNetwork(JsonNode? node)
+    /// <summary>The orchestrator's <c>network.allow</c>: host patterns, each within this server's egress ceiling
+    /// (WARDEN_EGRESS_ALLOW), enforced by Warden's egress proxy for every sandbox of the policy.</summary>
+    private static void CheckNetwork(JsonNode? node, Core.Egress.EgressPolicy ceiling)
     {
         if (node is null) return;
         if (node is not JsonObject network || network.Any(p => p.Key != "allow") || network["allow"] is not (null or JsonArray))
@@ -153,9 +158,9 @@ internal static partial class PolicyData
         if (network["allow"] is JsonArray { Count: > 0 } allow)
         {
             if (allow.Any(a => a is not JsonValue h || !h.TryGetValue<string>(out _)))
-                throw new InvalidRequestException("network.allow must be a list of host names.", "network");
-            throw new InvalidRequestException("network.allow is not enforced on this server yet: terminal sandboxes have no network at all, and " +
-                "egress filtering by host is not available. Leave network.allow empty (no network).", "network");
+                throw new InvalidRequestException("network.allow must be a list of host names.", "network.allow");
+            // Throws naming network.allow[i] for a pattern outside the ceiling, or when this server has no egress at all.
+            Core.Networking.EgressRequest.Resolve(ceiling, network: false, [.. allow.Select(a => a!.GetValue<string>())]);
         }
     }
 }

@@ -92,7 +92,7 @@ public sealed class PolicyTests(SharedTerminalServer shared) : IClassFixture<Sha
         foreach (var (bad, field) in new[]
         {
             ("""{"image":"ghcr.io/evil/image:latest"}""", "Image 'ghcr.io/evil/image:latest' not in allowed list"),
-            ("""{"network":{"allow":["example.com"]}}""", "network.allow is not enforced"),
+            ("""{"network":{"allow":["example.com"]}}""", "Network access is disabled on this server"), // no WARDEN_EGRESS_ALLOW here (PolicyEgressTests)
             ("""{"storage_mode":"replicated"}""", "storage_mode must be one of per-user, shared, shared-rwo"),
             ("""{"reset":{"schedule":"@weekly"}}""", "Lifecycle keys are not valid policy fields: reset"),
             ("""{"env":{"WARDEN_TERMINAL_MAX_BYTES_PER_USER":"1"}}""", "not an allowed variable name"),
