@@ -55,6 +55,10 @@ passed=0; failed=0; skipped=0
 echo "test.sh: format"
 if scripts/check-format.sh > "$log_dir/format.log" 2>&1; then passed=$((passed + 1)); else cat "$log_dir/format.log"; failed=$((failed + 1)); fi
 
+# --- Native AOT: `warden` published as one native binary (trim/AOT warnings are errors), then run on real sandboxes ----
+echo "test.sh: native AOT publish and run"
+if scripts/check-aot.sh > "$log_dir/aot.log" 2>&1; then passed=$((passed + 1)); grep '^aot:' "$log_dir/aot.log"; else tail -40 "$log_dir/aot.log"; failed=$((failed + 1)); fi
+
 # --- .NET suites -----------------------------------------------------------------------------------------------
 # run_suite LABEL PROJECT [VAR=VALUE ...] [FILTER=EXPRESSION]: one dotnet test run, counted into the totals.
 run_suite() {

@@ -39,6 +39,31 @@ public sealed class PolicyTests(SharedTerminalServer shared) : IClassFixture<Sha
     }
 
     [Fact]
+    public async Task InteractiveTerminal_UnderAPolicy_IsThePolicysSandbox_AndInvisibleFromThePlainSurface()
+    {
+        // Open WebUI reaches a Terminals policy's PTY at /p/{policy}/api/terminals/{id} (HTTP create, WebSocket attach).
+        var policy = await NewPolicyAsync("""{"memory_limit":"300Mi"}""");
+        using var alice = Terminal.For("alice-policy-pty", chatId: null);
+        var (created, terminal) = await alice.SendAsync(HttpMethod.Post, $"p/{policy}/api/terminals", null);
+        Assert.True(created == 200, $"POST p/{policy}/api/terminals: {created} {terminal}");
+        var id = terminal.GetProperty("id").GetString()!;
+
+        // Not the plain surface's terminal: there the id is unknown (as another user's would be).
+        Assert.Equal(404, (await alice.GetAsync($"api/terminals/{id}")).Status);
+        await using (var plain = await TerminalSocketClient.AttachAsync(Terminal, id, "alice-policy-pty"))
+            Assert.Equal((4004, "Session not found"), await plain.ClosedAsync());
+
+        await using var socket = await TerminalSocketClient.AttachAsync(Terminal, id, "alice-policy-pty", prefix: $"p/{policy}/");
+        await socket.SendKeysAsync("echo policy-home > ~/pty-policy.txt; echo done-$((4+4))\r");
+        await socket.ReadUntilAsync("done-8");
+        // The file is in the policy's home for this user, not in the user's plain home.
+        var (inPolicy, read) = await alice.GetAsync($"p/{policy}/files/read?path=/home/user/pty-policy.txt");
+        Assert.True(inPolicy == 200, $"read in the policy's home: {inPolicy} {read}");
+        Assert.Contains("policy-home", read.GetProperty("content").GetString(), StringComparison.Ordinal);
+        Assert.Equal(404, (await alice.GetAsync("files/read?path=/home/user/pty-policy.txt")).Status);
+    }
+
+    [Fact]
     public async Task Policies_CrudWithTheOrchestratorsShapesAndCodes()
     {
         using var admin = Admin();

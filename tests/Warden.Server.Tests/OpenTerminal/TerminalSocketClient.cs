@@ -22,21 +22,22 @@ public sealed class TerminalSocketClient : IAsyncDisposable
 
     /// <summary>Connects to <c>/terminal/api/terminals/{id}</c>; <paramref name="userQuery"/> is Open WebUI's <c>?user_id=</c>.</summary>
     public static async Task<TerminalSocketClient> ConnectAsync(TerminalTestServer server, string id, string? userQuery, string? userHeader = null,
-        string? chatHeader = null)
+        string? chatHeader = null, string prefix = "")
     {
         var socket = new ClientWebSocket();
         if (userHeader is not null) socket.Options.SetRequestHeader("X-User-Id", userHeader);
         if (chatHeader is not null) socket.Options.SetRequestHeader("X-Session-Id", chatHeader);
-        var builder = new UriBuilder(server.Server.Address) { Scheme = "ws", Path = $"/terminal/api/terminals/{id}" };
+        var builder = new UriBuilder(server.Server.Address) { Scheme = "ws", Path = $"/terminal/{prefix}api/terminals/{id}" };
         if (userQuery is not null) builder.Query = "user_id=" + Uri.EscapeDataString(userQuery);
         await socket.ConnectAsync(builder.Uri, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         return new TerminalSocketClient(socket);
     }
 
-    /// <summary>Connects and sends the auth frame with the API key (what Open WebUI's proxy does for a bearer connection).</summary>
-    public static async Task<TerminalSocketClient> AttachAsync(TerminalTestServer server, string id, string user, string? chatId = null)
+    /// <summary>Connects and sends the auth frame with the API key (what Open WebUI's proxy does for a bearer connection);
+    /// <paramref name="prefix"/> is a Terminals policy's route, e.g. <c>p/{policy}/</c>.</summary>
+    public static async Task<TerminalSocketClient> AttachAsync(TerminalTestServer server, string id, string user, string? chatId = null, string prefix = "")
     {
-        var client = await ConnectAsync(server, id, user);
+        var client = await ConnectAsync(server, id, user, prefix: prefix);
         await client.SendTextAsync(chatId is null
             ? JsonSerializer.Serialize(new { type = "auth", token = TerminalTestServer.ApiKey })
             : JsonSerializer.Serialize(new { type = "auth", token = TerminalTestServer.ApiKey, chat_id = chatId }));

@@ -3,10 +3,10 @@
 # compiler and in ILC), then runs the binary itself: `warden self-test` on bubblewrap and one request to a served
 # `warden serve`. Prints what it measured: publish time, binary size, start to healthy, idle RSS.
 # Needs a C toolchain for ILC's link step (gcc is taken when clang is absent) and zlib's static library.
-#   scripts/test.d/aot.sh                 # as test.sh runs it
-#   AOT_OUT=/tmp/warden-aot scripts/test.d/aot.sh
+#   scripts/check-aot.sh                  # as test.sh runs it (counted as one check)
+#   AOT_OUT=/tmp/warden-aot scripts/check-aot.sh
 set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${AOT_OUT:-$repo/.warden/aot}"
 state="$(mktemp -d /tmp/warden-aot-state.XXXXXX)"
 log="$(mktemp /tmp/warden-aot-serve.XXXXXX)"
@@ -27,6 +27,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) say "no Native AOT target for $(uname -m)" >&2; exit 1 ;; esac
+mkdir -p "$(dirname "$out")"
 start=$SECONDS
 # TreatWarningsAsErrors (Directory.Build.props) and IlcTreatWarningsAsErrors (Warden.Cli.csproj) make any IL2xxx/IL3xxx fail.
 if ! nice -n 10 dotnet publish "$repo/src/Warden.Cli/Warden.Cli.csproj" -c Release -r "$rid" -o "$out" -nologo -v quiet \
