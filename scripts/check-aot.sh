@@ -30,7 +30,9 @@ case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) sa
 mkdir -p "$(dirname "$out")"
 start=$SECONDS
 # TreatWarningsAsErrors (Directory.Build.props) and IlcTreatWarningsAsErrors (Warden.Cli.csproj) make any IL2xxx/IL3xxx fail.
-if ! nice -n 10 dotnet publish "$repo/src/Warden.Cli/Warden.Cli.csproj" -c Release -r "$rid" -o "$out" -nologo -v quiet \
+# The lock files carry linux-x64 only (RuntimeIdentifiers in the csproj files): another target restores unlocked.
+locked=(); [ "$rid" = linux-x64 ] || locked=(-p:RestoreLockedMode=false)
+if ! nice -n 10 dotnet publish "$repo/src/Warden.Cli/Warden.Cli.csproj" -c Release -r "$rid" -o "$out" -nologo -v quiet "${locked[@]}" \
     -clp:ErrorsOnly >"$out.log" 2>&1; then
   cat "$out.log" >&2
   say "publish failed" >&2

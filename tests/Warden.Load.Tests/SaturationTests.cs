@@ -40,11 +40,14 @@ public sealed class SaturationTests : IDisposable
             ["WARDEN_API_KEY"] = AdminKey, ["WARDEN_MAX_CONCURRENT"] = "2", ["WARDEN_MAX_QUEUE"] = "6",
             ["RATE_LIMIT_PER_MINUTE"] = "300", ["RATE_LIMIT_BURST"] = "4", ["WARDEN_MAX_CONCURRENT_PER_USER"] = "3",
             ["WARDEN_SHUTDOWN_GRACE"] = "20",
+            // The warm pool is on by default and grows under load; it gives a sandbox back every second without a miss,
+            // so its return to the floor is seen within the test.
+            ["WARDEN_POOL_SHRINK_AFTER"] = "1",
         }))
         {
             server.Client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
             instance = (await JsonAsync(server.Client, "/api/v1/health")).GetProperty("backend_info").GetProperty("instance").GetString()!;
-            idleAtStart = HostFootprint.Take(_state, instance);
+            idleAtStart = await SettledFootprintAsync(instance, target: null);
 
             using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
             using var client = new HttpClient(handler) { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(120) };
@@ -68,7 +71,7 @@ public sealed class SaturationTests : IDisposable
             serverErrors = all500(outcomes) ? string.Join("\n", server.Output.Split('\n').Where(l => l.Contains("fail:", StringComparison.Ordinal)
                 || l.Contains("Exception", StringComparison.Ordinal) || l.StartsWith("   at ", StringComparison.Ordinal)).Take(60)) : "";
             await WaitIdleAsync(server.Client);
-            idleAfterLoad = HostFootprint.Take(_state, instance);
+            idleAfterLoad = await SettledFootprintAsync(instance, target: idleAtStart);
             metrics = ParseMetrics(await server.Client.GetStringAsync("/metrics", TestContext.Current.CancellationToken));
             Report(outcomes, elapsed);
 
@@ -152,6 +155,26 @@ public sealed class SaturationTests : IDisposable
         {
             return new Outcome(kind, 0, watch.Elapsed, false, null, $"{kind}: {e.GetType().Name}: {e.Message}", null);
         }
+    }
+
+    /// <summary>
+    /// The footprint once the warm pool has settled: equal to <paramref name="target"/> (the pool back at its floor), or
+    /// without a target, the same on three readings in a row (the pool filled). Gives the last reading after 60 s.
+    /// </summary>
+    private async Task<HostFootprint> SettledFootprintAsync(string instance, HostFootprint? target)
+    {
+        var watch = Stopwatch.StartNew();
+        var last = HostFootprint.Take(_state, instance);
+        var same = 0;
+        while (watch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (target is not null ? last == target : same >= 2) return last;
+            await Task.Delay(500);
+            var next = HostFootprint.Take(_state, instance);
+            same = next == last ? same + 1 : 0;
+            last = next;
+        }
+        return last;
     }
 
     private static async Task WaitIdleAsync(HttpClient client)

@@ -75,6 +75,9 @@ internal sealed partial class EgressConnection : IDisposable
         }
         finally
         {
+            // Closing the sockets under a relay can end its reads cleanly (0 bytes) instead of with an error: the grant's
+            // closing is still why this connection ended.
+            if (_slot && _grant.Closed.IsCancellationRequested) _reason ??= _grant.ClosedReason;
             Dispose();
             await FinishAsync().ConfigureAwait(false);
         }
