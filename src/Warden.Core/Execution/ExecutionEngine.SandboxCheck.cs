@@ -19,6 +19,8 @@ public sealed partial class ExecutionEngine
     public async Task<SandboxCheckResult?> CheckSandboxAsync(CancellationToken cancellationToken)
     {
         if (!_slots.Wait(0, CancellationToken.None)) return null;
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _checkHolding, holding);
         var watch = Stopwatch.StartNew();
         try
         {
@@ -37,9 +39,14 @@ public sealed partial class ExecutionEngine
         }
         finally
         {
+            Volatile.Write(ref _checkHolding, null);
             _slots.Release();
+            holding.TrySetResult();
         }
     }
+
+    /// <summary>Completes when the sandbox check gives its slot back; null while no check holds one.</summary>
+    private TaskCompletionSource? _checkHolding;
 
     private static string Describe(ProcessOutcome outcome, string stdout)
     {

@@ -214,6 +214,14 @@ public sealed partial class ExecutionEngine
     private async Task AdmitAsync(CancellationToken cancellationToken)
     {
         if (_slots.Wait(0, CancellationToken.None)) return;
+        // The sandbox check (health, readiness, right after start) holds a slot for one tiny, bounded run: a request that
+        // finds it in the way waits for it instead of being turned away (with MaxConcurrent 1 and no queue that was a
+        // 503 for whoever came first after start-up).
+        if (Volatile.Read(ref _checkHolding) is { } check)
+        {
+            await check.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_slots.Wait(0, CancellationToken.None)) return;
+        }
         if (Stats.Queued >= _options.MaxQueue)
         {
             Stats.Reject();

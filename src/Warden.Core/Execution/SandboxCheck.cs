@@ -6,9 +6,11 @@ namespace Warden.Core.Execution;
 /// <summary>
 /// The sandbox check behind readiness and health (<see cref="ExecutionEngine.CheckSandboxAsync"/>), cheap enough to poll:
 /// a result is reused for <see cref="WardenOptions.SandboxCheckSeconds"/>, and at most one check runs at a time (callers
-/// arriving meanwhile wait for the same one). While every slot is busy the last result stands.
+/// arriving meanwhile wait for the same one). While every slot is busy the last result stands. Disposing stops a check
+/// in flight and waits for its sandbox to be gone: the backend is disposed after this, and must find its slots empty.
 /// </summary>
 public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<WardenOptions> options, TimeProvider time, ILogger<SandboxCheck> logger)
+    : IAsyncDisposable
 {
     /// <summary>Longest a check may take (a gVisor cold start under load takes seconds; a hung one must not stick).</summary>
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
@@ -19,6 +21,8 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
     private SandboxCheckResult? _last;
     private DateTimeOffset _lastAt;
     private long _runs;
+    private readonly CancellationTokenSource _stopping = new();
+    private bool _disposed;
 
     /// <summary>Checks started so far (each a real sandbox start).</summary>
     public long Runs => Interlocked.Read(ref _runs);
@@ -33,6 +37,7 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
         lock (_gate)
         {
             if (_last is { } last && time.GetUtcNow() - _lastAt < _maxAge) return Task.FromResult<SandboxCheckResult?>(last);
+            if (_disposed) return Task.FromResult(_last);
             running = _running ??= RunAsync();
         }
         return running.WaitAsync(cancellationToken);
@@ -46,7 +51,7 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
     {
         lock (_gate)
         {
-            if (_last is null || time.GetUtcNow() - _lastAt >= _maxAge) _running ??= RunAsync();
+            if (!_disposed && (_last is null || time.GetUtcNow() - _lastAt >= _maxAge)) _running ??= RunAsync();
             return _last;
         }
     }
@@ -58,14 +63,17 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
         Interlocked.Increment(ref _runs);
         SandboxCheckResult? result;
         using (var timeout = new CancellationTokenSource(Bound, time))
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token))
         {
             try
             {
-                result = await engine.CheckSandboxAsync(timeout.Token).ConfigureAwait(false);
+                result = await engine.CheckSandboxAsync(stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                result = new SandboxCheckResult(false, $"no sandbox answered within {Bound.TotalSeconds} s", time.GetUtcNow(), Bound.TotalMilliseconds);
+                // Stopped by shutdown: no verdict. Otherwise the bound ran out, which is one.
+                result = _stopping.IsCancellationRequested ? null
+                    : new SandboxCheckResult(false, $"no sandbox answered within {Bound.TotalSeconds} s", time.GetUtcNow(), Bound.TotalMilliseconds);
             }
         }
         lock (_gate)
@@ -79,6 +87,20 @@ public sealed partial class SandboxCheck(ExecutionEngine engine, IOptions<Warden
             _lastAt = time.GetUtcNow();
             return result;
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Task<SandboxCheckResult?>? running;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            running = _running;
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (running is not null) await running.ConfigureAwait(false);
+        _stopping.Dispose();
     }
 
     private static partial class Log

@@ -32,4 +32,28 @@ public sealed class ConcurrencyTests(SandboxEngines engines)
         }
         Assert.Equal(8, results.Select(r => r.ExecutionId).Distinct().Count());
     }
+
+    /// <summary>
+    /// The sandbox check (health, readiness, the one right after start) takes a slot for one tiny run. With one slot and
+    /// no queue, a request arriving meanwhile waits for it: it is not turned away with a 503 the check caused.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Execute_WhileTheSandboxCheckHoldsTheOnlySlot_WaitsInsteadOfRefused(string backend)
+    {
+        await using var engine = await TestEngine.CreateAsync(backend, new Dictionary<string, string?>
+        {
+            ["Warden:MaxConcurrent"] = "1", ["Warden:MaxQueue"] = "0",
+        });
+        var ct = TestContext.Current.CancellationToken;
+
+        // The check claims the slot before its first await: the run below finds it taken.
+        var check = engine.Engine.CheckSandboxAsync(ct);
+        var result = await engine.Engine.RunAsync(Run.Bash("echo after-the-check"), timeoutSeconds: 120);
+
+        Run.AssertStatus(ExecutionStatus.Success, result);
+        Assert.Equal("after-the-check\n", result.Run.Stdout);
+        Assert.True((await check)?.Ok, "the check itself still ran");
+        Assert.Equal(0, engine.Engine.Stats.Rejected);
+    }
 }
