@@ -255,7 +255,8 @@ internal sealed partial class KernelConnection(WebSocket socket, Session session
             if (socket.State != WebSocketState.Open) return;
             await socket.SendAsync(frame, binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
         }
-        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or IOException)
+        // An aborted connection is an OperationCanceledException("Aborted") here too: the client is gone.
+        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
         }
         finally
@@ -271,7 +272,10 @@ internal sealed partial class KernelConnection(WebSocket socket, Session session
             if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                 await socket.CloseAsync(status, reason, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(2));
         }
-        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or IOException or TimeoutException)
+        // A client that drops its connection while Warden closes it (a kernel deleted as its page goes away) surfaces as
+        // OperationCanceledException("Aborted") around the WebSocketException: the socket is gone either way, which is
+        // the point of closing it, and never a 500 for the DELETE that asked.
+        catch (Exception e) when (e is WebSocketException or ObjectDisposedException or IOException or TimeoutException or OperationCanceledException)
         {
         }
     }
