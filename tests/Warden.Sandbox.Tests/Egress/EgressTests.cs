@@ -15,10 +15,10 @@ public sealed class EgressTests(EgressEngines engines)
         if (!Environment.IsPrivilegedProcess) throw SandboxRequirement.Unavailable("egress", "egress namespaces need Warden as root");
     }
 
-    private async Task<ExecutionResult> RunAsync(string backend, ExecutionRequest request)
+    private async Task<ExecutionResult> RunAsync(string backend, ExecutionRequest request, int timeoutSeconds = 90)
     {
         RequireRoot();
-        var result = await engines[backend].Engine.RunAsync(request with { Network = true }, 90);
+        var result = await engines[backend].Engine.RunAsync(request with { Network = true }, timeoutSeconds);
         Run.AssertStatus(ExecutionStatus.Success, result);
         return result;
     }
@@ -30,23 +30,19 @@ public sealed class EgressTests(EgressEngines engines)
         string mark = Guid.NewGuid().ToString("N");
         string url = $"http://allowed.test:{engines.Origin.PortText}/{mark}";
 
-        // The Docker runtime image has python but no curl (deploy/runtime-image/packages.txt): curl is checked where it exists.
-        bool curl = backend != "docker";
+        // Every backend's image has curl and python (the Docker runtime image: deploy/runtime-image/packages.txt).
         var result = await RunAsync(backend, Run.Bash($"""
-            {(curl ? $"curl -sS --max-time 20 -H 'X-Probe: curl' {url}-curl; echo; echo \"curl=$?\"" : "")}
+            curl -sS --max-time 20 -H 'X-Probe: curl' {url}-curl; echo; echo "curl=$?"
             python3 -c "import urllib.request; print(urllib.request.urlopen('{url}-urllib', timeout=20).read().decode())"
             """));
 
-        if (curl)
-        {
-            Assert.Contains($"GET /{mark}-curl HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
-            Assert.Contains("X-Probe: curl", result.Run.Stdout, StringComparison.Ordinal);
-            Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-curl", StringComparison.Ordinal));
-        }
+        Assert.Contains($"GET /{mark}-curl HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("X-Probe: curl", result.Run.Stdout, StringComparison.Ordinal);
+        Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-curl", StringComparison.Ordinal));
         Assert.Contains($"GET /{mark}-urllib HTTP/1.1", result.Run.Stdout, StringComparison.Ordinal);
         Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-urllib", StringComparison.Ordinal));
         var usage = Assert.IsType<Warden.Core.Egress.EgressUsage>(result.Egress);
-        Assert.Equal(curl ? 2 : 1, usage.Connections);
+        Assert.Equal(2, usage.Connections);
         Assert.True(usage.BytesReceived > 0 && usage.BytesSent > 0, $"usage {usage}");
     }
 
@@ -59,7 +55,6 @@ public sealed class EgressTests(EgressEngines engines)
         string own = engines.OwnPortNumber.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         // NO_PROXY names 127.0.0.1 (the sandbox's own loopback): emptied so urllib sends the literals to the proxy too.
-        // python, not curl: every backend's image has it (Docker's has no curl).
         var result = await RunAsync(backend, Run.Python($$"""
             import os, urllib.request, urllib.error
             os.environ['NO_PROXY'] = os.environ['no_proxy'] = ''
@@ -81,6 +76,39 @@ public sealed class EgressTests(EgressEngines engines)
         Assert.Equal(before, engines.Origin.Connections);
         Assert.False(engines.OwnPort.Pending(), "the stand-in for Warden's own port received a connection");
         Assert.Equal(5, result.Egress!.Refused);
+    }
+
+    /// <summary>
+    /// A compiled language's run stage gets the network its request was granted, after a compile stage that had none: on
+    /// Docker the workspace (source and binary) moves into a keeper with network, re-owned by its uid, and the binary
+    /// still runs and can write its workspace.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task CompiledLanguage_RunStage_ReachesAllowedName(string backend)
+    {
+        string mark = Guid.NewGuid().ToString("N");
+        // std only: one HTTP request to the proxy named by http_proxy, the absolute URL in the request line.
+        var result = await RunAsync(backend, Run.Code("rust", $$"""
+            use std::io::{Read, Write};
+            fn main() {
+                let proxy = std::env::var("http_proxy").expect("http_proxy");
+                let address = proxy.trim_start_matches("http://").trim_end_matches('/');
+                let mut stream = std::net::TcpStream::connect(address).expect("connect");
+                write!(stream, "GET http://allowed.test:{{engines.Origin.PortText}}/{{mark}}-rust HTTP/1.1\r\nHost: allowed.test:{{engines.Origin.PortText}}\r\nConnection: close\r\n\r\n").unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                println!("status {}", answer.lines().next().unwrap_or(""));
+                std::fs::write("written.txt", "ok").expect("workspace writable");
+                println!("wrote {}", std::fs::read_to_string("written.txt").unwrap());
+            }
+            """) with { CollectFiles = true }, 180);
+
+        Assert.Contains("status HTTP/1.1 200", result.Run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("wrote ok", result.Run.Stdout, StringComparison.Ordinal);
+        Assert.Contains(engines.Origin.Requests, r => r.Contains($"/{mark}-rust", StringComparison.Ordinal));
+        Assert.Contains(result.Files, f => f.Name == "written.txt");
+        Assert.Equal(1, result.Egress!.Connections);
     }
 
     /// <summary>A program that ignores the proxy reaches nothing: no route, no DNS, the host's loopback is not its own.</summary>
@@ -121,7 +149,6 @@ public sealed class EgressTests(EgressEngines engines)
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public async Task CurlWithoutProxy_Fails(string backend)
     {
-        if (backend == "docker") throw SandboxRequirement.Unavailable("docker", "the runtime image has no curl (IgnoringTheProxy_ReachesNothing covers docker with python)");
         int before = engines.Origin.Connections;
 
         var result = await RunAsync(backend, Run.Bash($"""

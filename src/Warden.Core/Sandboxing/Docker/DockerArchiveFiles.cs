@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Text;
 using Warden.Core.Execution;
 using Warden.Core.Sandboxing.Files;
+using Warden.Core.Sandboxing.Spec;
 
 namespace Warden.Core.Sandboxing.Docker;
 
@@ -122,6 +123,46 @@ internal static class DockerArchiveFiles
             Skip(".", FileSkipReason.Unreadable);
         }
         return new CollectedFiles(files, skipped, truncated);
+    }
+
+    /// <summary>
+    /// The workspace of one container as an archive for another's (a compiled language's run moving into a keeper with
+    /// network): directories and regular files only, their names checked as <see cref="ReadAsync"/> checks them, their
+    /// permission bits kept (a compiled binary stays executable), owned by <paramref name="user"/>, the new keeper's uid.
+    /// Links, FIFOs and devices stay behind: nothing the compile stage wrote may point the next container's extraction
+    /// anywhere. More than <paramref name="budget"/> archive bytes is an <see cref="IOException"/>.
+    /// </summary>
+    public static async Task<byte[]> RepackAsync(Stream archive, string workspaceName, SandboxUser user, long budget, CancellationToken cancellationToken)
+    {
+        var limits = TreeLimits.Default;
+        var bounded = new BudgetStream(archive, budget);
+        using var reader = new TarReader(bounded, leaveOpen: true);
+        using var buffer = new MemoryStream();
+        int entries = 0;
+        try
+        {
+            using var writer = new TarWriter(buffer, TarEntryFormat.Pax, leaveOpen: true);
+            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                var name = Relative(entry.Name, workspaceName);
+                if (name is null || Refuse(name, limits) is not null) continue;
+                if (++entries > limits.MaxEntries) throw new IOException("The workspace has more entries than a move carries.");
+                var mode = entry.Mode & (UnixFileMode)0b111_111_111;
+                if (entry.EntryType == TarEntryType.Directory)
+                    await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/") { Uid = user.Uid, Gid = user.Gid, Mode = mode }, cancellationToken)
+                        .ConfigureAwait(false);
+                else if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile)
+                    await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, name)
+                    {
+                        Uid = user.Uid, Gid = user.Gid, Mode = mode, DataStream = entry.DataStream ?? Stream.Null,
+                    }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or OverflowException or EndOfStreamException)
+        {
+            throw new IOException("The workspace archive could not be read: " + e.Message, e);
+        }
+        return buffer.ToArray();
     }
 
     /// <summary>

@@ -57,7 +57,9 @@ public sealed partial class DockerBackend
                     .ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             id = await Engine.CreateContainerAsync(name,
-                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime), daemon).ConfigureAwait(false);
+                DockerSessionSpec.Container(_docker.Image, user, volume, support, Instance, spec, _docker.Runtime,
+                    // The bundle as it is now, for the container's life: it trusts the signing CA for at least a rotation period.
+                    spec.Limits.Network ? spec.Command.Egress?.Proxy.Trust?.FilesForNewSandbox() : null), daemon).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             // Attach before start: the program's first line (a kernel's "ready") may come at once.
             stdio = await Engine.AttachAsync(id, daemon).ConfigureAwait(false);

@@ -208,12 +208,6 @@ public sealed partial class DockerBackend : ISandboxBackend, ISessionBackend, IA
         SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(_docker.Image), []), user, limits, command, workspace, support,
             egress: limits.Network ? new EgressEndpoint(null, trust) : null);
 
-    /// <summary>
-    /// A Docker session's egress namespace is its container's own (Docker's "none"); Warden adds its listener after start.
-    /// No CA trust files: long-lived sandboxes do not get the terminating proxy's bundle yet.
-    /// </summary>
-    internal static readonly EgressEndpoint KeeperEgress = new(null);
-
     /// <summary>A container's user as Docker writes it ("uid:gid") as the spec's user.</summary>
     internal static SandboxUser ConfiguredUser(string user)
     {

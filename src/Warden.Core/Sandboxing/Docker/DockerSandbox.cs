@@ -34,12 +34,23 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
     {
         var engine = backend.Engine;
         _largestFileBytes = Math.Max(_largestFileBytes, limits.MaxFileBytes);
-        if (limits.Network != _keeper.Network && !_uploaded)
+        if (limits.Network != _keeper.Network && (!_uploaded || limits.Network))
         {
-            // Pooled keepers have no network; a run granted network gets a container of its own. The pooled one goes once
-            // the new one exists, so a failed start leaves this sandbox one keeper to dispose, never one removed twice.
+            // Pooled keepers have no network; a run granted network gets a container of its own. A compiled language's run
+            // comes after its compile stage: the workspace (sources and binary) moves into the new keeper first. The old one
+            // goes once the new one holds everything, so a failure leaves this sandbox one keeper to dispose, never two.
             var pooled = _keeper;
-            _keeper = await backend.CreateKeeperAsync(limits, cancellationToken, command.Egress?.Proxy.Trust?.FilesForNewSandbox()).ConfigureAwait(false);
+            var fresh = await backend.CreateKeeperAsync(limits, cancellationToken, command.Egress?.Proxy.Trust?.FilesForNewSandbox()).ConfigureAwait(false);
+            try
+            {
+                if (_uploaded) await MoveWorkspaceAsync(pooled, fresh, limits, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                backend.Discard(fresh);
+                throw;
+            }
+            _keeper = fresh;
             backend.Discard(pooled);
         }
         if (!_uploaded)
@@ -50,7 +61,7 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         // Egress: the keeper's listener served under this command's grant for this stage only.
         await using var egress = limits.Network
             ? Networking.EgressAttachment.Attach(
-                _keeper.Egress ?? throw new InvalidOperationException("A stage granted network runs only in a keeper made with network (a compiled language's run cannot have network on docker yet)."),
+                _keeper.Egress ?? throw new InvalidOperationException("A stage granted network runs only in a keeper made with network."),
                 command.Egress ?? throw new InvalidOperationException("A command granted network needs its egress grant."))
             : null;
         // A keeper's binds were fixed when it was made; the exec gets the trust environment when the keeper has the files.
@@ -84,6 +95,21 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
         var state = await engine.InspectExecAsync(exec, CancellationToken.None).ConfigureAwait(false);
         (int? ExitCode, int? Signal) status = state?["ExitCode"] is { } codeNode ? ShellStatus.Decode((int)codeNode) : (null, null);
         return supervisor.Outcome(started: true, killed, status, SafeRead(cgroup));
+    }
+
+    /// <summary>
+    /// Carries the workspace from one keeper to the next through the daemon's archive API, re-owned by the new keeper's
+    /// uid (<see cref="DockerArchiveFiles.RepackAsync"/>); at most the workspace's size plus headers is read.
+    /// </summary>
+    private async Task MoveWorkspaceAsync(DockerKeeper from, DockerKeeper to, ResourceLimits limits, CancellationToken cancellationToken)
+    {
+        if (from.Cgroup is { } cgroup) await cgroup.KillAllButAsync(from.OwnProcesses, CancellationToken.None).ConfigureAwait(false);
+        var engine = backend.Engine;
+        byte[] tar;
+        await using (var archive = await engine.GetArchiveAsync(from.Id, SandboxSpecBuilder.DefaultWorkspace, cancellationToken).ConfigureAwait(false))
+            tar = await DockerArchiveFiles.RepackAsync(archive, SandboxSpecBuilder.DefaultWorkspace.TrimStart('/'), to.User,
+                Math.Min(limits.WorkspaceBytes + (16L << 20), 1L << 30), cancellationToken).ConfigureAwait(false);
+        await engine.PutArchiveAsync(to.Id, SandboxSpecBuilder.DefaultWorkspace, tar, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Docker's multiplexed stream: 8-byte headers (stream 1 = stdout, 2 = stderr; big-endian length), then the payload.</summary>

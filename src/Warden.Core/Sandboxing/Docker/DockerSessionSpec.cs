@@ -20,7 +20,9 @@ internal static class DockerSessionSpec
     /// <param name="user">The keeper user, or the persistent workspace's own uid:gid.</param>
     /// <param name="volume">The fresh workspace volume; null with a persistent workspace.</param>
     /// <param name="supportHost">The host directory of the support files, bound read-only; null when there are none.</param>
-    public static JsonObject Container(string image, string user, string? volume, string? supportHost, string instance, SessionSpec spec, string runtime)
+    /// <param name="trust">With network: the CA files of a proxy that terminates TLS, bound for the container's life (null: none).</param>
+    public static JsonObject Container(string image, string user, string? volume, string? supportHost, string instance, SessionSpec spec, string runtime,
+        Egress.EgressTrustFiles? trust = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var limits = spec.Limits;
@@ -30,7 +32,7 @@ internal static class DockerSessionSpec
             : new WorkspaceMount(volume ?? "", SandboxSpecBuilder.DefaultWorkspace, limits.WorkspaceBytes);
         IReadOnlyList<ReadOnlyBind>? support = supportHost is null ? null : [new ReadOnlyBind(supportHost, spec.SupportDirectory)];
         var sandbox = SandboxSpecBuilder.Build(new SandboxBase(new ImageRoot(image), []), DockerBackend.ConfiguredUser(user), limits, spec.Command,
-            workspace, support, egress: limits.Network ? DockerBackend.KeeperEgress : null);
+            workspace, support, egress: limits.Network ? new EgressEndpoint(null, trust) : null);
         var body = DockerRenderer.Keeper(sandbox, instance, runtime);
         var host = (JsonObject)body["HostConfig"]!;
         // Nothing mounted later on either side of a bind reaches the other.
