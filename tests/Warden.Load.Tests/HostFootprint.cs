@@ -5,6 +5,26 @@ internal sealed record HostFootprint(int Processes, int Cgroups, int Mounts, int
 {
     public static HostFootprint Take(string state, string? instance)
     {
+        // The warm pool starts and retires sandboxes while the test looks: a directory that goes away mid-walk is counted again.
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return Count(state, instance);
+            }
+            catch (DirectoryNotFoundException) when (attempt < 20)
+            {
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    /// <summary>The cgroup hierarchies the instance has a directory in (one on cgroup v2, one per controller on v1).</summary>
+    public static int Hierarchies(string instance) =>
+        Directory.Exists("/sys/fs/cgroup") ? Directory.GetDirectories("/sys/fs/cgroup").Count(h => Directory.Exists(Path.Combine(h, "warden", instance))) : 0;
+
+    private static HostFootprint Count(string state, string? instance)
+    {
         int processes = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {

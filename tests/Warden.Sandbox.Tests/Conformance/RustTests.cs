@@ -47,14 +47,15 @@ public sealed class RustTests(SandboxEngines engines)
     }
 
     /// <summary>
-    /// The compile runs inside the sandbox's limits, not beside them: with 24 MB of compile memory rustc cannot even
-    /// load, and the answer is the limit, not a compiler that ran unbounded on the host.
+    /// The compile runs inside the sandbox's limits, not beside them: with 8 MB of compile memory rustc cannot even
+    /// load (relocating its driver library alone dirties more), and the answer is the limit, not a compiler that ran
+    /// unbounded on the host. (At 24 MB a loaded host could keep rustc paging its code in until the compile timed out.)
     /// </summary>
     [Theory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public async Task Execute_RustCompileOverCompileMemory_MemoryLimitAndNoRun(string backend)
     {
-        await using var engine = await TestEngine.CreateAsync(backend, new Dictionary<string, string?> { ["Warden:Limits:Compile:MemoryMb"] = "24" });
+        await using var engine = await TestEngine.CreateAsync(backend, new Dictionary<string, string?> { ["Warden:Limits:Compile:MemoryMb"] = "8" });
 
         var result = await engine.Engine.RunAsync(Run.Code("rust", "fn main() { println!(\"ran\"); }\n"), timeoutSeconds: 120);
 
