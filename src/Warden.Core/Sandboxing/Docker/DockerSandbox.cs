@@ -45,6 +45,17 @@ internal sealed class DockerSandbox(DockerBackend backend, DockerKeeper keeper) 
             {
                 if (_uploaded) await MoveWorkspaceAsync(pooled, fresh, limits, cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception e) when (e is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+            {
+                // The daemon could not carry the workspace (a tree past the archive budget): the run never started, and the
+                // answer says so instead of a server error.
+                backend.Discard(fresh);
+                return new ProcessOutcome
+                {
+                    Started = false, WallTime = TimeSpan.Zero, Stdout = [], Stderr = [],
+                    SandboxError = "The workspace could not be moved into a sandbox with network: " + e.Message,
+                };
+            }
             catch
             {
                 backend.Discard(fresh);

@@ -184,4 +184,48 @@ public sealed class DockerArchiveFilesTests
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
+
+    [Fact]
+    public async Task RepackAsync_KeepsDirectoriesAndFiles_ReownedWithoutSetuid_DropsLinksSpecialsAndBadNames()
+    {
+        using var tar = Tar(w =>
+        {
+            w.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "sandbox/") { Uid = 1000, Gid = 1000 });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "sandbox/main")
+            {
+                Uid = 1000, Gid = 1000, Mode = (UnixFileMode)Convert.ToInt32("4755", 8), DataStream = new MemoryStream("ELF"u8.ToArray()),
+            });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "sandbox/out/") { Mode = (UnixFileMode)Convert.ToInt32("755", 8) });
+            File(w, "sandbox/out/a.txt", "a");
+            w.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "sandbox/shadow") { LinkName = "/etc/shadow" });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, "sandbox/same") { LinkName = "sandbox/out/a.txt" });
+            w.WriteEntry(new PaxTarEntry(TarEntryType.Fifo, "sandbox/fifo"));
+            w.WriteEntry(new PaxTarEntry(TarEntryType.CharacterDevice, "sandbox/null") { DeviceMajor = 1, DeviceMinor = 3 });
+            File(w, "sandbox/../../etc/passwd", "traversal");
+            File(w, "/etc/cron.d/evil", "absolute");
+        });
+
+        var packed = await DockerArchiveFiles.RepackAsync(tar, "sandbox", new Warden.Core.Sandboxing.Spec.SandboxUser(200007, 200007), 8 << 20,
+            TestContext.Current.CancellationToken);
+
+        var entries = new List<(string Name, TarEntryType Type, int Uid, int Gid, UnixFileMode Mode, string Data)>();
+        using (var reader = new TarReader(new MemoryStream(packed)))
+            while (reader.GetNextEntry() is { } entry)
+                entries.Add((entry.Name, entry.EntryType, entry.Uid, entry.Gid, entry.Mode,
+                    entry.DataStream is { } data ? new StreamReader(data).ReadToEnd() : ""));
+        Assert.Equal(["main", "out/", "out/a.txt"], entries.Select(e => e.Name));
+        Assert.All(entries, e => Assert.Equal((200007, 200007), (e.Uid, e.Gid)));
+        Assert.Equal((UnixFileMode)Convert.ToInt32("755", 8), entries[0].Mode); // executable, no setuid
+        Assert.Equal("ELF", entries[0].Data);
+        Assert.Equal("a", entries[2].Data);
+    }
+
+    [Fact]
+    public async Task RepackAsync_BeyondTheBudget_IsAnIOException()
+    {
+        using var tar = Tar(w => File(w, "sandbox/big", new string('x', 1 << 20)));
+
+        await Assert.ThrowsAsync<IOException>(() => DockerArchiveFiles.RepackAsync(tar, "sandbox",
+            new Warden.Core.Sandboxing.Spec.SandboxUser(200007, 200007), 64 << 10, TestContext.Current.CancellationToken));
+    }
 }
