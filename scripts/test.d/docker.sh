@@ -20,9 +20,10 @@ fi
 image="${WARDEN_DOCKER__IMAGE:-warden-runtime:latest}"
 # Rebuilt when missing or built from another package list (the image inherits its base's dev.warden.packages label):
 # a stale image would lack an interpreter the tests expect (rustc was added after many machines built theirs).
-want="$(cat "$repo/deploy/runtime-image/packages.txt" "$repo/deploy/service-packages.txt" | sha256sum | cut -c1-16)"
+# The recipe (build.sh) counts too: it decides what is purged from the base (curl stayed from the egress work on).
+want="$(cat "$repo/deploy/runtime-image/packages.txt" "$repo/deploy/service-packages.txt" | sha256sum | cut -c1-16)/$(sha256sum "$repo/deploy/runtime-image/build.sh" | cut -c1-16)"
 have="$(curl -fsS --unix-socket /var/run/docker.sock "http://docker/images/$image/json" 2>/dev/null \
-  | python3 -c 'import json,sys; print((json.load(sys.stdin).get("Config") or {}).get("Labels", {}).get("dev.warden.packages", ""))' 2>/dev/null || true)"
+  | python3 -c 'import json,sys; l=(json.load(sys.stdin).get("Config") or {}).get("Labels") or {}; print(l.get("dev.warden.packages", "") + "/" + l.get("dev.warden.recipe", ""))' 2>/dev/null || true)"
 if [ "$have" != "$want" ]; then
   "$repo/deploy/runtime-image/build.sh" "$image"
 fi
