@@ -87,6 +87,15 @@ public sealed partial class SessionManager : IAsyncDisposable
         var owner = request.Owner;
         var memory = Reserve(owner, kernel, limits);
         var id = _registry.NewSessionId();
+        var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease,
+            memory.Warm)
+        {
+            Egress = network is null ? null : new Networking.LongLivedEgress(_egress!, network),
+        };
+        // Listed (as starting) from the moment it exists, before the cluster claim's database round trip: a list taken
+        // while this request is in flight must not miss a kernel whose creation answers before the list does, or
+        // JupyterLab's kernel manager takes the new kernel for dead (seen through a round-robin balancer).
+        _sessions[id] = session;
         try
         {
             // Claimed before the kernel starts: a user or key over its cap (counted on every replica) costs no sandbox.
@@ -94,19 +103,14 @@ public sealed partial class SessionManager : IAsyncDisposable
         }
         catch
         {
+            _sessions.TryRemove(id, out _);
             lock (_admission) _reserved.Remove(memory);
-            memory.Lease.Dispose();
-            if (memory.Warm is { } unused) await unused.DisposeAsync().ConfigureAwait(false);
+            // The session owns the memory lease and the warm kernel: disposing it gives both back.
+            await session.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        var session = new Session(id, owner, kernel, limits, _backends, _policy, _options, _time, _loggers.CreateLogger<Session>(), memory.Lease,
-            memory.Warm)
-        {
-            Egress = network is null ? null : new Networking.LongLivedEgress(_egress!, network),
-        };
         try
         {
-            _sessions[id] = session;
             await session.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)

@@ -24,6 +24,9 @@ internal sealed class ClusterListMerger(ClusterTransport transport, ClusterMembe
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.ListTimeoutSeconds));
         var remote = peers.Select(peer => FetchAsync(context, peer, timeout.Token)).ToList();
+        // This replica's own part is taken once the others have answered, right before the merged list goes out: the
+        // freshest view of the kernels created here meanwhile (a list must not be older than a creation it answers after).
+        var answers = await Task.WhenAll(remote);
         var original = context.Response.Body;
         using var local = new MemoryStream();
         context.Response.Body = local;
@@ -33,13 +36,12 @@ internal sealed class ClusterListMerger(ClusterTransport transport, ClusterMembe
         var merged = context.Response.StatusCode == StatusCodes.Status200OK ? ParseArray(local) : null;
         if (merged is null)
         {
-            await timeout.CancelAsync();
             local.Position = 0;
             await local.CopyToAsync(original, context.RequestAborted);
             return;
         }
         var missing = new List<string>();
-        foreach (var (peer, items) in peers.Zip(await Task.WhenAll(remote)))
+        foreach (var (peer, items) in peers.Zip(answers))
         {
             if (items is null) missing.Add(peer.Id);
             else foreach (var item in items) merged.Add(item?.DeepClone());
