@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
+using System.Text.Json;
 using Warden.Server.Tests.Data;
 using static Warden.Server.Tests.Cluster.ClusterRoutingTests;
 
@@ -173,6 +174,9 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         using (await SendAsync(cluster.Direct("r2"), HttpMethod.Post, $"/api/v1/sessions/{session}/execute", new { code = "x = 41" }, null)) { }
         const string user = "outage-user";
         Assert.Equal("1\n", await TerminalAsync(cluster.Direct("r1"), user, "echo x >> n.txt; wc -l < n.txt", expect: HttpStatusCode.OK));
+        // r1 routes r2's session from memory during the outage: it must have seen r2's current incarnation first (a cluster
+        // just started, as when this test runs first, may not have refreshed its view since r2 joined).
+        await SeesAsync(cluster, "r1", "r2");
 
         await _postgres.StopAsync();
         string queued;
@@ -220,6 +224,25 @@ public sealed class ClusterFailureTests : IAsyncLifetime
         var view = await Json.ReadAsync(await cluster.Direct("r2").GetAsync("/api/v1/cluster", Ct));
         Assert.Equal(["live", "live", "live"], view.GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("state").GetString()));
         await HistoryHasAsync(cluster, "r2", [queued]);
+    }
+
+    /// <summary>Waits until <paramref name="viewer"/>'s view of the cluster has <paramref name="seen"/> live, in the incarnation it reports itself.</summary>
+    private static async Task SeesAsync(ReplicaCluster cluster, string viewer, string seen)
+    {
+        static async Task<JsonElement?> RowAsync(ReplicaCluster cluster, string from, string id)
+        {
+            var view = await Json.ReadAsync(await cluster.Direct(from).GetAsync("/api/v1/cluster", Ct));
+            return view.GetProperty("replicas").EnumerateArray().Where(r => r.GetProperty("id").GetString() == id).Select(r => (JsonElement?)r).FirstOrDefault();
+        }
+        var own = (await RowAsync(cluster, seen, seen))!.Value.GetProperty("started_at").GetString();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var row = await RowAsync(cluster, viewer, seen);
+            if (row is { } r && r.GetProperty("state").GetString() == "live" && r.GetProperty("started_at").GetString() == own) return;
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"{viewer} does not see {seen} (started {own}) live: {row}");
+            await Task.Delay(100, Ct);
+        }
     }
 
     private static async Task<string> TerminalAsync(HttpClient client, string user, string command, HttpStatusCode expect)
