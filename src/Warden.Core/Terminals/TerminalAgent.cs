@@ -72,22 +72,7 @@ internal sealed partial class TerminalAgent : IAsyncDisposable
         {
             arguments["id"] = id;
             arguments["op"] = op;
-            var line = System.Text.Encoding.UTF8.GetBytes(arguments.ToJsonString() + "\n");
-            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                if (_reader.IsCompleted) throw Lost();
-                await Sandbox.Input.WriteAsync(line, cancellationToken).ConfigureAwait(false);
-                await Sandbox.Input.FlushAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-                throw Lost();
-            }
-            finally
-            {
-                _writeLock.Release();
-            }
+            await WriteLineAsync(arguments, cancellationToken).ConfigureAwait(false);
             var response = await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (response.GetProperty("ok").GetBoolean()) return response.GetProperty("result");
             throw TerminalException.FromAgent(response.GetProperty("code").GetString() ?? "", response.GetProperty("message").GetString() ?? "");
